@@ -1,0 +1,91 @@
+/**
+ * The kbridge command line: control codes, raw IOCTLs and driver services.
+ *
+ * ```sh
+ * deno run -A jsr:@kbridge/kbridge/cli ctl decode 0x80222004
+ * deno run -A jsr:@kbridge/kbridge/cli service status kbridge
+ * ```
+ *
+ * Exit codes: 0 success, 1 failure, 2 usage error.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "@kbridge/kbridge/cli";
+ * Deno.exit(await main(["ctl", "decode", "0x222003"]));
+ * ```
+ *
+ * @module
+ */
+import { KbridgeError } from "./src/errors.ts";
+import { ctlCommand } from "./src/cli/ctl.ts";
+import { serviceCommand } from "./src/cli/service.ts";
+import { ioctlCommand } from "./src/cli/ioctl.ts";
+import { UsageError } from "./src/cli/usage.ts";
+
+const HELP = `kbridge - talk to Windows kernel drivers from Deno
+
+Usage: kbridge <command> [options]
+
+Commands:
+  ctl decode <code>            decode a control code
+  ctl encode --device-type T --function N [--method M] [--access A]
+  ioctl <device> <code> [...]  send one I/O control request
+  service <action> <name>      install | start | stop | remove | status a driver service
+
+Run "kbridge <command> --help" for a command's options and examples.`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  ctl: ctlCommand,
+  ioctl: ioctlCommand,
+  service: serviceCommand,
+};
+
+/**
+ * Runs the command line with `args` and returns the exit code (0 success,
+ * 1 failure, 2 usage error). Errors are printed as one line, never a stack trace.
+ *
+ * @example
+ * ```ts ignore
+ * const code = await main(["ctl", "decode", "0x222003"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    console.log(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  const run = COMMANDS[command];
+  try {
+    if (!run) throw new UsageError(`unknown command "${command}"`, HELP);
+    return await run(rest);
+  } catch (error) {
+    return reportError(error);
+  }
+}
+
+function reportError(error: unknown): number {
+  if (error instanceof UsageError) {
+    console.error(`kbridge: ${error.message}`);
+    if (error.help) console.error(`\n${error.help}`);
+    return 2;
+  }
+  if (isParseArgsError(error)) {
+    console.error(`kbridge: ${(error as Error).message}`);
+    return 2;
+  }
+  if (error instanceof KbridgeError) {
+    console.error(error.message);
+    return 1;
+  }
+  console.error(`kbridge: ${error instanceof Error ? error.message : String(error)}`);
+  return 1;
+}
+
+function isParseArgsError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
+}
+
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,259 @@
+/*
+ * kbridge.h - the public interface of the kbridge reference driver.
+ *
+ * The one place where control codes, IOCTL structures and the shared ring
+ * layout are defined. The driver includes it after <wdm.h>; user-mode code
+ * after <windows.h> and <winioctl.h>. The TypeScript side (src/protocol.ts)
+ * mirrors it and a test checks the mirror against what the compiler computes.
+ *
+ * All structures have natural x64 alignment; none contains a pointer, so
+ * 32-bit and 64-bit callers see the same layout.
+ */
+#ifndef KBRIDGE_H
+#define KBRIDGE_H
+
+/* Names: \Device\Kbridge, user mode opens \\.\Kbridge. */
+#define KBRIDGE_DEVICE_NAME        L"\\Device\\Kbridge"
+#define KBRIDGE_DOS_DEVICE_NAME    L"\\DosDevices\\Kbridge"
+#define KBRIDGE_USER_PATH          L"\\\\.\\Kbridge"
+
+/* Named objects of the section channel (kernel names; user mode prefixes Global\). */
+#define KBRIDGE_SECTION_KERNEL_NAME L"\\BaseNamedObjects\\KbridgeRing"
+#define KBRIDGE_EVENT_KERNEL_NAME   L"\\BaseNamedObjects\\KbridgeRingEvent"
+#define KBRIDGE_SECTION_USER_NAME   L"Global\\KbridgeRing"
+#define KBRIDGE_EVENT_USER_NAME     L"Global\\KbridgeRingEvent"
+
+/* Bumped on any incompatible change of this header. */
+#define KBRIDGE_PROTOCOL_VERSION   1u
+
+/* Capability bits reported by GET_VERSION. */
+#define KBRIDGE_CAP_ECHO           0x00000001u
+#define KBRIDGE_CAP_DIRECT         0x00000002u /* IN_DIRECT / OUT_DIRECT */
+#define KBRIDGE_CAP_NEITHER        0x00000004u
+#define KBRIDGE_CAP_NEITHER_SEH    0x00000008u /* user pointers probed under __try */
+#define KBRIDGE_CAP_PEND           0x00000010u
+#define KBRIDGE_CAP_SECTION        0x00000020u
+#define KBRIDGE_CAP_INVERTED       0x00000040u
+#define KBRIDGE_CAP_CLASSIC        0x00000080u
+#define KBRIDGE_CAP_PRODUCER       0x00000100u
+
+#define KBRIDGE_DEVICE_TYPE        0x00008022u /* vendor range (bit 15 set) */
+
+#define KBRIDGE_CTL(fn, method, access) \
+    CTL_CODE(KBRIDGE_DEVICE_TYPE, (fn), (method), (access))
+
+/* --- Application to kernel -------------------------------------------- */
+
+/* out: KBRIDGE_VERSION_INFO */
+#define IOCTL_KBRIDGE_GET_VERSION      KBRIDGE_CTL(0x800, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: any bytes; out: the same bytes (out length >= in length) */
+#define IOCTL_KBRIDGE_ECHO             KBRIDGE_CTL(0x801, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_CHECKSUM_REQUEST; second (direct) buffer: data the driver reads.
+ * Succeeds when the FNV-1a of the data equals the request, else STATUS_DATA_ERROR. */
+#define IOCTL_KBRIDGE_IN_DIRECT_VERIFY KBRIDGE_CTL(0x802, METHOD_IN_DIRECT, FILE_ANY_ACCESS)
+/* in: any bytes; out (direct): the same bytes */
+#define IOCTL_KBRIDGE_OUT_DIRECT_ECHO  KBRIDGE_CTL(0x803, METHOD_OUT_DIRECT, FILE_ANY_ACCESS)
+/* in: KBRIDGE_FILL_REQUEST; out (direct): KbridgePatternByte(seed, i) for every byte */
+#define IOCTL_KBRIDGE_OUT_DIRECT_FILL  KBRIDGE_CTL(0x804, METHOD_OUT_DIRECT, FILE_ANY_ACCESS)
+/* in: user pointer (Type3InputBuffer); out: user pointer (UserBuffer), the same bytes */
+#define IOCTL_KBRIDGE_NEITHER_ECHO     KBRIDGE_CTL(0x805, METHOD_NEITHER, FILE_ANY_ACCESS)
+/* in: any bytes (buffered); out: KBRIDGE_CHECKSUM_REQUEST with the FNV-1a of the input */
+#define IOCTL_KBRIDGE_CHECKSUM         KBRIDGE_CTL(0x806, METHOD_BUFFERED, FILE_ANY_ACCESS)
+
+/* in: KBRIDGE_PEND_REQUEST; out: KBRIDGE_PEND_RESULT. The IRP stays pending until
+ * its timeout passes, RELEASE names its tag, or it is cancelled. */
+#define IOCTL_KBRIDGE_PEND             KBRIDGE_CTL(0x810, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_RELEASE_REQUEST; out: UINT32 number of IRPs released */
+#define IOCTL_KBRIDGE_RELEASE          KBRIDGE_CTL(0x811, METHOD_BUFFERED, FILE_ANY_ACCESS)
+
+/* out: KBRIDGE_STATS, the driver's resource counters (leak checks) */
+#define IOCTL_KBRIDGE_GET_STATS        KBRIDGE_CTL(0x820, METHOD_BUFFERED, FILE_ANY_ACCESS)
+
+/* --- Kernel to application -------------------------------------------- */
+
+/* in: KBRIDGE_SECTION_REQUEST; out: KBRIDGE_SECTION_INFO. Creates the named
+ * section and event; one section subscriber at a time (else STATUS_DEVICE_BUSY). */
+#define IOCTL_KBRIDGE_SECTION_OPEN     KBRIDGE_CTL(0x830, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_KBRIDGE_SECTION_CLOSE    KBRIDGE_CTL(0x831, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* out: at least KBRIDGE_RECORD_HEADER + payload. Completed by the driver with one
+ * message; pends while none is queued. */
+#define IOCTL_KBRIDGE_INVERTED_WAIT    KBRIDGE_CTL(0x832, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_CLASSIC_REQUEST (event handle from the caller); out: KBRIDGE_CLASSIC_INFO.
+ * Maps the ring into the caller; STATUS_NOT_SUPPORTED where the host cannot. */
+#define IOCTL_KBRIDGE_CLASSIC_OPEN     KBRIDGE_CTL(0x833, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_KBRIDGE_CLASSIC_CLOSE    KBRIDGE_CTL(0x834, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_PRODUCER_REQUEST. Starts the producer thread's run (replacing any). */
+#define IOCTL_KBRIDGE_PRODUCER_START   KBRIDGE_CTL(0x840, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_KBRIDGE_PRODUCER_STOP    KBRIDGE_CTL(0x841, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_INJECT_HEADER followed by the payload bytes. */
+#define IOCTL_KBRIDGE_INJECT           KBRIDGE_CTL(0x842, METHOD_BUFFERED, FILE_ANY_ACCESS)
+
+/* Largest payload of one message (any channel). */
+#define KBRIDGE_MAX_MESSAGE            4096u
+/* Largest transfer the data IOCTLs accept. */
+#define KBRIDGE_MAX_TRANSFER           (16u * 1024u * 1024u)
+/* Messages the inverted channel queues while no IRP is pending. */
+#define KBRIDGE_INVERTED_QUEUE_LIMIT   1024u
+/* IOCTL_KBRIDGE_PEND: IRPs pending at once, per driver. */
+#define KBRIDGE_PEND_LIMIT             256u
+
+/* Channel bits (producer targets, inject targets). */
+#define KBRIDGE_CHANNEL_SECTION        0x1u
+#define KBRIDGE_CHANNEL_INVERTED       0x2u
+#define KBRIDGE_CHANNEL_CLASSIC        0x4u
+
+typedef struct _KBRIDGE_VERSION_INFO {
+    UINT32 ProtocolVersion;
+    UINT32 Capabilities;
+    UINT32 DriverMajor;
+    UINT32 DriverMinor;
+} KBRIDGE_VERSION_INFO;
+
+typedef struct _KBRIDGE_CHECKSUM_REQUEST {
+    UINT32 Length;   /* bytes covered */
+    UINT32 Fnv1a;    /* FNV-1a 32 of those bytes */
+} KBRIDGE_CHECKSUM_REQUEST;
+
+typedef struct _KBRIDGE_FILL_REQUEST {
+    UINT32 Seed;
+    UINT32 Reserved;
+} KBRIDGE_FILL_REQUEST;
+
+typedef struct _KBRIDGE_PEND_REQUEST {
+    UINT32 Tag;
+    UINT32 TimeoutMs; /* 0: until released or cancelled */
+} KBRIDGE_PEND_REQUEST;
+
+#define KBRIDGE_PEND_TIMED_OUT 1u
+#define KBRIDGE_PEND_RELEASED  2u
+
+typedef struct _KBRIDGE_PEND_RESULT {
+    UINT32 Tag;
+    UINT32 How;       /* KBRIDGE_PEND_TIMED_OUT or KBRIDGE_PEND_RELEASED */
+} KBRIDGE_PEND_RESULT;
+
+#define KBRIDGE_RELEASE_ALL 0xFFFFFFFFu
+
+typedef struct _KBRIDGE_RELEASE_REQUEST {
+    UINT32 Tag;       /* or KBRIDGE_RELEASE_ALL */
+    UINT32 Reserved;
+} KBRIDGE_RELEASE_REQUEST;
+
+typedef struct _KBRIDGE_STATS {
+    UINT32 OpenFiles;          /* file objects not yet closed */
+    UINT32 PoolAllocations;    /* outstanding driver pool blocks */
+    UINT32 PendedIrps;         /* IOCTL_KBRIDGE_PEND IRPs pending */
+    UINT32 InvertedIrps;       /* IOCTL_KBRIDGE_INVERTED_WAIT IRPs pending */
+    UINT32 InvertedQueued;     /* messages waiting for an inverted IRP */
+    UINT32 Sections;           /* live named sections (0 or 1) */
+    UINT32 ClassicMappings;    /* live user-mode MDL mappings */
+    UINT32 EventReferences;    /* referenced user event objects */
+    UINT32 ProducerRunning;    /* 1 while the producer thread writes */
+    UINT32 Reserved;
+    UINT64 MessagesProduced;
+    UINT64 InvertedOverflow;   /* messages dropped: inverted queue full */
+    UINT64 RingDropped;        /* messages dropped: ring full (all rings) */
+} KBRIDGE_STATS;
+
+typedef struct _KBRIDGE_SECTION_REQUEST {
+    UINT32 RingBytes;          /* data area, a power of two, 4 KiB ... 64 MiB */
+    UINT32 Reserved;
+} KBRIDGE_SECTION_REQUEST;
+
+typedef struct _KBRIDGE_SECTION_INFO {
+    UINT32 ViewBytes;          /* KBRIDGE_RING_HEADER_SIZE + RingBytes */
+    UINT32 RingBytes;
+} KBRIDGE_SECTION_INFO;
+
+typedef struct _KBRIDGE_CLASSIC_REQUEST {
+    UINT64 EventHandle;        /* a handle valid in the calling process */
+    UINT32 RingBytes;
+    UINT32 Reserved;
+} KBRIDGE_CLASSIC_REQUEST;
+
+typedef struct _KBRIDGE_CLASSIC_INFO {
+    UINT64 UserAddress;        /* the ring as mapped into the caller */
+    UINT32 ViewBytes;
+    UINT32 RingBytes;
+} KBRIDGE_CLASSIC_INFO;
+
+typedef struct _KBRIDGE_PRODUCER_REQUEST {
+    UINT32 Channels;           /* KBRIDGE_CHANNEL_* bits */
+    UINT32 Count;              /* messages to write; 0 = until stopped */
+    UINT32 MinSize;            /* payload bytes, 1 ... KBRIDGE_MAX_MESSAGE */
+    UINT32 MaxSize;
+    UINT32 IntervalUs;         /* pause between messages; 0 = none */
+    UINT32 Seed;               /* payload of message n: KbridgePatternByte(Seed ^ n, i) */
+} KBRIDGE_PRODUCER_REQUEST;
+
+typedef struct _KBRIDGE_INJECT_HEADER {
+    UINT32 Channels;
+    UINT32 Length;             /* payload bytes that follow */
+} KBRIDGE_INJECT_HEADER;
+
+/* --- The shared ring (section and classic channels) -------------------- */
+/*
+ * Single producer (the driver's thread), single consumer (the application).
+ * Head and Tail are free-running byte counters modulo 2^32; Capacity is a power
+ * of two, so offset = counter & (Capacity - 1). Records are 8-byte aligned and
+ * never wrap: when one does not fit before the end, the producer writes a
+ * record with KBRIDGE_RECORD_PAD (covering the rest) and starts at offset 0.
+ * The producer stores the record, then Head with release semantics; the
+ * consumer loads Head with acquire semantics, reads, then stores Tail.
+ * Before sleeping the consumer sets ConsumerWaiting and re-reads Head; the
+ * producer signals the event after publishing only when ConsumerWaiting is set.
+ */
+#define KBRIDGE_RING_MAGIC         0x474E5242u /* "BRNG" little-endian */
+#define KBRIDGE_RING_VERSION       1u
+#define KBRIDGE_RING_HEADER_SIZE   256u
+#define KBRIDGE_RING_ALIGN         8u
+#define KBRIDGE_RING_MIN_BYTES     4096u
+#define KBRIDGE_RING_MAX_BYTES     (64u * 1024u * 1024u)
+#define KBRIDGE_RECORD_PAD         0x1u
+
+typedef struct _KBRIDGE_RING_HEADER {
+    /* line 0: fixed at creation */
+    UINT32 Magic;
+    UINT32 Version;
+    UINT32 Capacity;               /* data bytes, a power of two */
+    UINT32 HeaderSize;             /* KBRIDGE_RING_HEADER_SIZE */
+    UINT8  Reserved0[48];
+    /* line 1: written by the producer */
+    volatile UINT32 Head;
+    volatile UINT32 Dropped;       /* messages that did not fit */
+    volatile UINT32 ProducerClosed;/* 1: no more records will come */
+    UINT8  Reserved1[52];
+    /* line 2: written by the consumer */
+    volatile UINT32 Tail;
+    volatile UINT32 ConsumerWaiting;
+    UINT8  Reserved2[56];
+    UINT8  Reserved3[64];
+} KBRIDGE_RING_HEADER;
+
+typedef struct _KBRIDGE_RECORD_HEADER {
+    UINT32 Length;                 /* payload bytes (0 for a pad record) */
+    UINT32 Flags;                  /* KBRIDGE_RECORD_PAD */
+    UINT64 Sequence;               /* per channel, from 0, +1 per message offered */
+    UINT64 Timestamp;              /* KeQueryPerformanceCounter at write */
+} KBRIDGE_RECORD_HEADER;
+
+/* Bytes a record of `len` payload bytes takes in the ring. */
+#define KBRIDGE_RECORD_SPAN(len) \
+    ((((UINT32)sizeof(KBRIDGE_RECORD_HEADER) + (UINT32)(len)) + (KBRIDGE_RING_ALIGN - 1u)) & \
+     ~(KBRIDGE_RING_ALIGN - 1u))
+
+/* The test pattern: byte i of a buffer generated from seed. */
+static __inline UINT8 KbridgePatternByte(UINT32 seed, UINT32 i)
+{
+    UINT32 x = seed * 0x9E3779B1u + i * 0x85EBCA77u;
+    x ^= x >> 15;
+    x *= 0x2C1B3C6Du;
+    x ^= x >> 12;
+    return (UINT8)x;
+}
+
+/* FNV-1a 32 of a byte range; checksum IOCTLs use it. */
+#define KBRIDGE_FNV_OFFSET 0x811C9DC5u
+#define KBRIDGE_FNV_PRIME  0x01000193u
+
+#endif /* KBRIDGE_H */

@@ -1,0 +1,88 @@
+/**
+ * The `Deno.dlopen` symbol table of kernel32.dll: the calls kbridge makes for
+ * files, I/O control, overlapped I/O, events, mappings and diagnostics.
+ * The C type of each parameter follows as a comment.
+ *
+ * @example
+ * ```ts ignore
+ * const { symbols } = Deno.dlopen("kernel32.dll", kernel32Symbols);
+ * ```
+ *
+ * @module
+ */
+
+/** kernel32.dll symbols, as passed to `Deno.dlopen`. */
+export const kernel32Symbols = {
+  CreateFileW: {
+    // LPCWSTR name, DWORD access, DWORD share, LPSECURITY_ATTRIBUTES, DWORD disposition,
+    // DWORD flags, HANDLE template
+    parameters: ["buffer", "u32", "u32", "pointer", "u32", "u32", "pointer"],
+    result: "pointer", // HANDLE
+  },
+  CloseHandle: { parameters: ["pointer"], result: "i32" }, // HANDLE -> BOOL
+  DeviceIoControl: {
+    // HANDLE, DWORD code, LPVOID in, DWORD inSize, LPVOID out, DWORD outSize,
+    // LPDWORD returned, LPOVERLAPPED
+    parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+  GetLastError: { parameters: [], result: "u32" },
+  CancelIoEx: { parameters: ["pointer", "buffer"], result: "i32" }, // HANDLE, LPOVERLAPPED
+  GetOverlappedResult: {
+    parameters: ["pointer", "buffer", "buffer", "i32"], // HANDLE, LPOVERLAPPED, LPDWORD, BOOL wait
+    result: "i32",
+  },
+  CreateIoCompletionPort: {
+    // HANDLE file, HANDLE existingPort, ULONG_PTR key, DWORD threads
+    parameters: ["pointer", "pointer", "usize", "u32"],
+    result: "pointer",
+  },
+  GetQueuedCompletionStatusEx: {
+    // HANDLE port, LPOVERLAPPED_ENTRY entries, ULONG count, PULONG removed, DWORD ms, BOOL alertable
+    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  PostQueuedCompletionStatus: {
+    // HANDLE port, DWORD bytes, ULONG_PTR key, LPOVERLAPPED
+    parameters: ["pointer", "u32", "usize", "pointer"],
+    result: "i32",
+  },
+  CreateEventW: {
+    // LPSECURITY_ATTRIBUTES, BOOL manualReset, BOOL initialState, LPCWSTR name
+    parameters: ["pointer", "i32", "i32", "buffer"],
+    result: "pointer",
+  },
+  OpenEventW: { parameters: ["u32", "i32", "buffer"], result: "pointer" }, // access, inherit, name
+  SetEvent: { parameters: ["pointer"], result: "i32" },
+  ResetEvent: { parameters: ["pointer"], result: "i32" },
+  WaitForSingleObject: { parameters: ["pointer", "u32"], result: "u32" }, // HANDLE, DWORD ms
+  WaitForSingleObjectAsync: {
+    name: "WaitForSingleObject",
+    parameters: ["pointer", "u32"],
+    result: "u32",
+    nonblocking: true,
+  },
+  WaitForMultipleObjectsAsync: {
+    name: "WaitForMultipleObjects",
+    // DWORD count, const HANDLE* handles, BOOL waitAll, DWORD ms
+    parameters: ["u32", "buffer", "i32", "u32"],
+    result: "u32",
+    nonblocking: true,
+  },
+  OpenFileMappingW: { parameters: ["u32", "i32", "buffer"], result: "pointer" }, // access, inherit, name
+  MapViewOfFile: {
+    // HANDLE mapping, DWORD access, DWORD offsetHigh, DWORD offsetLow, SIZE_T bytes
+    parameters: ["pointer", "u32", "u32", "u32", "usize"],
+    result: "pointer",
+  },
+  UnmapViewOfFile: { parameters: ["pointer"], result: "i32" },
+  GetCurrentProcess: { parameters: [], result: "pointer" },
+  GetCurrentProcessId: { parameters: [], result: "u32" },
+  GetProcessHandleCount: { parameters: ["pointer", "buffer"], result: "i32" }, // HANDLE, PDWORD
+  QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" }, // LARGE_INTEGER*
+  QueryPerformanceFrequency: { parameters: ["buffer"], result: "i32" },
+  CreateToolhelp32Snapshot: { parameters: ["u32", "u32"], result: "pointer" }, // flags, pid
+  Thread32First: { parameters: ["pointer", "buffer"], result: "i32" }, // HANDLE, LPTHREADENTRY32
+  Thread32Next: { parameters: ["pointer", "buffer"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;

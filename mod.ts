@@ -1,0 +1,56 @@
+/**
+ * kbridge: talk to Windows kernel drivers from Deno.
+ *
+ * Open a device, send I/O control requests (synchronous or overlapped, in all
+ * four transfer methods), manage driver services, and decode control codes.
+ * Importing works on any OS; the calls that need Windows load their DLLs on
+ * first use.
+ *
+ * @example
+ * ```ts ignore
+ * import { IOCTL, openDevice } from "@kbridge/kbridge";
+ *
+ * using device = openDevice("\\\\.\\Kbridge");
+ * const reply = device.ioctl(IOCTL.ECHO, new TextEncoder().encode("hello"), 5);
+ * console.log(new TextDecoder().decode(reply));
+ * ```
+ *
+ * @module
+ */
+export {
+  Access,
+  type CtlCodeParts,
+  type CtlCodeInfo,
+  ctlCode,
+  ctlCodeExpression,
+  decodeCtlCode,
+  formatCtlCode,
+  Method,
+  type TransferMethod,
+} from "./src/ctl_code.ts";
+export {
+  AbortError,
+  ArgumentError,
+  ChannelUnavailableError,
+  ClosedError,
+  KbridgeError,
+  TimeoutError,
+  UnsupportedPlatformError,
+  Win32Error,
+} from "./src/errors.ts";
+export { ntStatusName, win32ErrorName } from "./src/win32_errors.ts";
+export { Device, openDevice, type OpenDeviceOptions, type OutputArgument } from "./src/device.ts";
+export type { IoctlAsyncOptions } from "./src/overlapped.ts";
+export {
+  type DriverStartType,
+  type DriverStatus,
+  installDriver,
+  type InstallDriverOptions,
+  queryDriver,
+  removeDriver,
+  type ServiceState,
+  startDriver,
+  stopDriver,
+} from "./src/service.ts";
+export { array, bytes, struct, type StructType, wchar } from "./src/struct.ts";
+export * from "./src/protocol.ts";

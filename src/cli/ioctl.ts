@@ -1,0 +1,164 @@
+/**
+ * `kbridge ioctl`: send one raw I/O control request and show what came back.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { formatCtlCode } from "../ctl_code.ts";
+import { openDevice } from "../device.ts";
+import { Win32Error } from "../errors.ts";
+import { parseInteger, UsageError } from "./usage.ts";
+
+const HELP = `Usage:
+  kbridge ioctl <device> <code> [--in <hex>|@<file>|-] [--out-size <n>] [--overlapped]
+                [--timeout <ms>] [--repeat <n>] [--json] [--raw <file>]
+
+  --in        input bytes: hex ("01 02 ff", "0102ff"), @file, or - for standard input
+  --out-size  output buffer size in bytes (default 0)
+  --overlapped  send it as an overlapped request (needed for --timeout)
+  --timeout   cancel the request after this many milliseconds
+  --repeat    send it n times (prints the last reply and the time per call)
+  --json      print one JSON object; --raw writes the output bytes to a file
+
+Examples:
+  kbridge ioctl '\\\\.\\Kbridge' 0x80222004 --in "68 69" --out-size 2
+  kbridge ioctl '\\\\.\\Kbridge' 0x80222000 --out-size 16 --json`;
+
+/**
+ * Parses hex input: pairs of hex digits, optionally separated by spaces, commas or colons.
+ *
+ * @example
+ * ```ts
+ * import { parseHex } from "./ioctl.ts";
+ * parseHex("de ad be ef"); // Uint8Array [0xde, 0xad, 0xbe, 0xef]
+ * ```
+ */
+export function parseHex(text: string): Uint8Array {
+  const digits = text.replace(/0x/gi, "").replace(/[\s,:]/g, "");
+  if (!/^([0-9a-f]{2})*$/i.test(digits)) {
+    throw new UsageError(`--in: malformed hex "${text}" (need pairs of hex digits)`);
+  }
+  const out = new Uint8Array(digits.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/**
+ * A classic hex dump: offset, 16 bytes in hex, and their printable ASCII.
+ *
+ * @example
+ * ```ts
+ * import { hexDump } from "./ioctl.ts";
+ * hexDump(new Uint8Array([0x68, 0x69])); // "00000000  68 69  ...  |hi|"
+ * ```
+ */
+export function hexDump(data: Uint8Array): string {
+  const lines: string[] = [];
+  for (let offset = 0; offset < data.length; offset += 16) {
+    const row = data.subarray(offset, offset + 16);
+    const hex = [...row].map((b) => b.toString(16).padStart(2, "0")).join(" ").padEnd(47);
+    const ascii = [...row].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join(
+      "",
+    );
+    lines.push(`${offset.toString(16).padStart(8, "0")}  ${hex}  |${ascii}|`);
+  }
+  return lines.join("\n");
+}
+
+async function readInput(spec: string | undefined): Promise<Uint8Array> {
+  if (spec === undefined) return new Uint8Array();
+  if (spec === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  if (spec.startsWith("@")) {
+    try {
+      return await Deno.readFile(spec.slice(1));
+    } catch (error) {
+      throw new UsageError(`--in: cannot read ${spec.slice(1)}: ${(error as Error).message}`);
+    }
+  }
+  return parseHex(spec);
+}
+
+/**
+ * Runs `kbridge ioctl ...` and returns the exit code.
+ *
+ * @example
+ * ```ts ignore
+ * await ioctlCommand(["\\\\.\\Kbridge", "0x80222000", "--out-size", "16"]);
+ * ```
+ */
+export async function ioctlCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      in: { type: "string" },
+      "out-size": { type: "string", default: "0" },
+      overlapped: { type: "boolean", default: false },
+      timeout: { type: "string" },
+      repeat: { type: "string", default: "1" },
+      json: { type: "boolean", default: false },
+      raw: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const [path, codeText, ...extra] = positionals;
+  if (path === undefined || codeText === undefined) {
+    throw new UsageError("ioctl needs <device> <code>", HELP);
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, HELP);
+  const code = parseInteger(codeText, "<code>", 0xffff_ffff);
+  const outSize = parseInteger(values["out-size"], "--out-size", 0xffff_ffff);
+  const repeat = Math.max(1, parseInteger(values.repeat, "--repeat", 1e9));
+  const timeoutMs = values.timeout === undefined
+    ? undefined
+    : parseInteger(values.timeout, "--timeout", 0x7fff_ffff);
+  if (timeoutMs !== undefined && !values.overlapped) {
+    throw new UsageError("--timeout needs --overlapped", HELP);
+  }
+  const input = await readInput(values.in);
+
+  await using device = openDevice(path, { overlapped: values.overlapped });
+  let output: Uint8Array = new Uint8Array();
+  let error: Win32Error | undefined;
+  const started = performance.now();
+  for (let i = 0; i < repeat && error === undefined; i++) {
+    try {
+      output = values.overlapped
+        ? await device.ioctlAsync(code, input, outSize, { timeoutMs })
+        : device.ioctl(code, input, outSize);
+    } catch (caught) {
+      if (!(caught instanceof Win32Error)) throw caught;
+      error = caught;
+    }
+  }
+  const perCallUs = ((performance.now() - started) * 1000) / repeat;
+  if (values.raw !== undefined && error === undefined) await Deno.writeFile(values.raw, output);
+  if (values.json) {
+    console.log(JSON.stringify({
+      code,
+      control: formatCtlCode(code),
+      bytesReturned: output.length,
+      output: [...output].map((b) => b.toString(16).padStart(2, "0")).join(""),
+      error: error
+        ? {
+          code: error.code,
+          name: error.errorName,
+          ntStatus: error.ntStatus,
+          message: error.message,
+        }
+        : null,
+      ...(repeat > 1 ? { repeat, perCallUs } : {}),
+    }));
+  } else if (error) {
+    console.error(error.message);
+  } else {
+    console.log(`${formatCtlCode(code)}: ${output.length} bytes returned`);
+    if (output.length > 0) console.log(hexDump(output));
+    if (repeat > 1) console.log(`${repeat} calls, ${perCallUs.toFixed(1)} µs per call`);
+  }
+  return error ? 1 : 0;
+}

@@ -1,0 +1,51 @@
+/**
+ * Shared helpers of the CLI commands: usage errors and number parsing.
+ *
+ * @module
+ */
+
+/**
+ * A mistake in the command line; the CLI prints it (with the command's help) and exits with 2.
+ *
+ * @example
+ * ```ts
+ * import { UsageError } from "./usage.ts";
+ * throw new UsageError('unknown command "frob"');
+ * ```
+ */
+export class UsageError extends Error {
+  override name: string = "UsageError";
+  /** The help text of the command, printed after the message. */
+  readonly help?: string;
+
+  /** Creates the error with its message and optional help text. */
+  constructor(message: string, help?: string) {
+    super(message);
+    this.help = help;
+  }
+}
+
+/**
+ * Parses a non-negative integer given in decimal or `0x` hexadecimal, within `max`.
+ *
+ * @example
+ * ```ts
+ * import { parseInteger } from "./usage.ts";
+ * parseInteger("0x800", "--function", 0xfff); // 2048
+ * ```
+ */
+export function parseInteger(text: string | undefined, what: string, max: number): number {
+  if (text === undefined) throw new UsageError(`${what} is required`);
+  const trimmed = text.trim();
+  const value = /^0x[0-9a-f]+$/i.test(trimmed)
+    ? parseInt(trimmed.slice(2), 16)
+    : /^[0-9]+$/.test(trimmed)
+    ? parseInt(trimmed, 10)
+    : NaN;
+  if (!Number.isSafeInteger(value) || value > max) {
+    throw new UsageError(
+      `${what} must be an integer in 0..0x${max.toString(16).toUpperCase()}, got "${text}"`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,293 @@
+/**
+ * Opening a device and sending it I/O control requests.
+ *
+ * @module
+ */
+import {
+  ArgumentError,
+  checkBufferSource,
+  checkInteger,
+  ClosedError,
+  Win32Error,
+} from "./errors.ts";
+import { INVALID_HANDLE_VALUE, kernel32, pointerValue, wideString } from "./native.ts";
+import { completionPort, type IoctlAsyncOptions } from "./overlapped.ts";
+import { subscribe, type SubscribeOptions, type Subscription } from "./subscribe.ts";
+
+const GENERIC_READ = 0x8000_0000;
+const GENERIC_WRITE = 0x4000_0000;
+const FILE_SHARE_READ_WRITE = 0x3;
+const OPEN_EXISTING = 3;
+const FILE_FLAG_OVERLAPPED = 0x4000_0000;
+/** Largest buffer one DeviceIoControl call accepts (a DWORD length). */
+const MAX_BUFFER = 0xffff_ffff;
+
+/** How {@linkcode openDevice} opens a device. */
+export interface OpenDeviceOptions {
+  /** Desired access: "read", "write", "readwrite" (default) or a raw access mask. */
+  access?: "read" | "write" | "readwrite" | number;
+  /**
+   * Open with `FILE_FLAG_OVERLAPPED` (default `true`), which {@linkcode Device.ioctlAsync}
+   * needs. Synchronous calls work on either kind of handle.
+   */
+  overlapped?: boolean;
+}
+
+/** What an IOCTL's output argument may be: a size to allocate, or a buffer to fill. */
+export type OutputArgument = number | Uint8Array;
+
+function accessMask(access: OpenDeviceOptions["access"]): number {
+  switch (access ?? "readwrite") {
+    case "read":
+      return GENERIC_READ;
+    case "write":
+      return GENERIC_WRITE;
+    case "readwrite":
+      return (GENERIC_READ | GENERIC_WRITE) >>> 0;
+    default:
+      return checkInteger("openDevice", "options.access", access, 0, 0xffff_ffff);
+  }
+}
+
+function checkBufferLength(fn: string, argument: string, buffer: Uint8Array): Uint8Array {
+  if (buffer.byteLength > MAX_BUFFER) {
+    throw new ArgumentError(fn, argument, "at most 0xFFFFFFFF bytes long", buffer);
+  }
+  return buffer;
+}
+
+/** Checks an IOCTL's arguments before any FFI call; shared by the sync and async forms. */
+export function checkIoctlArguments(
+  fn: string,
+  code: unknown,
+  input: unknown,
+  output: unknown,
+): { code: number; input: Uint8Array | null; output: Uint8Array } {
+  const checkedCode = checkInteger(fn, "code", code, 0, 0xffff_ffff);
+  const checkedInput = input === undefined || input === null
+    ? null
+    : checkBufferLength(fn, "input", checkBufferSource(fn, "input", input));
+  let checkedOutput: Uint8Array;
+  if (output === undefined || typeof output === "number") {
+    checkedOutput = new Uint8Array(checkInteger(fn, "outputSize", output ?? 0, 0, MAX_BUFFER));
+  } else {
+    checkedOutput = checkBufferLength(fn, "output", checkBufferSource(fn, "output", output));
+  }
+  return { code: checkedCode, input: checkedInput, output: checkedOutput };
+}
+
+/**
+ * An open device handle. Create one with {@linkcode openDevice}; close it with
+ * {@linkcode Device.close} or a `using` / `await using` declaration.
+ *
+ * @example
+ * ```ts ignore
+ * using device = openDevice("\\\\.\\Kbridge");
+ * const out = device.ioctl(0x80222004, new TextEncoder().encode("hi"), 2);
+ * ```
+ */
+export class Device implements Disposable, AsyncDisposable {
+  #handle: Deno.PointerValue;
+  #closed = false;
+  readonly #inFlight = new Set<Promise<unknown>>();
+  /** The path the device was opened with. */
+  readonly path: string;
+  /** Whether the handle was opened with `FILE_FLAG_OVERLAPPED`. */
+  readonly overlapped: boolean;
+
+  /** Use {@linkcode openDevice}. @internal */
+  constructor(handle: Deno.PointerValue, path: string, overlapped: boolean) {
+    this.#handle = handle;
+    this.path = path;
+    this.overlapped = overlapped;
+    if (overlapped) completionPort().associate(handle, path);
+  }
+
+  /** Whether {@linkcode Device.close} has run. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The raw Win32 `HANDLE`, for calls kbridge does not wrap. Throws once closed. */
+  get unsafeHandle(): Deno.PointerValue {
+    this.#ensureOpen();
+    return this.#handle;
+  }
+
+  /** IOCTLs started with {@linkcode Device.ioctlAsync} and not yet settled. */
+  get pendingCount(): number {
+    return this.#inFlight.size;
+  }
+
+  #ensureOpen(): void {
+    if (this.#closed) throw new ClosedError(`device ${this.path}`);
+  }
+
+  /**
+   * Sends `code` with `input` and returns the bytes the driver wrote (a view of
+   * the output buffer, as long as the bytes returned). Blocks until the driver
+   * completes the request; use {@linkcode Device.ioctlAsync} for requests that may pend.
+   *
+   * @param code the control code, e.g. from `ctlCode()`
+   * @param input bytes sent to the driver (none when omitted)
+   * @param output an output size in bytes (default 0), or a buffer to fill
+   * @throws {Win32Error} when the driver fails the request
+   *
+   * @example
+   * ```ts ignore
+   * using device = openDevice("\\\\.\\Kbridge");
+   * const echoed = device.ioctl(IOCTL.ECHO, new Uint8Array([1, 2, 3]), 3);
+   * ```
+   */
+  ioctl(code: number, input?: ArrayBufferLike | ArrayBufferView | null, output?: OutputArgument): Uint8Array {
+    const args = checkIoctlArguments("Device.ioctl", code, input, output);
+    this.#ensureOpen();
+    if (this.overlapped) return completionPort().ioctlBlocking(this.#handle, args);
+    const k32 = kernel32("DeviceIoControl");
+    const returned = new Uint32Array(1);
+    const ok = k32.DeviceIoControl(
+      this.#handle,
+      args.code,
+      args.input,
+      args.input?.byteLength ?? 0,
+      args.output,
+      args.output.byteLength,
+      returned,
+      null,
+    );
+    if (!ok) {
+      throw new Win32Error({
+        code: k32.GetLastError(),
+        call: "DeviceIoControl",
+        controlCode: args.code,
+      });
+    }
+    return args.output.subarray(0, returned[0]);
+  }
+
+  /**
+   * Sends `code` as an overlapped request and resolves with the bytes the
+   * driver wrote. The event loop keeps running while the request is pending;
+   * `signal` and `timeoutMs` cancel it with `CancelIoEx`. The input and output
+   * buffers are kept alive until the request completes.
+   *
+   * @throws {AbortError} when `signal` aborts the request
+   * @throws {TimeoutError} when `timeoutMs` passes first
+   * @throws {Win32Error} when the driver fails the request (with its NTSTATUS)
+   *
+   * @example
+   * ```ts ignore
+   * await using device = openDevice("\\\\.\\Kbridge");
+   * const out = await device.ioctlAsync(IOCTL.PEND, pendRequest, 8, { timeoutMs: 1000 });
+   * ```
+   */
+  ioctlAsync(
+    code: number,
+    input?: ArrayBufferLike | ArrayBufferView | null,
+    output?: OutputArgument,
+    options: IoctlAsyncOptions = {},
+  ): Promise<Uint8Array> {
+    let args;
+    try {
+      args = checkIoctlArguments("Device.ioctlAsync", code, input, output);
+      if (options.timeoutMs !== undefined) {
+        checkInteger("Device.ioctlAsync", "options.timeoutMs", options.timeoutMs, 0, 0x7fff_ffff);
+      }
+      this.#ensureOpen();
+      if (!this.overlapped) {
+        throw new ArgumentError(
+          "Device.ioctlAsync",
+          "device",
+          "opened with { overlapped: true }",
+          this.path,
+        );
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const promise = completionPort().ioctl(this.#handle, this.path, args, options);
+    this.#inFlight.add(promise);
+    const forget = () => this.#inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  /**
+   * Subscribes to the driver's messages (a driver that speaks the kbridge
+   * protocol of `driver/kbridge.h`); see {@linkcode subscribe}.
+   *
+   * @example
+   * ```ts ignore
+   * await using device = openDevice("\\\\.\\Kbridge");
+   * for await (const message of device.subscribe({ channel: "auto" })) console.log(message.sequence);
+   * ```
+   */
+  subscribe(options?: SubscribeOptions): Subscription {
+    this.#ensureOpen();
+    return subscribe(this, options);
+  }
+
+  /**
+   * Cancels every pending request of this device and closes its handle. Their
+   * Promises reject with an `AbortError`. Calling it again does nothing.
+   *
+   * @example
+   * ```ts ignore
+   * const device = openDevice("\\\\.\\Kbridge");
+   * device.close();
+   * device.close(); // no-op
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const k32 = kernel32("CloseHandle");
+    if (this.overlapped) completionPort().cancelAll(this.#handle);
+    k32.CloseHandle(this.#handle);
+    this.#handle = null;
+  }
+
+  /** Same as {@linkcode Device.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Closes the device and waits until every pending request has settled. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const pending = [...this.#inFlight];
+    this.close();
+    await Promise.allSettled(pending);
+  }
+}
+
+/**
+ * Opens a device (e.g. `\\.\Kbridge`) with `CreateFileW`.
+ *
+ * @throws {Win32Error} naming the path, e.g. `ERROR_FILE_NOT_FOUND (2)` when no such device exists
+ *
+ * @example
+ * ```ts ignore
+ * using device = openDevice("\\\\.\\Kbridge", { overlapped: true });
+ * ```
+ */
+export function openDevice(path: string, options: OpenDeviceOptions = {}): Device {
+  if (typeof path !== "string" || path.length === 0 || path.includes("\0")) {
+    throw new ArgumentError("openDevice", "path", "a non-empty string without NUL", path);
+  }
+  const access = accessMask(options.access);
+  const overlapped = options.overlapped ?? true;
+  const k32 = kernel32("CreateFileW");
+  const handle = k32.CreateFileW(
+    wideString(path),
+    access,
+    FILE_SHARE_READ_WRITE,
+    null,
+    OPEN_EXISTING,
+    overlapped ? FILE_FLAG_OVERLAPPED : 0,
+    null,
+  );
+  if (handle === null || pointerValue(handle) === INVALID_HANDLE_VALUE) {
+    throw new Win32Error({ code: k32.GetLastError(), call: "CreateFileW", detail: path });
+  }
+  return new Device(handle, path, overlapped);
+}

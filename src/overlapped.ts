@@ -1,0 +1,318 @@
+/**
+ * Overlapped I/O through one I/O completion port per process.
+ *
+ * Every overlapped device handle is associated with the port. While requests
+ * are in flight, one `nonblocking` `GetQueuedCompletionStatusEx` call waits on
+ * the port (one worker thread for any number of requests) and dispatches up to
+ * {@linkcode BATCH} completions per wake-up. When nothing is in flight no call
+ * is pending, so an idle process can exit.
+ *
+ * @module
+ */
+import { AbortError, TimeoutError, Win32Error } from "./errors.ts";
+import { kernel32, pointerValue } from "./native.ts";
+
+const ERROR_IO_PENDING = 997;
+const ERROR_OPERATION_ABORTED = 995;
+const STATUS_CANCELLED = 0xc000_0120;
+const STATUS_UNSUCCESSFUL = 0xc000_0001;
+const INFINITE = 0xffff_ffff;
+/** Completions taken from the port per wake-up. */
+const BATCH = 64;
+/** sizeof(OVERLAPPED) on x64: Internal, InternalHigh, Offset/OffsetHigh, hEvent. */
+const OVERLAPPED_SIZE = 32;
+/** sizeof(OVERLAPPED_ENTRY) on x64: key, lpOverlapped, Internal, bytes (+4 padding). */
+const ENTRY_SIZE = 32;
+
+/** Options of an overlapped IOCTL. */
+export interface IoctlAsyncOptions {
+  /** Cancels the request (`CancelIoEx`); the Promise rejects with an `AbortError`. */
+  signal?: AbortSignal;
+  /** Cancels the request after this many milliseconds; the Promise rejects with a `TimeoutError`. */
+  timeoutMs?: number;
+}
+
+/** Checked IOCTL arguments. */
+export interface IoctlArguments {
+  code: number;
+  input: Uint8Array | null;
+  output: Uint8Array;
+}
+
+/** Why a request was cancelled, decided by whoever cancelled it first. */
+type CancelReason =
+  | { kind: "signal"; reason: unknown }
+  | { kind: "timeout"; ms: number }
+  | { kind: "closed" };
+
+/** A request in flight: everything the kernel may still touch is referenced here. */
+interface Operation {
+  handle: Deno.PointerValue;
+  path: string;
+  args: IoctlArguments;
+  overlapped: Uint8Array<ArrayBuffer>;
+  cancelled?: CancelReason;
+  settle(status: number, bytes: number): void;
+}
+
+/** The NTSTATUS → Win32 error mapping of the statuses a completion carries most often. */
+function win32FromNtStatus(status: number): number {
+  switch (status >>> 0) {
+    case 0xc000_0120:
+      return ERROR_OPERATION_ABORTED;
+    case 0xc000_0023:
+      return 122; // ERROR_INSUFFICIENT_BUFFER
+    case 0x8000_0005:
+      return 234; // ERROR_MORE_DATA
+    case 0xc000_0010:
+      return 1; // ERROR_INVALID_FUNCTION
+    case 0xc000_000d:
+      return 87; // ERROR_INVALID_PARAMETER
+    case 0xc000_0206:
+      return 1784; // ERROR_INVALID_USER_BUFFER
+    case 0xc000_00bb:
+      return 50; // ERROR_NOT_SUPPORTED
+    case 0xc000_003e:
+      return 23; // ERROR_CRC
+    case 0xc000_009a:
+      return 1450; // ERROR_NO_SYSTEM_RESOURCES
+    case 0x8000_0011:
+      return 170; // ERROR_BUSY
+    case 0xc000_0022:
+      return 5; // ERROR_ACCESS_DENIED
+    case 0xc000_0005:
+      return 998; // ERROR_NOACCESS
+    case STATUS_UNSUCCESSFUL:
+      return 31; // ERROR_GEN_FAILURE
+    default:
+      return 317; // ERROR_MR_MID_NOT_FOUND: no mapping known here; the NTSTATUS is kept
+  }
+}
+
+/** The process-wide completion port and its in-flight requests. */
+export class CompletionPort {
+  #port: Deno.PointerValue = null;
+  readonly #operations = new Map<bigint, Operation>();
+  readonly #entries = new Uint8Array(ENTRY_SIZE * BATCH);
+  readonly #removed = new Uint32Array(1);
+  #polling = false;
+
+  /** Requests in flight on all devices. */
+  get inFlight(): number {
+    return this.#operations.size;
+  }
+
+  #ensurePort(): Deno.PointerValue {
+    if (this.#port !== null) return this.#port;
+    const k32 = kernel32("CreateIoCompletionPort");
+    const invalid = Deno.UnsafePointer.create(0xffff_ffff_ffff_ffffn);
+    const port = k32.CreateIoCompletionPort(invalid, null, 0n, 1);
+    if (port === null) {
+      throw new Win32Error({ code: k32.GetLastError(), call: "CreateIoCompletionPort" });
+    }
+    this.#port = port;
+    return port;
+  }
+
+  /** Routes the completions of an overlapped handle to the port. */
+  associate(handle: Deno.PointerValue, path: string): void {
+    const port = this.#ensurePort();
+    const k32 = kernel32("CreateIoCompletionPort");
+    if (k32.CreateIoCompletionPort(handle, port, 0n, 0) === null) {
+      const code = k32.GetLastError();
+      k32.CloseHandle(handle);
+      throw new Win32Error({ code, call: "CreateIoCompletionPort", detail: path });
+    }
+  }
+
+  /** Starts an overlapped DeviceIoControl; resolves with the output bytes. */
+  ioctl(
+    handle: Deno.PointerValue,
+    path: string,
+    args: IoctlArguments,
+    options: { signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<Uint8Array> {
+    const { signal, timeoutMs } = options;
+    if (signal?.aborted) {
+      return Promise.reject(
+        new AbortError({ call: "DeviceIoControl", controlCode: args.code, reason: signal.reason }),
+      );
+    }
+    const k32 = kernel32("DeviceIoControl");
+    const overlapped = new Uint8Array(OVERLAPPED_SIZE);
+    const key = pointerValue(Deno.UnsafePointer.of(overlapped));
+    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => this.#cancel(key, { kind: "signal", reason: signal?.reason });
+    const operation: Operation = {
+      handle,
+      path,
+      args,
+      overlapped,
+      settle: (status, bytes) => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        if (status === 0) resolve(args.output.subarray(0, bytes));
+        else reject(this.#failure(operation, status));
+      },
+    };
+    this.#operations.set(key, operation);
+    const ok = k32.DeviceIoControl(
+      handle,
+      args.code,
+      args.input,
+      args.input?.byteLength ?? 0,
+      args.output,
+      args.output.byteLength,
+      null,
+      overlapped,
+    );
+    if (!ok) {
+      const code = k32.GetLastError();
+      if (code !== ERROR_IO_PENDING) {
+        // Failed before it was queued: no completion packet will come.
+        this.#operations.delete(key);
+        return Promise.reject(
+          new Win32Error({ code, call: "DeviceIoControl", controlCode: args.code }),
+        );
+      }
+    }
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => this.#cancel(key, { kind: "timeout", ms: timeoutMs }), timeoutMs);
+    }
+    this.#poll();
+    return promise;
+  }
+
+  /**
+   * A DeviceIoControl on an overlapped handle that waits for its completion
+   * in the calling thread: an event whose low bit is set keeps the completion
+   * out of the port.
+   */
+  ioctlBlocking(handle: Deno.PointerValue, args: IoctlArguments): Uint8Array {
+    const k32 = kernel32("DeviceIoControl");
+    const event = k32.CreateEventW(null, 1, 0, null);
+    if (event === null) throw new Win32Error({ code: k32.GetLastError(), call: "CreateEventW" });
+    try {
+      const overlapped = new Uint8Array(OVERLAPPED_SIZE);
+      new DataView(overlapped.buffer).setBigUint64(24, pointerValue(event) | 1n, true);
+      const returned = new Uint32Array(1);
+      let ok = k32.DeviceIoControl(
+        handle,
+        args.code,
+        args.input,
+        args.input?.byteLength ?? 0,
+        args.output,
+        args.output.byteLength,
+        null,
+        overlapped,
+      );
+      let code = ok ? 0 : k32.GetLastError();
+      if (ok || code === ERROR_IO_PENDING) {
+        ok = k32.GetOverlappedResult(handle, overlapped, returned, 1);
+        code = ok ? 0 : k32.GetLastError();
+      }
+      if (!ok) {
+        const status = new DataView(overlapped.buffer).getUint32(0, true);
+        throw new Win32Error({
+          code,
+          call: "DeviceIoControl",
+          controlCode: args.code,
+          ntStatus: status === 0x103 ? undefined : status,
+        });
+      }
+      return args.output.subarray(0, returned[0]);
+    } finally {
+      k32.CloseHandle(event);
+    }
+  }
+
+  /** Cancels every request of `handle` (before it is closed). */
+  cancelAll(handle: Deno.PointerValue): void {
+    const k32 = kernel32("CancelIoEx");
+    let any = false;
+    for (const operation of this.#operations.values()) {
+      if (operation.handle === handle || pointerValue(operation.handle) === pointerValue(handle)) {
+        operation.cancelled ??= { kind: "closed" };
+        any = true;
+      }
+    }
+    if (any) k32.CancelIoEx(handle, null);
+  }
+
+  #cancel(key: bigint, reason: CancelReason): void {
+    const operation = this.#operations.get(key);
+    if (!operation || operation.cancelled) return;
+    operation.cancelled = reason;
+    // A request that has just completed is no longer found: CancelIoEx then fails
+    // with ERROR_NOT_FOUND and the completion stands.
+    kernel32("CancelIoEx").CancelIoEx(operation.handle, operation.overlapped);
+  }
+
+  #failure(operation: Operation, status: number): Error {
+    const call = "DeviceIoControl";
+    const controlCode = operation.args.code;
+    if (status === STATUS_CANCELLED && operation.cancelled) {
+      const cancelled = operation.cancelled;
+      if (cancelled.kind === "timeout") {
+        return new TimeoutError({ call, controlCode, timeoutMs: cancelled.ms });
+      }
+      return new AbortError({
+        call,
+        controlCode,
+        reason: cancelled.kind === "signal" ? cancelled.reason : "device closed",
+      });
+    }
+    return new Win32Error({ code: win32FromNtStatus(status), call, controlCode, ntStatus: status });
+  }
+
+  /** Waits on the port while requests are in flight; one nonblocking call at a time. */
+  async #poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    const k32 = kernel32("GetQueuedCompletionStatusEx");
+    const view = new DataView(this.#entries.buffer);
+    try {
+      while (this.#operations.size > 0) {
+        const ok = await k32.GetQueuedCompletionStatusEx(
+          this.#port,
+          this.#entries,
+          BATCH,
+          this.#removed,
+          INFINITE,
+          0,
+        );
+        if (!ok) {
+          // The port itself failed: no completion can be trusted any more.
+          for (const operation of this.#operations.values()) {
+            operation.settle(STATUS_UNSUCCESSFUL, 0);
+          }
+          this.#operations.clear();
+          return;
+        }
+        for (let i = 0; i < this.#removed[0]; i++) {
+          const base = i * ENTRY_SIZE;
+          const key = view.getBigUint64(base + 8, true);
+          const operation = this.#operations.get(key);
+          if (!operation) continue;
+          this.#operations.delete(key);
+          operation.settle(
+            Number(view.getBigUint64(base + 16, true) & 0xffff_ffffn),
+            view.getUint32(base + 24, true),
+          );
+        }
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+}
+
+let port: CompletionPort | undefined;
+
+/** The process-wide {@linkcode CompletionPort}, created on first use. */
+export function completionPort(): CompletionPort {
+  port ??= new CompletionPort();
+  return port;
+}

@@ -1,0 +1,423 @@
+/**
+ * The reference driver's protocol: the TypeScript mirror of `driver/kbridge.h`.
+ * A test compiles a probe against the header and checks every value and
+ * layout here against what the C compiler computes.
+ *
+ * @module
+ */
+import { ctlCode, type TransferMethod } from "./ctl_code.ts";
+import { bytes, struct, type StructType } from "./struct.ts";
+
+/** Device type of the reference driver's control codes (vendor range). */
+export const KBRIDGE_DEVICE_TYPE = 0x8022;
+
+function code(fn: number, method: TransferMethod): number {
+  return ctlCode({ deviceType: KBRIDGE_DEVICE_TYPE, function: fn, method, access: "ANY" });
+}
+
+/**
+ * The reference driver's control codes.
+ *
+ * @example
+ * ```ts
+ * import { decodeCtlCode, IOCTL } from "@kbridge/kbridge";
+ * decodeCtlCode(IOCTL.ECHO).methodName; // "BUFFERED"
+ * ```
+ */
+export const IOCTL: {
+  readonly GET_VERSION: number;
+  readonly ECHO: number;
+  readonly IN_DIRECT_VERIFY: number;
+  readonly OUT_DIRECT_ECHO: number;
+  readonly OUT_DIRECT_FILL: number;
+  readonly NEITHER_ECHO: number;
+  readonly CHECKSUM: number;
+  readonly PEND: number;
+  readonly RELEASE: number;
+  readonly GET_STATS: number;
+  readonly SECTION_OPEN: number;
+  readonly SECTION_CLOSE: number;
+  readonly INVERTED_WAIT: number;
+  readonly CLASSIC_OPEN: number;
+  readonly CLASSIC_CLOSE: number;
+  readonly PRODUCER_START: number;
+  readonly PRODUCER_STOP: number;
+  readonly INJECT: number;
+} = Object.freeze({
+  GET_VERSION: code(0x800, 0),
+  ECHO: code(0x801, 0),
+  IN_DIRECT_VERIFY: code(0x802, 1),
+  OUT_DIRECT_ECHO: code(0x803, 2),
+  OUT_DIRECT_FILL: code(0x804, 2),
+  NEITHER_ECHO: code(0x805, 3),
+  CHECKSUM: code(0x806, 0),
+  PEND: code(0x810, 0),
+  RELEASE: code(0x811, 0),
+  GET_STATS: code(0x820, 0),
+  SECTION_OPEN: code(0x830, 0),
+  SECTION_CLOSE: code(0x831, 0),
+  INVERTED_WAIT: code(0x832, 0),
+  CLASSIC_OPEN: code(0x833, 0),
+  CLASSIC_CLOSE: code(0x834, 0),
+  PRODUCER_START: code(0x840, 0),
+  PRODUCER_STOP: code(0x841, 0),
+  INJECT: code(0x842, 0),
+});
+
+/**
+ * Capability bits of `GET_VERSION`.
+ *
+ * @example
+ * ```ts ignore
+ * const info = VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size));
+ * const hasSection = (info.capabilities & Capability.SECTION) !== 0;
+ * ```
+ */
+export const Capability: {
+  readonly ECHO: number;
+  readonly DIRECT: number;
+  readonly NEITHER: number;
+  readonly NEITHER_SEH: number;
+  readonly PEND: number;
+  readonly SECTION: number;
+  readonly INVERTED: number;
+  readonly CLASSIC: number;
+  readonly PRODUCER: number;
+} = Object.freeze({
+  ECHO: 0x1,
+  DIRECT: 0x2,
+  NEITHER: 0x4,
+  NEITHER_SEH: 0x8,
+  PEND: 0x10,
+  SECTION: 0x20,
+  INVERTED: 0x40,
+  CLASSIC: 0x80,
+  PRODUCER: 0x100,
+});
+
+/**
+ * Channel bits of the producer and inject requests.
+ *
+ * @example
+ * ```ts
+ * import { Channel } from "@kbridge/kbridge";
+ * const both = Channel.SECTION | Channel.INVERTED;
+ * ```
+ */
+export const Channel: {
+  readonly SECTION: number;
+  readonly INVERTED: number;
+  readonly CLASSIC: number;
+} = Object.freeze({ SECTION: 0x1, INVERTED: 0x2, CLASSIC: 0x4 });
+
+/**
+ * Numeric limits and values of the protocol.
+ *
+ * @example
+ * ```ts
+ * import { Protocol } from "@kbridge/kbridge";
+ * Protocol.MAX_MESSAGE; // 4096
+ * ```
+ */
+export const Protocol: {
+  readonly VERSION: number;
+  readonly MAX_MESSAGE: number;
+  readonly MAX_TRANSFER: number;
+  readonly INVERTED_QUEUE_LIMIT: number;
+  readonly PEND_LIMIT: number;
+  readonly PEND_TIMED_OUT: number;
+  readonly PEND_RELEASED: number;
+  readonly RELEASE_ALL: number;
+  readonly FNV_OFFSET: number;
+  readonly FNV_PRIME: number;
+} = Object.freeze({
+  VERSION: 1,
+  MAX_MESSAGE: 4096,
+  MAX_TRANSFER: 16 * 1024 * 1024,
+  INVERTED_QUEUE_LIMIT: 1024,
+  PEND_LIMIT: 256,
+  PEND_TIMED_OUT: 1,
+  PEND_RELEASED: 2,
+  RELEASE_ALL: 0xffff_ffff,
+  FNV_OFFSET: 0x811c_9dc5,
+  FNV_PRIME: 0x0100_0193,
+});
+
+/**
+ * The shared ring's constants (see the ring comment in `driver/kbridge.h`).
+ *
+ * @example
+ * ```ts
+ * import { Ring } from "@kbridge/kbridge";
+ * Ring.HEADER_SIZE; // 256
+ * ```
+ */
+export const Ring: {
+  readonly MAGIC: number;
+  readonly VERSION: number;
+  readonly HEADER_SIZE: number;
+  readonly ALIGN: number;
+  readonly MIN_BYTES: number;
+  readonly MAX_BYTES: number;
+  readonly RECORD_PAD: number;
+} = Object.freeze({
+  MAGIC: 0x474e_5242,
+  VERSION: 1,
+  HEADER_SIZE: 256,
+  ALIGN: 8,
+  MIN_BYTES: 4096,
+  MAX_BYTES: 64 * 1024 * 1024,
+  RECORD_PAD: 0x1,
+});
+
+/**
+ * Names of the reference driver's objects, as user mode opens them.
+ *
+ * @example
+ * ```ts ignore
+ * using device = openDevice(Names.DEVICE_PATH);
+ * ```
+ */
+export const Names: {
+  readonly DEVICE_PATH: string;
+  readonly SECTION: string;
+  readonly EVENT: string;
+} = Object.freeze({
+  DEVICE_PATH: "\\\\.\\Kbridge",
+  SECTION: "Global\\KbridgeRing",
+  EVENT: "Global\\KbridgeRingEvent",
+});
+
+/** `KBRIDGE_VERSION_INFO`. */
+export const VersionInfo: StructType<{
+  protocolVersion: number;
+  capabilities: number;
+  driverMajor: number;
+  driverMinor: number;
+}> = struct({
+  protocolVersion: "u32",
+  capabilities: "u32",
+  driverMajor: "u32",
+  driverMinor: "u32",
+});
+
+/** `KBRIDGE_CHECKSUM_REQUEST`. */
+export const ChecksumRequest: StructType<{ length: number; fnv1a: number }> = struct({
+  length: "u32",
+  fnv1a: "u32",
+});
+
+/** `KBRIDGE_FILL_REQUEST`. */
+export const FillRequest: StructType<{ seed: number; reserved: number }> = struct({
+  seed: "u32",
+  reserved: "u32",
+});
+
+/** `KBRIDGE_PEND_REQUEST`. */
+export const PendRequest: StructType<{ tag: number; timeoutMs: number }> = struct({
+  tag: "u32",
+  timeoutMs: "u32",
+});
+
+/** `KBRIDGE_PEND_RESULT`. */
+export const PendResult: StructType<{ tag: number; how: number }> = struct({
+  tag: "u32",
+  how: "u32",
+});
+
+/** `KBRIDGE_RELEASE_REQUEST`. */
+export const ReleaseRequest: StructType<{ tag: number; reserved: number }> = struct({
+  tag: "u32",
+  reserved: "u32",
+});
+
+/** `KBRIDGE_STATS`, the driver's resource counters. */
+export const Stats: StructType<{
+  openFiles: number;
+  poolAllocations: number;
+  pendedIrps: number;
+  invertedIrps: number;
+  invertedQueued: number;
+  sections: number;
+  classicMappings: number;
+  eventReferences: number;
+  producerRunning: number;
+  reserved: number;
+  messagesProduced: bigint;
+  invertedOverflow: bigint;
+  ringDropped: bigint;
+}> = struct({
+  openFiles: "u32",
+  poolAllocations: "u32",
+  pendedIrps: "u32",
+  invertedIrps: "u32",
+  invertedQueued: "u32",
+  sections: "u32",
+  classicMappings: "u32",
+  eventReferences: "u32",
+  producerRunning: "u32",
+  reserved: "u32",
+  messagesProduced: "u64",
+  invertedOverflow: "u64",
+  ringDropped: "u64",
+});
+
+/** `KBRIDGE_SECTION_REQUEST`. */
+export const SectionRequest: StructType<{ ringBytes: number; reserved: number }> = struct({
+  ringBytes: "u32",
+  reserved: "u32",
+});
+
+/** `KBRIDGE_SECTION_INFO`. */
+export const SectionInfo: StructType<{ viewBytes: number; ringBytes: number }> = struct({
+  viewBytes: "u32",
+  ringBytes: "u32",
+});
+
+/** `KBRIDGE_CLASSIC_REQUEST`. */
+export const ClassicRequest: StructType<
+  { eventHandle: bigint; ringBytes: number; reserved: number }
+> = struct({ eventHandle: "u64", ringBytes: "u32", reserved: "u32" });
+
+/** `KBRIDGE_CLASSIC_INFO`. */
+export const ClassicInfo: StructType<
+  { userAddress: bigint; viewBytes: number; ringBytes: number }
+> = struct({ userAddress: "u64", viewBytes: "u32", ringBytes: "u32" });
+
+/** `KBRIDGE_PRODUCER_REQUEST`. */
+export const ProducerRequest: StructType<{
+  channels: number;
+  count: number;
+  minSize: number;
+  maxSize: number;
+  intervalUs: number;
+  seed: number;
+}> = struct({
+  channels: "u32",
+  count: "u32",
+  minSize: "u32",
+  maxSize: "u32",
+  intervalUs: "u32",
+  seed: "u32",
+});
+
+/** `KBRIDGE_INJECT_HEADER`, followed by the payload. */
+export const InjectHeader: StructType<{ channels: number; length: number }> = struct({
+  channels: "u32",
+  length: "u32",
+});
+
+/** `KBRIDGE_RING_HEADER`, at offset 0 of a ring view. */
+export const RingHeader: StructType<{
+  magic: number;
+  version: number;
+  capacity: number;
+  headerSize: number;
+  reserved0: Uint8Array;
+  head: number;
+  dropped: number;
+  producerClosed: number;
+  reserved1: Uint8Array;
+  tail: number;
+  consumerWaiting: number;
+  reserved2: Uint8Array;
+  reserved3: Uint8Array;
+}> = struct({
+  magic: "u32",
+  version: "u32",
+  capacity: "u32",
+  headerSize: "u32",
+  reserved0: bytes(48),
+  head: "u32",
+  dropped: "u32",
+  producerClosed: "u32",
+  reserved1: bytes(52),
+  tail: "u32",
+  consumerWaiting: "u32",
+  reserved2: bytes(56),
+  reserved3: bytes(64),
+});
+
+/** `KBRIDGE_RECORD_HEADER`, before each record's payload in a ring or an inverted-call output. */
+export const RecordHeader: StructType<{
+  length: number;
+  flags: number;
+  sequence: bigint;
+  timestamp: bigint;
+}> = struct({ length: "u32", flags: "u32", sequence: "u64", timestamp: "u64" });
+
+/**
+ * The layouts above by their C name, for the test that compares them with the compiler.
+ *
+ * @example
+ * ```ts
+ * import { layouts } from "@kbridge/kbridge";
+ * layouts.KBRIDGE_STATS.size; // 64
+ * ```
+ */
+export const layouts: Readonly<Record<string, StructType<Record<string, unknown>>>> = Object.freeze(
+  {
+    KBRIDGE_VERSION_INFO: VersionInfo,
+    KBRIDGE_CHECKSUM_REQUEST: ChecksumRequest,
+    KBRIDGE_FILL_REQUEST: FillRequest,
+    KBRIDGE_PEND_REQUEST: PendRequest,
+    KBRIDGE_PEND_RESULT: PendResult,
+    KBRIDGE_RELEASE_REQUEST: ReleaseRequest,
+    KBRIDGE_STATS: Stats,
+    KBRIDGE_SECTION_REQUEST: SectionRequest,
+    KBRIDGE_SECTION_INFO: SectionInfo,
+    KBRIDGE_CLASSIC_REQUEST: ClassicRequest,
+    KBRIDGE_CLASSIC_INFO: ClassicInfo,
+    KBRIDGE_PRODUCER_REQUEST: ProducerRequest,
+    KBRIDGE_INJECT_HEADER: InjectHeader,
+    KBRIDGE_RING_HEADER: RingHeader,
+    KBRIDGE_RECORD_HEADER: RecordHeader,
+  } as Record<string, StructType<Record<string, unknown>>>,
+);
+
+/**
+ * Byte `i` of the driver's test pattern for `seed` (`KbridgePatternByte`).
+ *
+ * @example
+ * ```ts
+ * import { patternByte } from "@kbridge/kbridge";
+ * const expected = Uint8Array.from({ length: 16 }, (_, i) => patternByte(7, i));
+ * ```
+ */
+export function patternByte(seed: number, i: number): number {
+  let x = (Math.imul(seed, 0x9e37_79b1) + Math.imul(i, 0x85eb_ca77)) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x2c1b_3c6d) >>> 0;
+  x ^= x >>> 12;
+  return x & 0xff;
+}
+
+/**
+ * `length` bytes of the driver's test pattern for `seed`.
+ *
+ * @example
+ * ```ts
+ * import { pattern } from "@kbridge/kbridge";
+ * pattern(7, 4).length; // 4
+ * ```
+ */
+export function pattern(seed: number, length: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = patternByte(seed, i);
+  return out;
+}
+
+/**
+ * The FNV-1a 32-bit hash the checksum IOCTLs use.
+ *
+ * @example
+ * ```ts
+ * import { fnv1a } from "@kbridge/kbridge";
+ * fnv1a(new Uint8Array()); // 0x811c9dc5
+ * ```
+ */
+export function fnv1a(data: Uint8Array): number {
+  let hash = Protocol.FNV_OFFSET;
+  for (let i = 0; i < data.length; i++) hash = Math.imul(hash ^ data[i], Protocol.FNV_PRIME) >>> 0;
+  return hash >>> 0;
+}

@@ -1,0 +1,140 @@
+/**
+ * The consumer side of the shared single-producer/single-consumer ring whose
+ * layout `driver/kbridge.h` defines (`KBRIDGE_RING_HEADER`, `KBRIDGE_RECORD_HEADER`).
+ * It reads the memory in place through an `ArrayBuffer` over the mapping
+ * (`Deno.UnsafePointerView.getArrayBuffer`); index loads and stores use
+ * `Atomics` for ordering.
+ *
+ * @module
+ */
+import { KbridgeError } from "./errors.ts";
+import { RecordHeader, Ring, RingHeader } from "./protocol.ts";
+
+const HEAD = RingHeader.offsets.head / 4;
+const DROPPED = RingHeader.offsets.dropped / 4;
+const PRODUCER_CLOSED = RingHeader.offsets.producerClosed / 4;
+const TAIL = RingHeader.offsets.tail / 4;
+const CONSUMER_WAITING = RingHeader.offsets.consumerWaiting / 4;
+const RECORD = RecordHeader.size;
+const SEQUENCE = RecordHeader.offsets.sequence;
+const TIMESTAMP = RecordHeader.offsets.timestamp;
+const ALIGN_MASK = Ring.ALIGN - 1;
+
+/**
+ * Called by {@linkcode RingReader.drain} for each message. `data` is a view of
+ * the shared memory, valid only until the callback returns.
+ */
+export type MessageCallback = (data: Uint8Array, sequence: number, timestamp: number) => void;
+
+/**
+ * Reads records from a ring in shared memory. The owner of the mapping keeps
+ * it alive for the reader's lifetime.
+ *
+ * @example
+ * ```ts ignore
+ * const reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(view, size));
+ * reader.drain((data, sequence) => console.log(sequence, data.length));
+ * ```
+ */
+export class RingReader {
+  readonly #indices: Int32Array;
+  readonly #data: Uint8Array;
+  readonly #view: DataView;
+  readonly #mask: number;
+  #tail: number;
+
+  /** Checks the header (magic, version, sizes) of the ring in `memory`. */
+  constructor(memory: ArrayBuffer) {
+    if (memory.byteLength < Ring.HEADER_SIZE) {
+      throw new KbridgeError(`kbridge: ring view of ${memory.byteLength} bytes is smaller than its header`);
+    }
+    const header = RingHeader.decode(new Uint8Array(memory, 0, Ring.HEADER_SIZE));
+    const capacity = header.capacity;
+    if (
+      header.magic !== Ring.MAGIC || header.version !== Ring.VERSION || header.headerSize !== Ring.HEADER_SIZE ||
+      capacity < Ring.MIN_BYTES || capacity > Ring.MAX_BYTES || (capacity & (capacity - 1)) !== 0 ||
+      Ring.HEADER_SIZE + capacity > memory.byteLength
+    ) {
+      throw new KbridgeError(
+        `kbridge: not a kbridge ring (magic 0x${header.magic.toString(16)}, version ${header.version}, ` +
+          `capacity ${capacity}, view ${memory.byteLength} bytes)`,
+      );
+    }
+    this.#indices = new Int32Array(memory, 0, Ring.HEADER_SIZE / 4);
+    this.#data = new Uint8Array(memory, Ring.HEADER_SIZE, capacity);
+    this.#view = new DataView(memory, Ring.HEADER_SIZE, capacity);
+    this.#mask = capacity - 1;
+    this.#tail = Atomics.load(this.#indices, TAIL);
+  }
+
+  /** Data bytes of the ring. */
+  get capacity(): number {
+    return this.#mask + 1;
+  }
+
+  /** Messages the producer dropped because the ring was full. */
+  get dropped(): number {
+    return Atomics.load(this.#indices, DROPPED) >>> 0;
+  }
+
+  /** Whether the producer has said no more records will come. */
+  get producerClosed(): boolean {
+    return Atomics.load(this.#indices, PRODUCER_CLOSED) !== 0;
+  }
+
+  /** Whether a record is ready to read. */
+  get hasData(): boolean {
+    return Atomics.load(this.#indices, HEAD) !== this.#tail;
+  }
+
+  /**
+   * Calls `callback` for up to `max` ready messages and releases their space
+   * to the producer afterwards. Returns how many were read (0 when empty).
+   */
+  drain(callback: MessageCallback, max: number = Infinity): number {
+    const head = Atomics.load(this.#indices, HEAD) | 0;
+    const view = this.#view;
+    const mask = this.#mask;
+    let tail = this.#tail;
+    let count = 0;
+    try {
+      while (tail !== head && count < max) {
+        const offset = tail & mask;
+        const length = view.getUint32(offset, true);
+        if ((view.getUint32(offset + 4, true) & Ring.RECORD_PAD) !== 0) {
+          tail = (tail + (mask + 1 - offset)) | 0;
+          continue;
+        }
+        if (length > mask + 1 - offset - RECORD) {
+          throw new KbridgeError(`kbridge: corrupt ring record of ${length} bytes at offset ${offset}`);
+        }
+        const sequence = view.getUint32(offset + SEQUENCE, true) +
+          view.getUint32(offset + SEQUENCE + 4, true) * 0x1_0000_0000;
+        const timestamp = view.getUint32(offset + TIMESTAMP, true) +
+          view.getUint32(offset + TIMESTAMP + 4, true) * 0x1_0000_0000;
+        const start = offset + RECORD;
+        tail = (tail + ((RECORD + length + ALIGN_MASK) & ~ALIGN_MASK)) | 0;
+        count++;
+        callback(this.#data.subarray(start, start + length), sequence, timestamp);
+      }
+    } finally {
+      this.#tail = tail;
+      Atomics.store(this.#indices, TAIL, tail);
+    }
+    return count;
+  }
+
+  /**
+   * Announces that the consumer is about to sleep, then tells whether it may:
+   * `false` when a record arrived meanwhile. Call {@linkcode RingReader.awake} after the sleep.
+   */
+  prepareToSleep(): boolean {
+    Atomics.store(this.#indices, CONSUMER_WAITING, 1);
+    return !this.hasData && !this.producerClosed;
+  }
+
+  /** Clears the flag set by {@linkcode RingReader.prepareToSleep}. */
+  awake(): void {
+    Atomics.store(this.#indices, CONSUMER_WAITING, 0);
+  }
+}

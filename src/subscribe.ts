@@ -1,0 +1,453 @@
+/**
+ * Kernel → application messages: one {@linkcode Subscription} API over the
+ * reference protocol's three channels.
+ *
+ * - `classic`: the app's event handle and a ring the driver maps into the app (MDL);
+ * - `section`: a driver-created named section (the ring) and named event;
+ * - `inverted`: overlapped IOCTLs kept pending, completed one per message.
+ *
+ * @module
+ */
+import type { Device } from "./device.ts";
+import { ArgumentError, ChannelUnavailableError, checkInteger, KbridgeError, Win32Error } from "./errors.ts";
+import { createEvent, EventWaiter, openNamedEvent } from "./event.ts";
+import { kernel32, pointerValue, wideString } from "./native.ts";
+import {
+  Capability,
+  ClassicInfo,
+  ClassicRequest,
+  IOCTL,
+  Names,
+  Protocol,
+  RecordHeader,
+  SectionInfo,
+  SectionRequest,
+  Stats,
+  VersionInfo,
+} from "./protocol.ts";
+import { type MessageCallback, RingReader } from "./ring.ts";
+
+const FILE_MAP_READ_WRITE = 0x6;
+const ERROR_NOT_SUPPORTED = 50;
+const ERROR_BUSY = 170;
+/** Longest single wait; bounds how stale `dropped` and close can be. */
+const WAIT_SLICE_MS = 1000;
+
+/** A channel of the reference protocol. */
+export type ChannelName = "section" | "inverted" | "classic";
+
+/** Options of {@linkcode subscribe}. */
+export interface SubscribeOptions {
+  /** The channel; "auto" (default) tries classic, then section, then inverted. */
+  channel?: ChannelName | "auto";
+  /** Ring data bytes for classic and section (power of two, default 1 MiB). */
+  ringBytes?: number;
+  /** Inverted channel: IOCTLs kept pending (default 8, 1..256). */
+  pending?: number;
+}
+
+/** One message from the driver. */
+export interface Message {
+  /** Per-channel sequence number from 0; a gap means messages were dropped. */
+  sequence: number;
+  /** The driver's `KeQueryPerformanceCounter` when it wrote the message. */
+  timestamp: number;
+  /** The payload: a copy, owned by the caller. */
+  data: Uint8Array;
+}
+
+/** A channel's reading side. */
+interface Source {
+  readonly channel: ChannelName;
+  /** Calls back for ready messages (views valid during the callback); returns the count. */
+  drainReady(callback: MessageCallback, max: number): number;
+  /** Resolves when messages may be ready (true), or on timeout/close/end (false). */
+  waitForData(timeoutMs: number): Promise<boolean>;
+  /** True once no more messages can come. */
+  readonly ended: boolean;
+  /** Messages the driver dropped for this channel. */
+  dropped(): number;
+  close(): Promise<void>;
+}
+
+/** The section channel: the driver's named section and event. */
+class SectionSource implements Source {
+  readonly channel = "section" as const;
+  readonly #device: Device;
+  readonly #mapping: Deno.PointerObject;
+  readonly #view: Deno.PointerObject;
+  readonly #reader: RingReader;
+  readonly #waiter: EventWaiter;
+  #closed = false;
+
+  constructor(device: Device, ringBytes: number) {
+    const info = SectionInfo.decode(
+      device.ioctl(IOCTL.SECTION_OPEN, SectionRequest.encode({ ringBytes, reserved: 0 }), SectionInfo.size),
+    );
+    const k32 = kernel32("OpenFileMappingW");
+    let mapping: Deno.PointerObject | null = null;
+    let view: Deno.PointerObject | null = null;
+    try {
+      mapping = k32.OpenFileMappingW(FILE_MAP_READ_WRITE, 0, wideString(Names.SECTION));
+      if (mapping === null) {
+        throw new Win32Error({ code: k32.GetLastError(), call: "OpenFileMappingW", detail: Names.SECTION });
+      }
+      view = k32.MapViewOfFile(mapping, FILE_MAP_READ_WRITE, 0, 0, BigInt(info.viewBytes));
+      if (view === null) {
+        throw new Win32Error({ code: k32.GetLastError(), call: "MapViewOfFile", detail: Names.SECTION });
+      }
+      this.#reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(view, info.viewBytes));
+      this.#waiter = new EventWaiter(openNamedEvent(Names.EVENT));
+    } catch (error) {
+      if (view !== null) k32.UnmapViewOfFile(view);
+      if (mapping !== null) k32.CloseHandle(mapping);
+      device.ioctl(IOCTL.SECTION_CLOSE);
+      throw error;
+    }
+    this.#device = device;
+    this.#mapping = mapping;
+    this.#view = view;
+  }
+
+  get ended(): boolean {
+    return this.#closed || (this.#reader.producerClosed && !this.#reader.hasData);
+  }
+
+  drainReady(callback: MessageCallback, max: number): number {
+    return this.#closed ? 0 : this.#reader.drain(callback, max);
+  }
+
+  waitForData(timeoutMs: number): Promise<boolean> {
+    return waitOnRing(this.#reader, this.#waiter, timeoutMs);
+  }
+
+  dropped(): number {
+    return this.#closed ? 0 : this.#reader.dropped;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#waiter.close();
+    const k32 = kernel32("UnmapViewOfFile");
+    k32.UnmapViewOfFile(this.#view);
+    k32.CloseHandle(this.#mapping);
+    if (!this.#device.closed) this.#device.ioctl(IOCTL.SECTION_CLOSE);
+  }
+}
+
+/** Sleeps on the ring's event unless a record is ready (see the ring comment in kbridge.h). */
+async function waitOnRing(reader: RingReader, waiter: EventWaiter, timeoutMs: number): Promise<boolean> {
+  if (reader.hasData) return true;
+  waiter.reset();
+  if (!reader.prepareToSleep()) {
+    reader.awake();
+    return reader.hasData;
+  }
+  try {
+    return await waiter.wait(timeoutMs) || reader.hasData;
+  } finally {
+    reader.awake();
+  }
+}
+
+/** The classic channel: our event handle, the driver's ring mapped into this process. */
+class ClassicSource implements Source {
+  readonly channel = "classic" as const;
+  readonly #device: Device;
+  readonly #reader: RingReader;
+  readonly #waiter: EventWaiter;
+  #closed = false;
+
+  constructor(device: Device, ringBytes: number) {
+    const event = createEvent(false);
+    let info;
+    try {
+      const request = ClassicRequest.encode({ eventHandle: pointerValue(event), ringBytes, reserved: 0 });
+      info = ClassicInfo.decode(device.ioctl(IOCTL.CLASSIC_OPEN, request, ClassicInfo.size));
+    } catch (error) {
+      kernel32("CloseHandle").CloseHandle(event);
+      if (error instanceof Win32Error && error.code === ERROR_NOT_SUPPORTED) {
+        throw new ChannelUnavailableError(
+          "classic",
+          "the driver cannot reference this process's event or map memory into it on this host " +
+            "(under Wine the driver runs in another process)",
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    const base = Deno.UnsafePointer.create(info.userAddress);
+    if (base === null) throw new KbridgeError("kbridge: the driver returned a null classic mapping");
+    this.#device = device;
+    this.#reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(base, info.viewBytes));
+    this.#waiter = new EventWaiter(event);
+  }
+
+  get ended(): boolean {
+    return this.#closed || (this.#reader.producerClosed && !this.#reader.hasData);
+  }
+
+  drainReady(callback: MessageCallback, max: number): number {
+    return this.#closed ? 0 : this.#reader.drain(callback, max);
+  }
+
+  waitForData(timeoutMs: number): Promise<boolean> {
+    return waitOnRing(this.#reader, this.#waiter, timeoutMs);
+  }
+
+  dropped(): number {
+    return this.#closed ? 0 : this.#reader.dropped;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#waiter.close();
+    if (!this.#device.closed) this.#device.ioctl(IOCTL.CLASSIC_CLOSE);
+  }
+}
+
+/** The inverted call: N overlapped INVERTED_WAIT requests kept pending. */
+class InvertedSource implements Source {
+  readonly channel = "inverted" as const;
+  readonly #device: Device;
+  readonly #abort = new AbortController();
+  readonly #ready: Uint8Array[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  #wake: (() => void) | undefined;
+  #error: unknown;
+  #closed = false;
+  readonly #droppedAtStart: bigint;
+
+  constructor(device: Device, pending: number) {
+    if (!device.overlapped) {
+      throw new ArgumentError("subscribe", "device", "opened with { overlapped: true } for the inverted channel", device.path);
+    }
+    this.#device = device;
+    this.#droppedAtStart = this.#overflow();
+    for (let i = 0; i < pending; i++) this.#post();
+  }
+
+  #overflow(): bigint {
+    return Stats.decode(this.#device.ioctl(IOCTL.GET_STATS, null, Stats.size)).invertedOverflow;
+  }
+
+  #post(): void {
+    const output = new Uint8Array(RecordHeader.size + Protocol.MAX_MESSAGE);
+    const request = this.#device.ioctlAsync(IOCTL.INVERTED_WAIT, null, output, { signal: this.#abort.signal })
+      .then(
+        (record) => {
+          this.#ready.push(record);
+          if (!this.#closed) this.#post();
+        },
+        (error) => {
+          if (!this.#closed) this.#error ??= error;
+        },
+      )
+      .finally(() => {
+        this.#inFlight.delete(request);
+        this.#wake?.();
+      });
+    this.#inFlight.add(request);
+  }
+
+  get ended(): boolean {
+    return this.#closed || (this.#error !== undefined && this.#ready.length === 0);
+  }
+
+  drainReady(callback: MessageCallback, max: number): number {
+    let count = 0;
+    while (count < max && this.#ready.length > 0) {
+      const record = this.#ready.shift()!;
+      const header = RecordHeader.decode(record);
+      count++;
+      callback(
+        record.subarray(RecordHeader.size, RecordHeader.size + header.length),
+        Number(header.sequence),
+        Number(header.timestamp),
+      );
+    }
+    if (count === 0 && this.#error !== undefined) {
+      const error = this.#error;
+      this.#error = undefined;
+      this.#closed = true;
+      throw error;
+    }
+    return count;
+  }
+
+  waitForData(timeoutMs: number): Promise<boolean> {
+    if (this.#ready.length > 0 || this.ended || this.#error !== undefined) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const finish = (value: boolean) => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve(value);
+      };
+      this.#wake = () => finish(true);
+    });
+  }
+
+  dropped(): number {
+    return this.#closed || this.#device.closed ? 0 : Number(this.#overflow() - this.#droppedAtStart);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed && this.#inFlight.size === 0) return;
+    this.#closed = true;
+    this.#abort.abort("subscription closed");
+    await Promise.allSettled([...this.#inFlight]);
+    this.#ready.length = 0;
+  }
+}
+
+/**
+ * A stream of messages from the driver. Iterate it with `for await` (each
+ * message's `data` is a copy), or take batches with {@linkcode Subscription.drain}
+ * (views, valid inside the callback only) for throughput.
+ *
+ * @example
+ * ```ts ignore
+ * await using device = openDevice(Names.DEVICE_PATH);
+ * await using messages = subscribe(device, { channel: "auto" });
+ * for await (const message of messages) console.log(message.sequence, message.data.length);
+ * ```
+ */
+export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
+  readonly #source: Source;
+  #closing: Promise<void> | undefined;
+
+  /** Use {@linkcode subscribe}. @internal */
+  constructor(source: Source) {
+    this.#source = source;
+  }
+
+  /** The channel in use (what "auto" chose). */
+  get channel(): ChannelName {
+    return this.#source.channel;
+  }
+
+  /** Messages the driver dropped on this channel since the subscription began. */
+  get dropped(): number {
+    return this.#source.dropped();
+  }
+
+  /**
+   * Waits until at least one message is ready (or `timeoutMs` passes, or the
+   * stream ends), then calls `callback` for up to `max` ready messages.
+   * `data` is a view of shared memory, valid only during the callback.
+   * Resolves with the number of messages (0 on timeout or end).
+   */
+  async drain(callback: MessageCallback, options: { max?: number; timeoutMs?: number } = {}): Promise<number> {
+    const max = options.max ?? Infinity;
+    const timeoutMs = checkInteger("Subscription.drain", "options.timeoutMs", options.timeoutMs ?? -1, -1, 0x7fff_ffff);
+    const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+    for (;;) {
+      const count = this.#source.drainReady(callback, max);
+      if (count > 0 || this.#source.ended) return count;
+      const left = deadline - Date.now();
+      if (left <= 0) return 0;
+      await this.#source.waitForData(Math.min(left, WAIT_SLICE_MS));
+    }
+  }
+
+  /** Waits for messages like {@linkcode Subscription.drain} and returns copies of up to `max`. */
+  async readMany(max: number = 1024, options: { timeoutMs?: number } = {}): Promise<Message[]> {
+    checkInteger("Subscription.readMany", "max", max, 1, 0x7fff_ffff);
+    const messages: Message[] = [];
+    await this.drain((data, sequence, timestamp) => messages.push({ sequence, timestamp, data: data.slice() }), {
+      max,
+      timeoutMs: options.timeoutMs,
+    });
+    return messages;
+  }
+
+  /** Yields messages (copies) until the subscription is closed or the driver ends the stream. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
+    while (!this.#source.ended) {
+      for (const message of await this.readMany(256)) yield message;
+    }
+  }
+
+  /** Stops the stream and releases everything it holds (driver side too). Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#source.close();
+    return this.#closing;
+  }
+
+  /** Same as {@linkcode Subscription.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function openSource(device: Device, channel: ChannelName, options: SubscribeOptions): Source {
+  const ringBytes = options.ringBytes ?? 1 << 20;
+  switch (channel) {
+    case "classic":
+      return new ClassicSource(device, ringBytes);
+    case "section":
+      try {
+        return new SectionSource(device, ringBytes);
+      } catch (error) {
+        if (error instanceof Win32Error && error.code === ERROR_BUSY) {
+          throw new ChannelUnavailableError("section", "another subscriber holds the section", { cause: error });
+        }
+        throw error;
+      }
+    case "inverted":
+      return new InvertedSource(device, options.pending ?? 8);
+  }
+}
+
+const CAPABILITY: Record<ChannelName, number> = {
+  classic: Capability.CLASSIC,
+  section: Capability.SECTION,
+  inverted: Capability.INVERTED,
+};
+
+/**
+ * Subscribes to the driver's messages on a channel of the reference protocol.
+ * With `channel: "auto"` it takes the first that works of classic, section
+ * and inverted (under Wine: section, since classic is unavailable there).
+ *
+ * @throws {ChannelUnavailableError} when the channel (or, for "auto", every channel) cannot be used
+ *
+ * @example
+ * ```ts ignore
+ * await using device = openDevice(Names.DEVICE_PATH);
+ * await using messages = subscribe(device, { channel: "section", ringBytes: 1 << 16 });
+ * const batch = await messages.readMany(100, { timeoutMs: 1000 });
+ * ```
+ */
+export function subscribe(device: Device, options: SubscribeOptions = {}): Subscription {
+  const channel = options.channel ?? "auto";
+  if (!["auto", "section", "inverted", "classic"].includes(channel)) {
+    throw new ArgumentError("subscribe", "options.channel", '"auto", "section", "inverted" or "classic"', channel);
+  }
+  if (options.ringBytes !== undefined) {
+    const bytes = checkInteger("subscribe", "options.ringBytes", options.ringBytes, 4096, 64 << 20);
+    if ((bytes & (bytes - 1)) !== 0) {
+      throw new ArgumentError("subscribe", "options.ringBytes", "a power of two", bytes);
+    }
+  }
+  checkInteger("subscribe", "options.pending", options.pending ?? 8, 1, 256);
+  const capabilities = VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size)).capabilities;
+  const candidates: ChannelName[] = channel === "auto" ? ["classic", "section", "inverted"] : [channel];
+  const reasons: string[] = [];
+  for (const candidate of candidates) {
+    if ((capabilities & CAPABILITY[candidate]) === 0) {
+      reasons.push(`${candidate}: the driver lacks the capability`);
+      continue;
+    }
+    try {
+      return new Subscription(openSource(device, candidate, options));
+    } catch (error) {
+      if (!(error instanceof ChannelUnavailableError) || channel !== "auto") throw error;
+      reasons.push(`${candidate}: ${error.reason}`);
+    }
+  }
+  throw new ChannelUnavailableError(channel, reasons.join("; "));
+}

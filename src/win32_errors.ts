@@ -1,0 +1,254 @@
+/**
+ * Names of the Win32 error codes and NTSTATUS values a driver user meets, so
+ * that errors read `ERROR_INSUFFICIENT_BUFFER (122)` instead of a bare number.
+ * Every name and value is spelled as in the Windows SDK headers
+ * (`winerror.h`, `ntstatus.h`).
+ *
+ * @example
+ * ```ts
+ * import { ntStatusName, win32ErrorName } from "./win32_errors.ts";
+ *
+ * win32ErrorName(5); // "ERROR_ACCESS_DENIED"
+ * ntStatusName(0xC0000010); // "STATUS_INVALID_DEVICE_REQUEST"
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * Win32 error code (as returned by `GetLastError`) to its `winerror.h` name.
+ *
+ * @example
+ * ```ts
+ * import { WIN32_ERROR_NAMES } from "./win32_errors.ts";
+ *
+ * WIN32_ERROR_NAMES.get(997); // "ERROR_IO_PENDING"
+ * ```
+ */
+export const WIN32_ERROR_NAMES: ReadonlyMap<number, string> = new Map([
+  [0, "ERROR_SUCCESS"],
+  [1, "ERROR_INVALID_FUNCTION"],
+  [2, "ERROR_FILE_NOT_FOUND"],
+  [3, "ERROR_PATH_NOT_FOUND"],
+  [4, "ERROR_TOO_MANY_OPEN_FILES"],
+  [5, "ERROR_ACCESS_DENIED"],
+  [6, "ERROR_INVALID_HANDLE"],
+  [8, "ERROR_NOT_ENOUGH_MEMORY"],
+  [13, "ERROR_INVALID_DATA"],
+  [14, "ERROR_OUTOFMEMORY"],
+  [15, "ERROR_INVALID_DRIVE"],
+  [19, "ERROR_WRITE_PROTECT"],
+  [21, "ERROR_NOT_READY"],
+  [23, "ERROR_CRC"],
+  [24, "ERROR_BAD_LENGTH"],
+  [27, "ERROR_SECTOR_NOT_FOUND"],
+  [29, "ERROR_WRITE_FAULT"],
+  [30, "ERROR_READ_FAULT"],
+  [31, "ERROR_GEN_FAILURE"],
+  [32, "ERROR_SHARING_VIOLATION"],
+  [33, "ERROR_LOCK_VIOLATION"],
+  [38, "ERROR_HANDLE_EOF"],
+  [50, "ERROR_NOT_SUPPORTED"],
+  [55, "ERROR_DEV_NOT_EXIST"],
+  [58, "ERROR_BAD_NET_RESP"],
+  [80, "ERROR_FILE_EXISTS"],
+  [87, "ERROR_INVALID_PARAMETER"],
+  [109, "ERROR_BROKEN_PIPE"],
+  [110, "ERROR_OPEN_FAILED"],
+  [111, "ERROR_BUFFER_OVERFLOW"],
+  [112, "ERROR_DISK_FULL"],
+  [120, "ERROR_CALL_NOT_IMPLEMENTED"],
+  [121, "ERROR_SEM_TIMEOUT"],
+  [122, "ERROR_INSUFFICIENT_BUFFER"],
+  [123, "ERROR_INVALID_NAME"],
+  [126, "ERROR_MOD_NOT_FOUND"],
+  [127, "ERROR_PROC_NOT_FOUND"],
+  [161, "ERROR_BAD_PATHNAME"],
+  [170, "ERROR_BUSY"],
+  [183, "ERROR_ALREADY_EXISTS"],
+  [193, "ERROR_BAD_EXE_FORMAT"],
+  [231, "ERROR_PIPE_BUSY"],
+  [232, "ERROR_NO_DATA"],
+  [233, "ERROR_PIPE_NOT_CONNECTED"],
+  [234, "ERROR_MORE_DATA"],
+  [258, "WAIT_TIMEOUT"],
+  [259, "ERROR_NO_MORE_ITEMS"],
+  [298, "ERROR_TOO_MANY_POSTS"],
+  [299, "ERROR_PARTIAL_COPY"],
+  [487, "ERROR_INVALID_ADDRESS"],
+  [535, "ERROR_PIPE_CONNECTED"],
+  [536, "ERROR_PIPE_LISTENING"],
+  [995, "ERROR_OPERATION_ABORTED"],
+  [996, "ERROR_IO_INCOMPLETE"],
+  [997, "ERROR_IO_PENDING"],
+  [998, "ERROR_NOACCESS"],
+  [1001, "ERROR_STACK_OVERFLOW"],
+  [1004, "ERROR_INVALID_FLAGS"],
+  [1005, "ERROR_UNRECOGNIZED_VOLUME"],
+  [1051, "ERROR_DEPENDENT_SERVICES_RUNNING"],
+  [1052, "ERROR_INVALID_SERVICE_CONTROL"],
+  [1053, "ERROR_SERVICE_REQUEST_TIMEOUT"],
+  [1055, "ERROR_SERVICE_DATABASE_LOCKED"],
+  [1056, "ERROR_SERVICE_ALREADY_RUNNING"],
+  [1058, "ERROR_SERVICE_DISABLED"],
+  [1060, "ERROR_SERVICE_DOES_NOT_EXIST"],
+  [1061, "ERROR_SERVICE_CANNOT_ACCEPT_CTRL"],
+  [1062, "ERROR_SERVICE_NOT_ACTIVE"],
+  [1063, "ERROR_FAILED_SERVICE_CONTROLLER_CONNECT"],
+  [1068, "ERROR_SERVICE_DEPENDENCY_FAIL"],
+  [1069, "ERROR_SERVICE_LOGON_FAILED"],
+  [1072, "ERROR_SERVICE_MARKED_FOR_DELETE"],
+  [1073, "ERROR_SERVICE_EXISTS"],
+  [1075, "ERROR_SERVICE_DEPENDENCY_DELETED"],
+  [1077, "ERROR_SERVICE_NEVER_STARTED"],
+  [1078, "ERROR_DUPLICATE_SERVICE_NAME"],
+  [1113, "ERROR_NO_UNICODE_TRANSLATION"],
+  [1114, "ERROR_DLL_INIT_FAILED"],
+  [1117, "ERROR_IO_DEVICE"],
+  [1167, "ERROR_DEVICE_NOT_CONNECTED"],
+  [1168, "ERROR_NOT_FOUND"],
+  [1170, "ERROR_SET_NOT_FOUND"],
+  [1200, "ERROR_BAD_DEVICE"],
+  [1223, "ERROR_CANCELLED"],
+  [1235, "ERROR_REQUEST_ABORTED"],
+  [1237, "ERROR_RETRY"],
+  [1247, "ERROR_ALREADY_INITIALIZED"],
+  [1275, "ERROR_DRIVER_BLOCKED"],
+  [1314, "ERROR_PRIVILEGE_NOT_HELD"],
+  [1359, "ERROR_INTERNAL_ERROR"],
+  [1450, "ERROR_NO_SYSTEM_RESOURCES"],
+  [1451, "ERROR_NONPAGED_SYSTEM_RESOURCES"],
+  [1452, "ERROR_PAGED_SYSTEM_RESOURCES"],
+  [1453, "ERROR_WORKING_SET_QUOTA"],
+  [1455, "ERROR_COMMITMENT_LIMIT"],
+  [1460, "ERROR_TIMEOUT"],
+  [1784, "ERROR_INVALID_USER_BUFFER"],
+  [2250, "ERROR_NOT_CONNECTED"],
+  [2404, "ERROR_DEVICE_IN_USE"],
+  [4319, "ERROR_DEVICE_NOT_AVAILABLE"],
+  [4317, "ERROR_INVALID_OPERATION"],
+  [5023, "ERROR_INVALID_STATE"],
+]);
+
+/**
+ * NTSTATUS value (unsigned 32-bit) to its `ntstatus.h` name.
+ *
+ * @example
+ * ```ts
+ * import { NTSTATUS_NAMES } from "./win32_errors.ts";
+ *
+ * NTSTATUS_NAMES.get(0xC0000023); // "STATUS_BUFFER_TOO_SMALL"
+ * ```
+ */
+export const NTSTATUS_NAMES: ReadonlyMap<number, string> = new Map([
+  [0x00000000, "STATUS_SUCCESS"],
+  [0x000000C0, "STATUS_USER_APC"],
+  [0x00000101, "STATUS_ALERTED"],
+  [0x00000102, "STATUS_TIMEOUT"],
+  [0x00000103, "STATUS_PENDING"],
+  [0x00000105, "STATUS_MORE_ENTRIES"],
+  [0x80000002, "STATUS_DATATYPE_MISALIGNMENT"],
+  [0x80000005, "STATUS_BUFFER_OVERFLOW"],
+  [0x80000011, "STATUS_DEVICE_BUSY"],
+  [0x8000001A, "STATUS_NO_MORE_ENTRIES"],
+  [0xC0000001, "STATUS_UNSUCCESSFUL"],
+  [0xC0000002, "STATUS_NOT_IMPLEMENTED"],
+  [0xC0000003, "STATUS_INVALID_INFO_CLASS"],
+  [0xC0000004, "STATUS_INFO_LENGTH_MISMATCH"],
+  [0xC0000005, "STATUS_ACCESS_VIOLATION"],
+  [0xC0000008, "STATUS_INVALID_HANDLE"],
+  [0xC000000D, "STATUS_INVALID_PARAMETER"],
+  [0xC000000E, "STATUS_NO_SUCH_DEVICE"],
+  [0xC0000010, "STATUS_INVALID_DEVICE_REQUEST"],
+  [0xC0000011, "STATUS_END_OF_FILE"],
+  [0xC0000017, "STATUS_NO_MEMORY"],
+  [0xC0000018, "STATUS_CONFLICTING_ADDRESSES"],
+  [0xC0000022, "STATUS_ACCESS_DENIED"],
+  [0xC0000023, "STATUS_BUFFER_TOO_SMALL"],
+  [0xC0000024, "STATUS_OBJECT_TYPE_MISMATCH"],
+  [0xC0000034, "STATUS_OBJECT_NAME_NOT_FOUND"],
+  [0xC0000035, "STATUS_OBJECT_NAME_COLLISION"],
+  [0xC000003A, "STATUS_OBJECT_PATH_NOT_FOUND"],
+  [0xC000003E, "STATUS_DATA_ERROR"],
+  [0xC0000040, "STATUS_SECTION_TOO_BIG"],
+  [0xC0000043, "STATUS_SHARING_VIOLATION"],
+  [0xC0000056, "STATUS_DELETE_PENDING"],
+  [0xC0000061, "STATUS_PRIVILEGE_NOT_HELD"],
+  [0xC0000095, "STATUS_INTEGER_OVERFLOW"],
+  [0xC000009A, "STATUS_INSUFFICIENT_RESOURCES"],
+  [0xC000009C, "STATUS_DEVICE_DATA_ERROR"],
+  [0xC000009D, "STATUS_DEVICE_NOT_CONNECTED"],
+  [0xC00000A3, "STATUS_DEVICE_NOT_READY"],
+  [0xC00000B5, "STATUS_IO_TIMEOUT"],
+  [0xC00000BB, "STATUS_NOT_SUPPORTED"],
+  [0xC00000C0, "STATUS_DEVICE_DOES_NOT_EXIST"],
+  [0xC00000E8, "STATUS_INVALID_USER_BUFFER"],
+  [0xC000010E, "STATUS_IMAGE_ALREADY_LOADED"],
+  [0xC0000120, "STATUS_CANCELLED"],
+  [0xC0000128, "STATUS_FILE_CLOSED"],
+  [0xC0000141, "STATUS_INVALID_ADDRESS"],
+  [0xC0000184, "STATUS_INVALID_DEVICE_STATE"],
+  [0xC0000185, "STATUS_IO_DEVICE_ERROR"],
+  [0xC0000206, "STATUS_INVALID_BUFFER_SIZE"],
+  [0xC0000225, "STATUS_NOT_FOUND"],
+  [0xC00002B6, "STATUS_DEVICE_REMOVED"],
+  [0xC000036B, "STATUS_DRIVER_BLOCKED_CRITICAL"],
+  [0xC000036C, "STATUS_DRIVER_BLOCKED"],
+  [0xC0000428, "STATUS_INVALID_IMAGE_HASH"],
+]);
+
+/**
+ * The `winerror.h` name of a Win32 error code, or `Win32 error <code>` for a
+ * code not in {@link WIN32_ERROR_NAMES}.
+ *
+ * @example
+ * ```ts
+ * import { win32ErrorName } from "./win32_errors.ts";
+ *
+ * win32ErrorName(122); // "ERROR_INSUFFICIENT_BUFFER"
+ * win32ErrorName(12345); // "Win32 error 12345"
+ * ```
+ */
+export function win32ErrorName(code: number): string {
+  return WIN32_ERROR_NAMES.get(code) ?? `Win32 error ${code}`;
+}
+
+/**
+ * The `ntstatus.h` name of an NTSTATUS, or `NTSTATUS 0x<hex>` for one not in
+ * {@link NTSTATUS_NAMES}. Signed values (as an `i32` FFI result) are read as
+ * unsigned 32-bit; a value that is no 32-bit integer is shown as is.
+ *
+ * @example
+ * ```ts
+ * import { ntStatusName } from "./win32_errors.ts";
+ *
+ * ntStatusName(0xC0000120); // "STATUS_CANCELLED"
+ * ntStatusName(-1073741536); // "STATUS_CANCELLED" (the same bits, signed)
+ * ntStatusName(0xC0001234); // "NTSTATUS 0xC0001234"
+ * ```
+ */
+export function ntStatusName(status: number): string {
+  if (!isInt32Bits(status)) return `NTSTATUS ${status}`;
+  const unsigned = status >>> 0;
+  return NTSTATUS_NAMES.get(unsigned) ?? `NTSTATUS ${formatNtStatus(unsigned)}`;
+}
+
+/**
+ * An NTSTATUS as 8 upper-case hex digits, e.g. `0xC0000023`.
+ *
+ * @example
+ * ```ts
+ * import { formatNtStatus } from "./win32_errors.ts";
+ *
+ * formatNtStatus(0x103); // "0x00000103"
+ * ```
+ */
+export function formatNtStatus(status: number): string {
+  if (!isInt32Bits(status)) return String(status);
+  return `0x${(status >>> 0).toString(16).toUpperCase().padStart(8, "0")}`;
+}
+
+/** An integer that fits 32 bits, signed or unsigned. */
+function isInt32Bits(value: number): boolean {
+  return Number.isInteger(value) && value >= -0x8000_0000 && value <= 0xFFFF_FFFF;
+}

@@ -1,0 +1,132 @@
+// The ring reader against a producer written here from the header's rules
+// (records, pad records at the end, drops when full), in ordinary memory.
+import assert from "node:assert/strict";
+import { pattern, RecordHeader, Ring, RingHeader } from "../mod.ts";
+import { RingReader } from "../src/ring.ts";
+
+/** A producer following the ring comment of driver/kbridge.h. */
+class TestProducer {
+  readonly memory: ArrayBuffer;
+  readonly #indices: Int32Array;
+  readonly #view: DataView;
+  readonly #capacity: number;
+  #sequence = 0;
+
+  constructor(capacity: number) {
+    this.memory = new ArrayBuffer(Ring.HEADER_SIZE + capacity);
+    RingHeader.encode(
+      { magic: Ring.MAGIC, version: Ring.VERSION, capacity, headerSize: Ring.HEADER_SIZE },
+      new Uint8Array(this.memory),
+    );
+    this.#indices = new Int32Array(this.memory, 0, Ring.HEADER_SIZE / 4);
+    this.#view = new DataView(this.memory, Ring.HEADER_SIZE);
+    this.#capacity = capacity;
+  }
+
+  /** The sequence number of the next message offered (dropped or not). */
+  get nextSequence(): number {
+    return this.#sequence;
+  }
+
+  /** Writes one message; false (and a drop counted) when it does not fit. */
+  write(payload: Uint8Array): boolean {
+    const sequence = this.#sequence++;
+    const span = (RecordHeader.size + payload.length + Ring.ALIGN - 1) & ~(Ring.ALIGN - 1);
+    let head = Atomics.load(this.#indices, RingHeader.offsets.head / 4) >>> 0;
+    const tail = Atomics.load(this.#indices, RingHeader.offsets.tail / 4) >>> 0;
+    const offset = head % this.#capacity;
+    const toEnd = this.#capacity - offset;
+    const needed = span <= toEnd ? span : toEnd + span;
+    if (((head - tail) >>> 0) + needed > this.#capacity) {
+      Atomics.add(this.#indices, RingHeader.offsets.dropped / 4, 1);
+      return false;
+    }
+    if (span > toEnd) {
+      this.#view.setUint32(offset, 0, true);
+      this.#view.setUint32(offset + 4, Ring.RECORD_PAD, true);
+      head = (head + toEnd) >>> 0;
+    }
+    const at = head % this.#capacity;
+    RecordHeader.encode({ length: payload.length, flags: 0, sequence: BigInt(sequence), timestamp: 42n },
+      new Uint8Array(this.memory, Ring.HEADER_SIZE + at, RecordHeader.size));
+    new Uint8Array(this.memory, Ring.HEADER_SIZE + at + RecordHeader.size, payload.length).set(payload);
+    Atomics.store(this.#indices, RingHeader.offsets.head / 4, (head + span) | 0);
+    return true;
+  }
+}
+
+function random(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+Deno.test("mixed sizes with wrap-around: in order, byte-exact, received + dropped = offered", () => {
+  const producer = new TestProducer(16384);
+  const reader = new RingReader(producer.memory);
+  const next = random(1);
+  const offered = 50_000;
+  let received = 0;
+  let last = -1;
+  while (producer.nextSequence < offered) {
+    for (let burst = next() % 8; burst >= 0 && producer.nextSequence < offered; burst--) {
+      producer.write(pattern(producer.nextSequence, 1 + (next() % 4096)));
+    }
+    reader.drain((data, sequence, timestamp) => {
+      assert.ok(sequence > last, `sequence ${sequence} after ${last}`);
+      assert.equal(timestamp, 42);
+      assert.deepEqual(data, pattern(sequence, data.length));
+      last = sequence;
+      received++;
+    });
+  }
+  assert.equal(reader.hasData, false);
+  assert.ok(received > offered / 2, `${received} received`);
+  assert.equal(received + reader.dropped, offered);
+});
+
+Deno.test("a full ring counts drops exactly; the reader sees them and the sequence gaps", () => {
+  const producer = new TestProducer(4096);
+  const reader = new RingReader(producer.memory);
+  let accepted = 0;
+  let refused = 0;
+  for (let i = 0; i < 100; i++) (producer.write(new Uint8Array(100)) ? accepted++ : refused++);
+  assert.ok(refused > 0);
+  assert.equal(reader.dropped, refused);
+  const sequences: number[] = [];
+  reader.drain((_, sequence) => sequences.push(sequence));
+  assert.equal(sequences.length, accepted);
+  assert.deepEqual(sequences, [...Array(accepted).keys()]);
+});
+
+Deno.test("drain honours max and releases space only for what it read", () => {
+  const producer = new TestProducer(4096);
+  const reader = new RingReader(producer.memory);
+  for (let i = 0; i < 10; i++) assert.ok(producer.write(new Uint8Array([i])));
+  const seen: number[] = [];
+  assert.equal(reader.drain((data) => seen.push(data[0]), 3), 3);
+  assert.equal(reader.drain((data) => seen.push(data[0]), 100), 7);
+  assert.deepEqual(seen, [...Array(10).keys()]);
+  assert.equal(reader.drain(() => assert.fail("empty")), 0);
+});
+
+Deno.test("a memory block that is not a ring is refused", () => {
+  assert.throws(() => new RingReader(new ArrayBuffer(100)), /smaller than its header/);
+  assert.throws(() => new RingReader(new ArrayBuffer(Ring.HEADER_SIZE + 4096)), /not a kbridge ring/);
+});
+
+Deno.test("the consumer's sleep handshake: no sleep when data arrived", () => {
+  const producer = new TestProducer(4096);
+  const reader = new RingReader(producer.memory);
+  assert.equal(reader.prepareToSleep(), true);
+  reader.awake();
+  producer.write(new Uint8Array(1));
+  assert.equal(reader.prepareToSleep(), false);
+  reader.awake();
+});

@@ -1,0 +1,50 @@
+// Shared fixtures of the Wine-side tests: the reference driver's service and helpers.
+import {
+  type Device,
+  installDriver,
+  IOCTL,
+  openDevice,
+  queryDriver,
+  startDriver,
+  Stats,
+} from "../../mod.ts";
+
+/** The service the test harness installs (tools/wine.sh). */
+export const SERVICE = "kbridge";
+/** Where the harness copies the freshly built driver inside the prefix. */
+export const SYS_PATH = "C:\\windows\\system32\\drivers\\kbridge.sys";
+/** The reference driver's device. */
+export const DEVICE_PATH = "\\\\.\\Kbridge";
+
+/** Installs and starts the reference driver unless it already runs. */
+export function ensureDriverRunning(): void {
+  const status = queryDriver(SERVICE);
+  if (status === null) installDriver(SERVICE, SYS_PATH);
+  if (status?.state !== "running") startDriver(SERVICE);
+}
+
+/** Opens the reference driver's device (started first when needed). */
+export function openKbridge(options: { overlapped?: boolean } = {}): Device {
+  ensureDriverRunning();
+  return openDevice(DEVICE_PATH, options);
+}
+
+/** The driver's resource counters. */
+export function readStats(device: Device): ReturnType<typeof Stats.decode> {
+  return Stats.decode(device.ioctl(IOCTL.GET_STATS, null, Stats.size));
+}
+
+/** Random bytes from a seeded generator (xorshift32), for reproducible payloads. */
+export function seededBytes(seed: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Installs and prepares everything the Wine harness needs, idempotently, in build/:
+# Debian packages, Deno for Linux and Windows (npm, one pinned version), a Wine
+# prefix, the bcryptprimitives.dll shim, a private patched deno.exe and a
+# persistent wineserver. A second run with everything in place is quick.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+mkdir -p "$KB_BUILD" "$KB_LOG"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+missing_packages() {
+  local p
+  for p in $KB_APT_PACKAGES; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || printf '%s ' "$p"
+  done
+}
+
+install_packages() {
+  local missing
+  missing="$(missing_packages)"
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages: $missing"
+    say "run as root: apt-get update && apt-get install -y --no-install-recommends $KB_APT_PACKAGES"
+    exit 1
+  fi
+  say "installing $missing (apt-get)"
+  apt-get update -qq >"$KB_LOG/apt.log" 2>&1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $KB_APT_PACKAGES \
+    >>"$KB_LOG/apt.log" 2>&1 || { say "apt-get failed, see $KB_LOG/apt.log"; exit 1; }
+}
+
+install_linux_deno() {
+  [ -x "$KB_LINUX_DENO" ] && "$KB_LINUX_DENO" --version 2>/dev/null | grep -q "^deno $KB_DENO_VERSION " && return 0
+  say "installing deno $KB_DENO_VERSION for Linux (npm)"
+  mkdir -p "$KB_BUILD/npm"
+  [ -f "$KB_BUILD/npm/package.json" ] || echo '{ "private": true }' >"$KB_BUILD/npm/package.json"
+  (cd "$KB_BUILD/npm" && npm install --no-audit --no-fund --silent "deno@$KB_DENO_VERSION") \
+    >"$KB_LOG/npm-deno.log" 2>&1 || { say "npm install failed, see $KB_LOG/npm-deno.log"; exit 1; }
+}
+
+# deno.exe with V8's lookup of VirtualAlloc2 renamed: Wine 8's VirtualAlloc2 rejects
+# MEM_RESERVE_PLACEHOLDER, and without the name V8 falls back to emulated subspaces.
+install_windows_deno() {
+  [ -f "$KB_DENO_EXE" ] && [ -f "$KB_BUILD/win/version" ] &&
+    [ "$(cat "$KB_BUILD/win/version")" = "$KB_DENO_VERSION" ] && return 0
+  say "installing deno $KB_DENO_VERSION for Windows (npm @deno/win32-x64) and patching a private copy"
+  rm -rf "$KB_BUILD/win" && mkdir -p "$KB_BUILD/win"
+  (cd "$KB_BUILD/win" && npm pack --silent "@deno/win32-x64@$KB_DENO_VERSION" && tar -xzf deno-win32-x64-*.tgz \
+    && rm deno-win32-x64-*.tgz) >"$KB_LOG/npm-deno-win.log" 2>&1 ||
+    { say "npm pack failed, see $KB_LOG/npm-deno-win.log"; exit 1; }
+  local count
+  count="$(grep -c -a -o $'VirtualAlloc2\x00' "$KB_BUILD/win/package/deno.exe" || true)"
+  if [ "$count" != 1 ]; then
+    say "expected one 'VirtualAlloc2' string in deno.exe, found $count"
+    exit 1
+  fi
+  perl -0777 -pe 's/VirtualAlloc2\x00/VirtualAllocX\x00/' "$KB_BUILD/win/package/deno.exe" >"$KB_DENO_EXE.tmp"
+  mv "$KB_DENO_EXE.tmp" "$KB_DENO_EXE"
+  rm -f "$KB_BUILD/win/package/deno.exe"
+  echo "$KB_DENO_VERSION" >"$KB_BUILD/win/version"
+}
+
+build_shim() {
+  local src="$KB_ROOT/tools/bcryptprimitives.c" dll="$KB_BUILD/win/bcryptprimitives.dll"
+  [ -f "$dll" ] && [ "$dll" -nt "$src" ] && return 0
+  x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared -o "$dll" "$src" -ladvapi32
+}
+
+start_wine() {
+  # The registry files appear only when the server flushes them: keep a marker instead.
+  if [ ! -f "$WINEPREFIX/.kbridge-ready" ]; then
+    say "creating the Wine prefix $WINEPREFIX"
+    wine wineboot -i </dev/null >"$KB_LOG/wineboot.log" 2>&1
+    touch "$WINEPREFIX/.kbridge-ready"
+  fi
+  # A persistent server keeps winedevice.exe (the driver host) alive between commands.
+  wineserver -p </dev/null >>"$KB_LOG/wineserver.log" 2>&1 || true
+  local sys32="$WINEPREFIX/drive_c/windows/system32"
+  cmp -s "$KB_BUILD/win/bcryptprimitives.dll" "$sys32/bcryptprimitives.dll" ||
+    cp "$KB_BUILD/win/bcryptprimitives.dll" "$sys32/bcryptprimitives.dll"
+  # The first process of a server starts services.exe, which inherits its output:
+  # start it here with files as output so later pipes close.
+  wine cmd.exe /c exit 0 </dev/null >>"$KB_LOG/wine-start.log" 2>&1
+}
+
+install_packages
+install_linux_deno
+install_windows_deno
+build_shim
+start_wine
