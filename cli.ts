@@ -21,6 +21,7 @@ import { ctlCommand } from "./src/cli/ctl.ts";
 import { serviceCommand } from "./src/cli/service.ts";
 import { ioctlCommand } from "./src/cli/ioctl.ts";
 import { UsageError } from "./src/cli/usage.ts";
+import { watchCommand } from "./src/cli/watch.ts";
 
 const HELP = `kbridge - talk to Windows kernel drivers from Deno
 
@@ -31,6 +32,7 @@ Commands:
   ctl encode --device-type T --function N [--method M] [--access A]
   ioctl <device> <code> [...]  send one I/O control request
   service <action> <name>      install | start | stop | remove | status a driver service
+  watch <device> [...]         stream the driver's messages live
 
 Run "kbridge <command> --help" for a command's options and examples.`;
 
@@ -38,6 +40,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   ctl: ctlCommand,
   ioctl: ioctlCommand,
   service: serviceCommand,
+  watch: watchCommand,
 };
 
 /**
@@ -57,7 +60,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const run = COMMANDS[command];
   try {
-    if (!run) throw new UsageError(`unknown command "${command}"`, HELP);
+    if (!run) throw new UsageError(`unknown command "${command}"`);
     return await run(rest);
   } catch (error) {
     return reportError(error);
@@ -66,8 +69,7 @@ export async function main(args: string[]): Promise<number> {
 
 function reportError(error: unknown): number {
   if (error instanceof UsageError) {
-    console.error(`kbridge: ${error.message}`);
-    if (error.help) console.error(`\n${error.help}`);
+    console.error(`kbridge: ${error.message} (see --help)`);
     return 2;
   }
   if (isParseArgsError(error)) {
@@ -86,6 +88,5 @@ function isParseArgsError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS");
 }
-
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

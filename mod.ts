@@ -19,10 +19,10 @@
  */
 export {
   Access,
-  type CtlCodeParts,
-  type CtlCodeInfo,
   ctlCode,
   ctlCodeExpression,
+  type CtlCodeInfo,
+  type CtlCodeParts,
   decodeCtlCode,
   formatCtlCode,
   Method,
@@ -54,3 +54,12 @@ export {
 } from "./src/service.ts";
 export { array, bytes, struct, type StructType, wchar } from "./src/struct.ts";
 export * from "./src/protocol.ts";
+export { type ProcessResources, processResources } from "./src/diagnostics.ts";
+export {
+  type ChannelName,
+  type Message,
+  subscribe,
+  type SubscribeOptions,
+  Subscription,
+} from "./src/subscribe.ts";
+export type { MessageCallback } from "./src/ring.ts";

@@ -184,7 +184,12 @@ typedef struct _KBRIDGE_PRODUCER_REQUEST {
     UINT32 MaxSize;
     UINT32 IntervalUs;         /* pause between messages; 0 = none */
     UINT32 Seed;               /* payload of message n: KbridgePatternByte(Seed ^ n, i) */
+    UINT32 Flags;              /* KBRIDGE_PRODUCER_* */
 } KBRIDGE_PRODUCER_REQUEST;
+
+/* Producer flag: when a ring (or the inverted queue) is full, wait for the
+ * consumer instead of dropping the message. For lossless tests and benchmarks. */
+#define KBRIDGE_PRODUCER_WAIT_FOR_SPACE 0x1u
 
 typedef struct _KBRIDGE_INJECT_HEADER {
     UINT32 Channels;

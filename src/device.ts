@@ -139,7 +139,11 @@ export class Device implements Disposable, AsyncDisposable {
    * const echoed = device.ioctl(IOCTL.ECHO, new Uint8Array([1, 2, 3]), 3);
    * ```
    */
-  ioctl(code: number, input?: ArrayBufferLike | ArrayBufferView | null, output?: OutputArgument): Uint8Array {
+  ioctl(
+    code: number,
+    input?: ArrayBufferLike | ArrayBufferView | null,
+    output?: OutputArgument,
+  ): Uint8Array {
     const args = checkIoctlArguments("Device.ioctl", code, input, output);
     this.#ensureOpen();
     if (this.overlapped) return completionPort().ioctlBlocking(this.#handle, args);

@@ -24,7 +24,9 @@ const INFINITE = 0xffff_ffff;
 export function openNamedEvent(name: string): Deno.PointerObject {
   const k32 = kernel32("OpenEventW");
   const handle = k32.OpenEventW(SYNCHRONIZE | EVENT_MODIFY_STATE, 0, wideString(name));
-  if (handle === null) throw new Win32Error({ code: k32.GetLastError(), call: "OpenEventW", detail: name });
+  if (handle === null) {
+    throw new Win32Error({ code: k32.GetLastError(), call: "OpenEventW", detail: name });
+  }
   return handle;
 }
 
@@ -86,11 +88,13 @@ export class EventWaiter {
   wait(timeoutMs: number = INFINITE): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
     const k32 = kernel32("WaitForMultipleObjects");
-    this.#waiting = k32.WaitForMultipleObjectsAsync(2, this.#handles, 0, timeoutMs).then((result) => {
-      if (result === WAIT_OBJECT_0) return true;
-      if (result === WAIT_OBJECT_0 + 1 || result === WAIT_TIMEOUT) return false;
-      throw new Win32Error({ code: k32.GetLastError(), call: "WaitForMultipleObjects" });
-    });
+    this.#waiting = k32.WaitForMultipleObjectsAsync(2, this.#handles, 0, timeoutMs).then(
+      (result) => {
+        if (result === WAIT_OBJECT_0) return true;
+        if (result === WAIT_OBJECT_0 + 1 || result === WAIT_TIMEOUT) return false;
+        throw new Win32Error({ code: k32.GetLastError(), call: "WaitForMultipleObjects" });
+      },
+    );
     return this.#waiting;
   }
 

@@ -16,6 +16,7 @@ const ERROR_IO_PENDING = 997;
 const ERROR_OPERATION_ABORTED = 995;
 const STATUS_CANCELLED = 0xc000_0120;
 const STATUS_UNSUCCESSFUL = 0xc000_0001;
+const STATUS_PENDING = 0x103;
 const INFINITE = 0xffff_ffff;
 /** Completions taken from the port per wake-up. */
 const BATCH = 64;
@@ -87,6 +88,11 @@ function win32FromNtStatus(status: number): number {
     default:
       return 317; // ERROR_MR_MID_NOT_FOUND: no mapping known here; the NTSTATUS is kept
   }
+}
+
+/** The NTSTATUS an OVERLAPPED holds, unless it is still the initial STATUS_PENDING or 0. */
+function knownStatus(status: number): number | undefined {
+  return status === STATUS_PENDING || status === 0 ? undefined : status;
 }
 
 /** The process-wide completion port and its in-flight requests. */
@@ -172,8 +178,14 @@ export class CompletionPort {
       if (code !== ERROR_IO_PENDING) {
         // Failed before it was queued: no completion packet will come.
         this.#operations.delete(key);
+        const status = new DataView(overlapped.buffer).getUint32(0, true);
         return Promise.reject(
-          new Win32Error({ code, call: "DeviceIoControl", controlCode: args.code }),
+          new Win32Error({
+            code,
+            call: "DeviceIoControl",
+            controlCode: args.code,
+            ntStatus: knownStatus(status),
+          }),
         );
       }
     }
@@ -219,7 +231,7 @@ export class CompletionPort {
           code,
           call: "DeviceIoControl",
           controlCode: args.code,
-          ntStatus: status === 0x103 ? undefined : status,
+          ntStatus: knownStatus(status),
         });
       }
       return args.output.subarray(0, returned[0]);

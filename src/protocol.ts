@@ -130,6 +130,7 @@ export const Protocol: {
   readonly RELEASE_ALL: number;
   readonly FNV_OFFSET: number;
   readonly FNV_PRIME: number;
+  readonly PRODUCER_WAIT_FOR_SPACE: number;
 } = Object.freeze({
   VERSION: 1,
   MAX_MESSAGE: 4096,
@@ -141,6 +142,7 @@ export const Protocol: {
   RELEASE_ALL: 0xffff_ffff,
   FNV_OFFSET: 0x811c_9dc5,
   FNV_PRIME: 0x0100_0193,
+  PRODUCER_WAIT_FOR_SPACE: 0x1,
 });
 
 /**
@@ -292,6 +294,7 @@ export const ProducerRequest: StructType<{
   maxSize: number;
   intervalUs: number;
   seed: number;
+  flags: number;
 }> = struct({
   channels: "u32",
   count: "u32",
@@ -299,6 +302,7 @@ export const ProducerRequest: StructType<{
   maxSize: "u32",
   intervalUs: "u32",
   seed: "u32",
+  flags: "u32",
 });
 
 /** `KBRIDGE_INJECT_HEADER`, followed by the payload. */

@@ -46,17 +46,22 @@ export class RingReader {
   /** Checks the header (magic, version, sizes) of the ring in `memory`. */
   constructor(memory: ArrayBuffer) {
     if (memory.byteLength < Ring.HEADER_SIZE) {
-      throw new KbridgeError(`kbridge: ring view of ${memory.byteLength} bytes is smaller than its header`);
+      throw new KbridgeError(
+        `kbridge: ring view of ${memory.byteLength} bytes is smaller than its header`,
+      );
     }
     const header = RingHeader.decode(new Uint8Array(memory, 0, Ring.HEADER_SIZE));
     const capacity = header.capacity;
     if (
-      header.magic !== Ring.MAGIC || header.version !== Ring.VERSION || header.headerSize !== Ring.HEADER_SIZE ||
+      header.magic !== Ring.MAGIC || header.version !== Ring.VERSION ||
+      header.headerSize !== Ring.HEADER_SIZE ||
       capacity < Ring.MIN_BYTES || capacity > Ring.MAX_BYTES || (capacity & (capacity - 1)) !== 0 ||
       Ring.HEADER_SIZE + capacity > memory.byteLength
     ) {
       throw new KbridgeError(
-        `kbridge: not a kbridge ring (magic 0x${header.magic.toString(16)}, version ${header.version}, ` +
+        `kbridge: not a kbridge ring (magic 0x${
+          header.magic.toString(16)
+        }, version ${header.version}, ` +
           `capacity ${capacity}, view ${memory.byteLength} bytes)`,
       );
     }
@@ -106,7 +111,9 @@ export class RingReader {
           continue;
         }
         if (length > mask + 1 - offset - RECORD) {
-          throw new KbridgeError(`kbridge: corrupt ring record of ${length} bytes at offset ${offset}`);
+          throw new KbridgeError(
+            `kbridge: corrupt ring record of ${length} bytes at offset ${offset}`,
+          );
         }
         const sequence = view.getUint32(offset + SEQUENCE, true) +
           view.getUint32(offset + SEQUENCE + 4, true) * 0x1_0000_0000;

@@ -159,7 +159,8 @@ export type InferFields<S> = { -readonly [K in keyof S]: Infer<S[K]> };
 
 /**
  * What {@link StructType.encode} takes: the struct's value with any field
- * left out (at any depth); fields left out are zero.
+ * left out (at any depth); fields left out are zero. Byte arrays take any
+ * buffer or view.
  *
  * @example
  * ```ts
@@ -168,7 +169,8 @@ export type InferFields<S> = { -readonly [K in keyof S]: Infer<S[K]> };
  * const input: EncodeInput<{ id: number; header: { size: bigint } }> = { header: {} };
  * ```
  */
-export type EncodeInput<T> = T extends Uint8Array | string | number | bigint | boolean ? T
+export type EncodeInput<T> = T extends Uint8Array ? ArrayBuffer | ArrayBufferView
+  : T extends string | number | bigint | boolean ? T
   : T extends readonly (infer E)[] ? readonly EncodeInput<E>[]
   : { readonly [K in keyof T]?: EncodeInput<T[K]> };
 
@@ -244,19 +246,19 @@ export function struct<const S extends Record<string, FieldSpec>>(
   fields: S,
   options: StructOptions = {},
 ): StructType<InferFields<S>> {
+  type Struct = StructType<InferFields<S>>;
   const name = options.name ?? "struct";
-  const caller = "struct";
   if (typeof fields !== "object" || fields === null || Object.keys(fields).length === 0) {
-    throw new ArgumentError(caller, "fields", "an object with at least one field", fields);
+    throw new ArgumentError("struct", "fields", "an object with at least one field", fields);
   }
   const layout: { key: string; type: FieldType<unknown>; offset: number }[] = [];
   let end = 0;
   let align = 1;
   for (const [key, spec] of Object.entries(fields)) {
     if (!IDENTIFIER.test(key) || key === "__proto__") {
-      throw new ArgumentError(caller, "field name", "an identifier", key);
+      throw new ArgumentError("struct", "field name", "an identifier", key);
     }
-    const type = resolveFieldType(spec, caller, key);
+    const type = resolveFieldType(spec, "struct", key);
     const offset = alignUp(end, type.align);
     layout.push({ key, type, offset });
     end = offset + type.size;
@@ -264,7 +266,7 @@ export function struct<const S extends Record<string, FieldSpec>>(
   }
   const size = alignUp(end, align);
   if (size > MAX_SIZE) {
-    throw new ArgumentError(caller, "fields", `at most ${MAX_SIZE} bytes in all`, size);
+    throw new ArgumentError("struct", "fields", `at most ${MAX_SIZE} bytes in all`, size);
   }
   const fieldNames = layout.map((field) => field.key).join(", ");
 
@@ -308,16 +310,14 @@ export function struct<const S extends Record<string, FieldSpec>>(
     return result as InferFields<S>;
   };
 
+  const fieldTypes = Object.fromEntries(layout.map((field) => [field.key, field.type]));
+  const offsets = Object.fromEntries(layout.map((field) => [field.key, field.offset]));
   return {
     name,
     size,
     align,
-    fields: Object.fromEntries(layout.map((field) => [field.key, field.type])) as StructType<
-      InferFields<S>
-    >["fields"],
-    offsets: Object.fromEntries(layout.map((field) => [field.key, field.offset])) as StructType<
-      InferFields<S>
-    >["offsets"],
+    fields: fieldTypes as Struct["fields"],
+    offsets: offsets as Struct["offsets"],
     write,
     read,
     encode(value, target, offset = 0): Uint8Array {

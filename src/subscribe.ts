@@ -9,7 +9,13 @@
  * @module
  */
 import type { Device } from "./device.ts";
-import { ArgumentError, ChannelUnavailableError, checkInteger, KbridgeError, Win32Error } from "./errors.ts";
+import {
+  ArgumentError,
+  ChannelUnavailableError,
+  checkInteger,
+  KbridgeError,
+  Win32Error,
+} from "./errors.ts";
 import { createEvent, EventWaiter, openNamedEvent } from "./event.ts";
 import { kernel32, pointerValue, wideString } from "./native.ts";
 import {
@@ -82,7 +88,11 @@ class SectionSource implements Source {
 
   constructor(device: Device, ringBytes: number) {
     const info = SectionInfo.decode(
-      device.ioctl(IOCTL.SECTION_OPEN, SectionRequest.encode({ ringBytes, reserved: 0 }), SectionInfo.size),
+      device.ioctl(
+        IOCTL.SECTION_OPEN,
+        SectionRequest.encode({ ringBytes, reserved: 0 }),
+        SectionInfo.size,
+      ),
     );
     const k32 = kernel32("OpenFileMappingW");
     let mapping: Deno.PointerObject | null = null;
@@ -90,11 +100,19 @@ class SectionSource implements Source {
     try {
       mapping = k32.OpenFileMappingW(FILE_MAP_READ_WRITE, 0, wideString(Names.SECTION));
       if (mapping === null) {
-        throw new Win32Error({ code: k32.GetLastError(), call: "OpenFileMappingW", detail: Names.SECTION });
+        throw new Win32Error({
+          code: k32.GetLastError(),
+          call: "OpenFileMappingW",
+          detail: Names.SECTION,
+        });
       }
       view = k32.MapViewOfFile(mapping, FILE_MAP_READ_WRITE, 0, 0, BigInt(info.viewBytes));
       if (view === null) {
-        throw new Win32Error({ code: k32.GetLastError(), call: "MapViewOfFile", detail: Names.SECTION });
+        throw new Win32Error({
+          code: k32.GetLastError(),
+          call: "MapViewOfFile",
+          detail: Names.SECTION,
+        });
       }
       this.#reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(view, info.viewBytes));
       this.#waiter = new EventWaiter(openNamedEvent(Names.EVENT));
@@ -137,7 +155,11 @@ class SectionSource implements Source {
 }
 
 /** Sleeps on the ring's event unless a record is ready (see the ring comment in kbridge.h). */
-async function waitOnRing(reader: RingReader, waiter: EventWaiter, timeoutMs: number): Promise<boolean> {
+async function waitOnRing(
+  reader: RingReader,
+  waiter: EventWaiter,
+  timeoutMs: number,
+): Promise<boolean> {
   if (reader.hasData) return true;
   waiter.reset();
   if (!reader.prepareToSleep()) {
@@ -163,7 +185,11 @@ class ClassicSource implements Source {
     const event = createEvent(false);
     let info;
     try {
-      const request = ClassicRequest.encode({ eventHandle: pointerValue(event), ringBytes, reserved: 0 });
+      const request = ClassicRequest.encode({
+        eventHandle: pointerValue(event),
+        ringBytes,
+        reserved: 0,
+      });
       info = ClassicInfo.decode(device.ioctl(IOCTL.CLASSIC_OPEN, request, ClassicInfo.size));
     } catch (error) {
       kernel32("CloseHandle").CloseHandle(event);
@@ -178,7 +204,9 @@ class ClassicSource implements Source {
       throw error;
     }
     const base = Deno.UnsafePointer.create(info.userAddress);
-    if (base === null) throw new KbridgeError("kbridge: the driver returned a null classic mapping");
+    if (base === null) {
+      throw new KbridgeError("kbridge: the driver returned a null classic mapping");
+    }
     this.#device = device;
     this.#reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(base, info.viewBytes));
     this.#waiter = new EventWaiter(event);
@@ -222,7 +250,12 @@ class InvertedSource implements Source {
 
   constructor(device: Device, pending: number) {
     if (!device.overlapped) {
-      throw new ArgumentError("subscribe", "device", "opened with { overlapped: true } for the inverted channel", device.path);
+      throw new ArgumentError(
+        "subscribe",
+        "device",
+        "opened with { overlapped: true } for the inverted channel",
+        device.path,
+      );
     }
     this.#device = device;
     this.#droppedAtStart = this.#overflow();
@@ -235,7 +268,9 @@ class InvertedSource implements Source {
 
   #post(): void {
     const output = new Uint8Array(RecordHeader.size + Protocol.MAX_MESSAGE);
-    const request = this.#device.ioctlAsync(IOCTL.INVERTED_WAIT, null, output, { signal: this.#abort.signal })
+    const request = this.#device.ioctlAsync(IOCTL.INVERTED_WAIT, null, output, {
+      signal: this.#abort.signal,
+    })
       .then(
         (record) => {
           this.#ready.push(record);
@@ -278,7 +313,9 @@ class InvertedSource implements Source {
   }
 
   waitForData(timeoutMs: number): Promise<boolean> {
-    if (this.#ready.length > 0 || this.ended || this.#error !== undefined) return Promise.resolve(true);
+    if (this.#ready.length > 0 || this.ended || this.#error !== undefined) {
+      return Promise.resolve(true);
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => finish(false), timeoutMs);
       const finish = (value: boolean) => {
@@ -291,7 +328,9 @@ class InvertedSource implements Source {
   }
 
   dropped(): number {
-    return this.#closed || this.#device.closed ? 0 : Number(this.#overflow() - this.#droppedAtStart);
+    return this.#closed || this.#device.closed
+      ? 0
+      : Number(this.#overflow() - this.#droppedAtStart);
   }
 
   async close(): Promise<void> {
@@ -340,9 +379,18 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
    * `data` is a view of shared memory, valid only during the callback.
    * Resolves with the number of messages (0 on timeout or end).
    */
-  async drain(callback: MessageCallback, options: { max?: number; timeoutMs?: number } = {}): Promise<number> {
+  async drain(
+    callback: MessageCallback,
+    options: { max?: number; timeoutMs?: number } = {},
+  ): Promise<number> {
     const max = options.max ?? Infinity;
-    const timeoutMs = checkInteger("Subscription.drain", "options.timeoutMs", options.timeoutMs ?? -1, -1, 0x7fff_ffff);
+    const timeoutMs = checkInteger(
+      "Subscription.drain",
+      "options.timeoutMs",
+      options.timeoutMs ?? -1,
+      -1,
+      0x7fff_ffff,
+    );
     const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
     for (;;) {
       const count = this.#source.drainReady(callback, max);
@@ -357,10 +405,13 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
   async readMany(max: number = 1024, options: { timeoutMs?: number } = {}): Promise<Message[]> {
     checkInteger("Subscription.readMany", "max", max, 1, 0x7fff_ffff);
     const messages: Message[] = [];
-    await this.drain((data, sequence, timestamp) => messages.push({ sequence, timestamp, data: data.slice() }), {
-      max,
-      timeoutMs: options.timeoutMs,
-    });
+    await this.drain(
+      (data, sequence, timestamp) => messages.push({ sequence, timestamp, data: data.slice() }),
+      {
+        max,
+        timeoutMs: options.timeoutMs,
+      },
+    );
     return messages;
   }
 
@@ -393,7 +444,9 @@ function openSource(device: Device, channel: ChannelName, options: SubscribeOpti
         return new SectionSource(device, ringBytes);
       } catch (error) {
         if (error instanceof Win32Error && error.code === ERROR_BUSY) {
-          throw new ChannelUnavailableError("section", "another subscriber holds the section", { cause: error });
+          throw new ChannelUnavailableError("section", "another subscriber holds the section", {
+            cause: error,
+          });
         }
         throw error;
       }
@@ -425,7 +478,12 @@ const CAPABILITY: Record<ChannelName, number> = {
 export function subscribe(device: Device, options: SubscribeOptions = {}): Subscription {
   const channel = options.channel ?? "auto";
   if (!["auto", "section", "inverted", "classic"].includes(channel)) {
-    throw new ArgumentError("subscribe", "options.channel", '"auto", "section", "inverted" or "classic"', channel);
+    throw new ArgumentError(
+      "subscribe",
+      "options.channel",
+      '"auto", "section", "inverted" or "classic"',
+      channel,
+    );
   }
   if (options.ringBytes !== undefined) {
     const bytes = checkInteger("subscribe", "options.ringBytes", options.ringBytes, 4096, 64 << 20);
@@ -434,8 +492,11 @@ export function subscribe(device: Device, options: SubscribeOptions = {}): Subsc
     }
   }
   checkInteger("subscribe", "options.pending", options.pending ?? 8, 1, 256);
-  const capabilities = VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size)).capabilities;
-  const candidates: ChannelName[] = channel === "auto" ? ["classic", "section", "inverted"] : [channel];
+  const capabilities =
+    VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size)).capabilities;
+  const candidates: ChannelName[] = channel === "auto"
+    ? ["classic", "section", "inverted"]
+    : [channel];
   const reasons: string[] = [];
   for (const candidate of candidates) {
     if ((capabilities & CAPABILITY[candidate]) === 0) {

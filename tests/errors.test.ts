@@ -51,7 +51,12 @@ Deno.test("Win32Error without a control code, with a detail, with unknown codes"
   assert.equal(path.message, 'CreateFileW("\\\\.\\Nope") failed: ERROR_FILE_NOT_FOUND (2)');
   assert.equal(path.detail, "\\\\.\\Nope");
 
-  const both = new Win32Error({ code: 5, call: "DeviceIoControl", controlCode: 0x70000, detail: "x" });
+  const both = new Win32Error({
+    code: 5,
+    call: "DeviceIoControl",
+    controlCode: 0x70000,
+    detail: "x",
+  });
   assert.equal(
     both.message,
     'DeviceIoControl(0x70000 FILE_DEVICE_DISK fn 0x0 BUFFERED ANY, "x") failed: ' +
@@ -98,7 +103,11 @@ Deno.test("AbortError carries the signal's reason and code 995", () => {
 });
 
 Deno.test("TimeoutError gives the timeout and code 995", () => {
-  const error = new TimeoutError({ call: "DeviceIoControl", controlCode: 0x80222040, timeoutMs: 500 });
+  const error = new TimeoutError({
+    call: "DeviceIoControl",
+    controlCode: 0x80222040,
+    timeoutMs: 500,
+  });
   assert.equal(error.name, "TimeoutError");
   assert.equal(error.code, 995);
   assert.equal(error.timeoutMs, 500);
@@ -144,8 +153,11 @@ Deno.test("the other errors read well", () => {
   assert.equal(base.cause, cause);
 });
 
+// deno-lint-ignore no-explicit-any
+type ErrorClass = new (...args: any[]) => Error;
+
 Deno.test("every error is a KbridgeError and an Error", () => {
-  const errors: [Error, string, Function[]][] = [
+  const errors: [Error, string, ErrorClass[]][] = [
     [new KbridgeError("x"), "KbridgeError", []],
     [new Win32Error({ code: 1, call: "X" }), "Win32Error", [Win32Error]],
     [new AbortError({ call: "X" }), "AbortError", [Win32Error, AbortError]],
@@ -155,7 +167,7 @@ Deno.test("every error is a KbridgeError and an Error", () => {
     [new ChannelUnavailableError("c", "r"), "ChannelUnavailableError", [ChannelUnavailableError]],
     [new UnsupportedPlatformError("X"), "UnsupportedPlatformError", [UnsupportedPlatformError]],
   ];
-  const all = [
+  const all: ErrorClass[] = [
     Win32Error,
     AbortError,
     TimeoutError,
@@ -181,7 +193,8 @@ Deno.test("ArgumentError names the function and the argument and describes the v
   const detached = new ArrayBuffer(8);
   const overDetached = new Uint8Array(detached);
   structuredClone(detached, { transfer: [detached] });
-  const got = (value: unknown) => new ArgumentError("f", "a", "b", value).message.slice("f: a must be b, got ".length);
+  const got = (value: unknown) =>
+    new ArgumentError("f", "a", "b", value).message.slice("f: a must be b, got ".length);
   assert.equal(new ArgumentError("f", "a", "b", 1).message, "f: a must be b, got 1");
   assert.equal(got("x".repeat(41)), "a string of length 41");
   assert.equal(got(5n), "5n");
@@ -215,7 +228,10 @@ Deno.test("checkInteger accepts integers in range and names the argument otherwi
     ["1", 0, 1, 'f: n must be an integer in 0..1, got "1"'],
   ];
   for (const [value, min, max, message] of cases) {
-    assert.throws(() => checkInteger("f", "n", value, min, max), { name: "ArgumentError", message });
+    assert.throws(() => checkInteger("f", "n", value, min, max), {
+      name: "ArgumentError",
+      message,
+    });
   }
 });
 

@@ -67,7 +67,12 @@ const camel = (field: string) => field[0].toLowerCase() + field.slice(1);
 // Random CTL_CODE arguments, computed by the compiler and by ctlCode().
 const ctlSamples = Array.from({ length: 256 }, (_, i) => {
   const x = Math.imul(i + 1, 0x9e37_79b1) >>> 0;
-  return { deviceType: (x >>> 8) & 0xffff, function: (x >>> 4) & 0xfff, method: x & 3, access: (x >>> 2) & 3 };
+  return {
+    deviceType: (x >>> 8) & 0xffff,
+    function: (x >>> 4) & 0xfff,
+    method: x & 3,
+    access: (x >>> 2) & 3,
+  };
 });
 const patternSeeds = [0, 1, 7, 0xdead_beef, 0xffff_ffff];
 
@@ -81,7 +86,9 @@ function probeSource(structs: HeaderStruct[], macros: string[]): string {
     "int main(void) {",
   ];
   for (const s of structs) {
-    lines.push(`  printf("size ${s.name} %u %u\\n", (unsigned)sizeof(${s.name}), (unsigned)_Alignof(${s.name}));`);
+    lines.push(
+      `  printf("size ${s.name} %u %u\\n", (unsigned)sizeof(${s.name}), (unsigned)_Alignof(${s.name}));`,
+    );
     for (const f of s.fields) {
       lines.push(`  printf("offset ${s.name} ${f} %u\\n", (unsigned)offsetof(${s.name}, ${f}));`);
     }
@@ -105,11 +112,19 @@ function probeSource(structs: HeaderStruct[], macros: string[]): string {
 }
 
 async function run(command: string, args: string[], env?: Record<string, string>): Promise<string> {
-  const output = await new Deno.Command(command, { args, env, stdin: "null", stdout: "piped", stderr: "piped" })
+  const output = await new Deno.Command(command, {
+    args,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output();
   const text = new TextDecoder().decode(output.stdout);
   if (!output.success) {
-    throw new Error(`${command} failed (${output.code}): ${new TextDecoder().decode(output.stderr)}`);
+    throw new Error(
+      `${command} failed (${output.code}): ${new TextDecoder().decode(output.stderr)}`,
+    );
   }
   return text;
 }
@@ -140,7 +155,9 @@ const probeLines: Promise<string[][]> = (async () => {
 
 Deno.test("the header parser finds the structs and macros", () => {
   assert.ok(structs.length >= 15, `${structs.length} structs`);
-  assert.ok(structs.some((s) => s.name === "KBRIDGE_RING_HEADER" && s.fields.includes("ConsumerWaiting")));
+  assert.ok(
+    structs.some((s) => s.name === "KBRIDGE_RING_HEADER" && s.fields.includes("ConsumerWaiting")),
+  );
   assert.ok(macros.includes("IOCTL_KBRIDGE_ECHO"));
 });
 
@@ -158,7 +175,11 @@ Deno.test("every struct layout matches the compiler (size, alignment, each offse
       assert.equal(layout.offsets[camel(f)], Number(offset[3]), `offsetof(${s.name}, ${f})`);
     }
   }
-  assert.equal(Object.keys(layouts).length, structs.length, "no layout without a struct in the header");
+  assert.equal(
+    Object.keys(layouts).length,
+    structs.length,
+    "no layout without a struct in the header",
+  );
 });
 
 Deno.test("every numeric macro has the compiler's value on the TypeScript side", async () => {
@@ -180,10 +201,16 @@ Deno.test("ctlCode equals CTL_CODE for sampled fields", async () => {
 Deno.test("patternByte equals KbridgePatternByte; the record span matches", async () => {
   const lines = await probeLines;
   for (const line of lines.filter((l) => l[0] === "pattern")) {
-    assert.equal(patternByte(Number(line[1]), Number(line[2]) * 977), Number(line[3]), line.join(" "));
+    assert.equal(
+      patternByte(Number(line[1]), Number(line[2]) * 977),
+      Number(line[3]),
+      line.join(" "),
+    );
   }
   const span = (len: number) => (RecordHeader.size + len + Ring.ALIGN - 1) & ~(Ring.ALIGN - 1);
-  for (const line of lines.filter((l) => l[0] === "span")) assert.equal(span(Number(line[1])), Number(line[2]));
+  for (const line of lines.filter((l) => l[0] === "span")) {
+    assert.equal(span(Number(line[1])), Number(line[2]));
+  }
 });
 
 Deno.test("user-mode names match the header's", () => {

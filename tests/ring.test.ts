@@ -47,9 +47,15 @@ class TestProducer {
       head = (head + toEnd) >>> 0;
     }
     const at = head % this.#capacity;
-    RecordHeader.encode({ length: payload.length, flags: 0, sequence: BigInt(sequence), timestamp: 42n },
-      new Uint8Array(this.memory, Ring.HEADER_SIZE + at, RecordHeader.size));
-    new Uint8Array(this.memory, Ring.HEADER_SIZE + at + RecordHeader.size, payload.length).set(payload);
+    RecordHeader.encode({
+      length: payload.length,
+      flags: 0,
+      sequence: BigInt(sequence),
+      timestamp: 42n,
+    }, new Uint8Array(this.memory, Ring.HEADER_SIZE + at, RecordHeader.size));
+    new Uint8Array(this.memory, Ring.HEADER_SIZE + at + RecordHeader.size, payload.length).set(
+      payload,
+    );
     Atomics.store(this.#indices, RingHeader.offsets.head / 4, (head + span) | 0);
     return true;
   }
@@ -96,7 +102,7 @@ Deno.test("a full ring counts drops exactly; the reader sees them and the sequen
   const reader = new RingReader(producer.memory);
   let accepted = 0;
   let refused = 0;
-  for (let i = 0; i < 100; i++) (producer.write(new Uint8Array(100)) ? accepted++ : refused++);
+  for (let i = 0; i < 100; i++) producer.write(new Uint8Array(100)) ? accepted++ : refused++;
   assert.ok(refused > 0);
   assert.equal(reader.dropped, refused);
   const sequences: number[] = [];
@@ -118,7 +124,10 @@ Deno.test("drain honours max and releases space only for what it read", () => {
 
 Deno.test("a memory block that is not a ring is refused", () => {
   assert.throws(() => new RingReader(new ArrayBuffer(100)), /smaller than its header/);
-  assert.throws(() => new RingReader(new ArrayBuffer(Ring.HEADER_SIZE + 4096)), /not a kbridge ring/);
+  assert.throws(
+    () => new RingReader(new ArrayBuffer(Ring.HEADER_SIZE + 4096)),
+    /not a kbridge ring/,
+  );
 });
 
 Deno.test("the consumer's sleep handshake: no sleep when data arrived", () => {

@@ -62,15 +62,15 @@ export function ctlCommand(args: string[]): Promise<number> {
     return Promise.resolve(0);
   }
   const [action, codeText, ...extra] = positionals;
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, HELP);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (action === "decode") {
     console.log(describe(parseInteger(codeText, "<code>", 0xffff_ffff), values.json));
     return Promise.resolve(0);
   }
   if (action === "encode") {
-    if (codeText !== undefined) throw new UsageError(`unexpected argument "${codeText}"`, HELP);
+    if (codeText !== undefined) throw new UsageError(`unexpected argument "${codeText}"`);
     const typeText = values["device-type"];
-    if (typeText === undefined) throw new UsageError("--device-type is required", HELP);
+    if (typeText === undefined) throw new UsageError("--device-type is required");
     const deviceType = /^(0x)?[0-9a-f]+$/i.test(typeText)
       ? parseInteger(typeText, "--device-type", 0xffff)
       : typeText;
@@ -87,6 +87,5 @@ export function ctlCommand(args: string[]): Promise<number> {
   }
   throw new UsageError(
     action === undefined ? "ctl needs an action" : `unknown ctl action "${action}"`,
-    HELP,
   );
 }

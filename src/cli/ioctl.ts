@@ -107,9 +107,9 @@ export async function ioctlCommand(args: string[]): Promise<number> {
   }
   const [path, codeText, ...extra] = positionals;
   if (path === undefined || codeText === undefined) {
-    throw new UsageError("ioctl needs <device> <code>", HELP);
+    throw new UsageError("ioctl needs <device> <code>");
   }
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, HELP);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const code = parseInteger(codeText, "<code>", 0xffff_ffff);
   const outSize = parseInteger(values["out-size"], "--out-size", 0xffff_ffff);
   const repeat = Math.max(1, parseInteger(values.repeat, "--repeat", 1e9));
@@ -117,7 +117,7 @@ export async function ioctlCommand(args: string[]): Promise<number> {
     ? undefined
     : parseInteger(values.timeout, "--timeout", 0x7fff_ffff);
   if (timeoutMs !== undefined && !values.overlapped) {
-    throw new UsageError("--timeout needs --overlapped", HELP);
+    throw new UsageError("--timeout needs --overlapped");
   }
   const input = await readInput(values.in);
 

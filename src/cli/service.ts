@@ -42,13 +42,13 @@ export async function serviceCommand(args: string[]): Promise<number> {
     return 0;
   }
   const [action, name, ...extra] = positionals;
-  if (action === undefined) throw new UsageError("service needs an action", HELP);
-  if (name === undefined) throw new UsageError(`service ${action} needs a service name`, HELP);
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`, HELP);
+  if (action === undefined) throw new UsageError("service needs an action");
+  if (name === undefined) throw new UsageError(`service ${action} needs a service name`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   switch (action) {
     case "install":
       if (values.sys === undefined) {
-        throw new UsageError("service install needs --sys <path>", HELP);
+        throw new UsageError("service install needs --sys <path>");
       }
       installDriver(name, values.sys, { displayName: values["display-name"] });
       console.log(`installed ${name}`);
@@ -72,6 +72,6 @@ export async function serviceCommand(args: string[]): Promise<number> {
       return status ? 0 : 1;
     }
     default:
-      throw new UsageError(`unknown service action "${action}"`, HELP);
+      throw new UsageError(`unknown service action "${action}"`);
   }
 }

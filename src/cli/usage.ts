@@ -5,7 +5,7 @@
  */
 
 /**
- * A mistake in the command line; the CLI prints it (with the command's help) and exits with 2.
+ * A mistake in the command line; the CLI prints it on one line and exits with 2.
  *
  * @example
  * ```ts
@@ -15,14 +15,6 @@
  */
 export class UsageError extends Error {
   override name: string = "UsageError";
-  /** The help text of the command, printed after the message. */
-  readonly help?: string;
-
-  /** Creates the error with its message and optional help text. */
-  constructor(message: string, help?: string) {
-    super(message);
-    this.help = help;
-  }
 }
 
 /**

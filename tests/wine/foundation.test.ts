@@ -17,7 +17,15 @@ import {
   VersionInfo,
   Win32Error,
 } from "../../mod.ts";
-import { DEVICE_PATH, ensureDriverRunning, openKbridge, readStats, SERVICE, seededBytes, SYS_PATH } from "./_driver.ts";
+import {
+  DEVICE_PATH,
+  ensureDriverRunning,
+  openKbridge,
+  readStats,
+  seededBytes,
+  SERVICE,
+  SYS_PATH,
+} from "./_driver.ts";
 
 Deno.test("open and close the device, sync and overlapped handles", () => {
   for (const overlapped of [false, true]) {
@@ -53,13 +61,19 @@ Deno.test("ECHO returns 0, 1, 4096 and 65536 bytes byte-exact on both kinds of h
 
 Deno.test("ECHO into a too-small output buffer fails with ERROR_INSUFFICIENT_BUFFER naming the code", () => {
   using device = openKbridge({ overlapped: false });
-  const error = assert.throws(() => device.ioctl(IOCTL.ECHO, new Uint8Array(64), 16), Win32Error) as unknown;
+  const error = assert.throws(
+    () => device.ioctl(IOCTL.ECHO, new Uint8Array(64), 16),
+    Win32Error,
+  ) as unknown;
   assert.ok(error instanceof Win32Error);
   assert.equal(error.code, 122);
   assert.equal(error.errorName, "ERROR_INSUFFICIENT_BUFFER");
   assert.equal(error.call, "DeviceIoControl");
   assert.equal(error.controlCode?.code, IOCTL.ECHO);
-  assert.match(error.message, /^DeviceIoControl\(0x80222004 0x8022 fn 0x801 BUFFERED ANY\) failed: ERROR_INSUFFICIENT_BUFFER \(122\)/);
+  assert.match(
+    error.message,
+    /^DeviceIoControl\(0x80222004 0x8022 fn 0x801 BUFFERED ANY\) failed: ERROR_INSUFFICIENT_BUFFER \(122\)/,
+  );
 });
 
 Deno.test("an unknown control code fails with ERROR_INVALID_FUNCTION", () => {
@@ -101,7 +115,10 @@ Deno.test("opening a device that does not exist names ERROR_FILE_NOT_FOUND and t
     assert.ok(error instanceof Win32Error);
     assert.equal(error.code, 2);
     assert.equal(error.call, "CreateFileW");
-    assert.match(error.message, /CreateFileW\("\\\\\.\\KbridgeNoSuchDevice"\) failed: ERROR_FILE_NOT_FOUND \(2\)/);
+    assert.match(
+      error.message,
+      /CreateFileW\("\\\\\.\\KbridgeNoSuchDevice"\) failed: ERROR_FILE_NOT_FOUND \(2\)/,
+    );
   }
 });
 
@@ -129,7 +146,11 @@ Deno.test("service life cycle through advapi32: install, start, stop, remove, tw
       assert.equal(queryDriver(name)?.state, "running");
       {
         using device = openDevice(DEVICE_PATH);
-        assert.equal(VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size)).protocolVersion, 1);
+        assert.equal(
+          VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size))
+            .protocolVersion,
+          1,
+        );
       }
       await stopDriver(name);
       assert.equal(queryDriver(name)?.state, "stopped");

@@ -1,0 +1,186 @@
+// Kernel → application channels against the reference driver: the named
+// section ring, the inverted call, and the classic channel's clean refusal
+// under Wine.
+import assert from "node:assert/strict";
+import {
+  Channel,
+  ChannelUnavailableError,
+  type Device,
+  InjectHeader,
+  IOCTL,
+  patternByte,
+  processResources,
+  ProducerRequest,
+  Protocol,
+  type Subscription,
+} from "../../mod.ts";
+import { openKbridge, readStats } from "./_driver.ts";
+
+function startProducer(
+  device: Device,
+  request: {
+    channels: number;
+    count: number;
+    minSize: number;
+    maxSize: number;
+    seed: number;
+    intervalUs?: number;
+  },
+  flags = 0,
+): void {
+  device.ioctl(IOCTL.PRODUCER_START, ProducerRequest.encode({ intervalUs: 0, flags, ...request }));
+}
+
+/** Reads `count` messages, checking order, gaps and every payload byte. */
+async function receiveAll(
+  subscription: Subscription,
+  count: number,
+  seed: number,
+): Promise<{ bytes: number }> {
+  let expected = 0;
+  let bytes = 0;
+  while (expected < count) {
+    const got = await subscription.drain((data, sequence) => {
+      assert.equal(sequence, expected, "in order, no gap, no duplicate");
+      const messageSeed = (seed ^ sequence) >>> 0;
+      for (let i = 0; i < data.length; i++) {
+        if (data[i] !== patternByte(messageSeed, i)) assert.fail(`message ${sequence} byte ${i}`);
+      }
+      bytes += data.length;
+      expected++;
+    }, { timeoutMs: 10_000 });
+    assert.ok(got > 0, `stalled after ${expected} messages`);
+  }
+  return { bytes };
+}
+
+Deno.test("auto subscribes to the section channel under Wine (classic is unavailable)", async () => {
+  await using device = openKbridge();
+  await using subscription = device.subscribe({ channel: "auto", ringBytes: 1 << 16 });
+  assert.equal(subscription.channel, "section");
+});
+
+Deno.test("classic: a typed 'unavailable on this host' error, and nothing left allocated", async () => {
+  await using device = openKbridge();
+  const before = readStats(device);
+  assert.throws(() => device.subscribe({ channel: "classic" }), (error: unknown) => {
+    assert.ok(error instanceof ChannelUnavailableError);
+    assert.equal(error.channel, "classic");
+    assert.match(error.message, /unavailable/);
+    return true;
+  });
+  const after = readStats(device);
+  assert.equal(after.poolAllocations, before.poolAllocations);
+  assert.equal(after.classicMappings, 0);
+  assert.equal(after.eventReferences, 0);
+});
+
+Deno.test("section ring: 1,000,000 messages of 1 B .. 4 KiB with wrap-around, all in order, byte-exact", async () => {
+  await using device = openKbridge();
+  await using subscription = device.subscribe({ channel: "section", ringBytes: 1 << 20 });
+  const count = 1_000_000;
+  startProducer(device, {
+    channels: Channel.SECTION,
+    count,
+    minSize: 1,
+    maxSize: 4096,
+    seed: 0x5eed,
+  }, Protocol.PRODUCER_WAIT_FOR_SPACE);
+  const { bytes } = await receiveAll(subscription, count, 0x5eed);
+  assert.ok(bytes > 1 << 20, "wrapped around the 1 MiB ring many times");
+  assert.equal(subscription.dropped, 0);
+});
+
+Deno.test("section ring: a full ring counts drops exactly and the reader reports them", async () => {
+  await using device = openKbridge();
+  await using subscription = device.subscribe({ channel: "section", ringBytes: 4096 });
+  const count = 200;
+  startProducer(device, { channels: Channel.SECTION, count, minSize: 100, maxSize: 100, seed: 1 });
+  for (let i = 0; i < 200 && readStats(device).producerRunning; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const sequences: number[] = [];
+  await subscription.drain((_, sequence) => sequences.push(sequence), { timeoutMs: 1000 });
+  assert.ok(subscription.dropped > 0);
+  assert.equal(sequences.length + subscription.dropped, count);
+  assert.deepEqual(
+    sequences,
+    [...Array(sequences.length).keys()],
+    "the first messages fill the ring",
+  );
+});
+
+for (const pending of [1, 8, 64]) {
+  Deno.test(`inverted call: 10,000 messages with ${pending} pending IOCTLs`, async () => {
+    await using device = openKbridge();
+    await using subscription = device.subscribe({ channel: "inverted", pending });
+    startProducer(device, {
+      channels: Channel.INVERTED,
+      count: 10_000,
+      minSize: 1,
+      maxSize: 512,
+      seed: pending,
+    }, 1);
+    await receiveAll(subscription, 10_000, pending);
+  });
+}
+
+Deno.test("inverted call: injected messages arrive; CancelIoEx at close leaves the driver's queue empty", async () => {
+  const device = openKbridge();
+  const subscription = device.subscribe({ channel: "inverted", pending: 8 });
+  const payload = new TextEncoder().encode("injected");
+  const header = InjectHeader.encode({ channels: Channel.INVERTED, length: payload.length });
+  const input = new Uint8Array(header.length + payload.length);
+  input.set(header);
+  input.set(payload, header.length);
+  device.ioctl(IOCTL.INJECT, input);
+  const [message] = await subscription.readMany(1, { timeoutMs: 5000 });
+  assert.equal(new TextDecoder().decode(message.data), "injected");
+  await subscription.close();
+  using observer = openKbridge();
+  assert.equal(readStats(observer).invertedIrps, 0);
+  device.close();
+  assert.equal(readStats(observer).invertedIrps, 0);
+});
+
+Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back to their start", async () => {
+  await using device = openKbridge();
+  device.ioctl(IOCTL.PRODUCER_STOP);
+  const statsBefore = readStats(device);
+  const handlesBefore = processResources().handles;
+  for (let i = 0; i < 1000; i++) {
+    const channel = i % 2 === 0 ? "section" : "inverted";
+    await using subscription = device.subscribe({ channel, ringBytes: 4096, pending: 2 });
+    const payload = new Uint8Array([i & 0xff]);
+    const header = InjectHeader.encode({
+      channels: channel === "section" ? Channel.SECTION : Channel.INVERTED,
+      length: 1,
+    });
+    device.ioctl(IOCTL.INJECT, new Uint8Array([...header, ...payload]));
+    const [message] = await subscription.readMany(1, { timeoutMs: 5000 });
+    assert.equal(message?.data[0], i & 0xff);
+  }
+  const statsAfter = readStats(device);
+  assert.equal(statsAfter.poolAllocations, statsBefore.poolAllocations);
+  assert.equal(statsAfter.sections, 0);
+  assert.equal(statsAfter.invertedIrps, 0);
+  assert.equal(statsAfter.invertedQueued, 0);
+  assert.equal(processResources().handles, handlesBefore);
+});
+
+Deno.test("inverted queue overflow is counted and reported", async () => {
+  await using device = openKbridge();
+  const before = readStats(device).invertedOverflow;
+  const header = InjectHeader.encode({ channels: Channel.INVERTED, length: 1 });
+  for (let i = 0; i < Protocol.INVERTED_QUEUE_LIMIT + 10; i++) {
+    device.ioctl(IOCTL.INJECT, new Uint8Array([...header, 1]));
+  }
+  assert.equal(readStats(device).invertedOverflow - before, 10n);
+  await using subscription = device.subscribe({ channel: "inverted", pending: 4 });
+  assert.equal(subscription.dropped, 0, "counted from the subscription's start");
+  let drained = 0;
+  while (drained < Protocol.INVERTED_QUEUE_LIMIT) {
+    drained += await subscription.drain(() => {}, { timeoutMs: 5000 });
+  }
+  assert.equal(readStats(device).invertedQueued, 0);
+});

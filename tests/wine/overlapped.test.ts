@@ -1,0 +1,166 @@
+// Overlapped IOCTLs against the reference driver's PEND/RELEASE requests:
+// many in flight, cancellation, timeouts, close, and a bounded thread count.
+import assert from "node:assert/strict";
+import {
+  AbortError,
+  IOCTL,
+  PendRequest,
+  PendResult,
+  processResources,
+  Protocol,
+  ReleaseRequest,
+  TimeoutError,
+  Win32Error,
+} from "../../mod.ts";
+import { openKbridge, readStats } from "./_driver.ts";
+
+/** Threads this process may add for any number of requests in flight: the completion port's waiter. */
+const EXTRA_THREADS_BOUND = 4;
+
+const pend = (tag: number, timeoutMs = 0) => PendRequest.encode({ tag, timeoutMs });
+const release = (tag: number) => ReleaseRequest.encode({ tag, reserved: 0 });
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function untilPended(device: ReturnType<typeof openKbridge>, count: number): Promise<void> {
+  for (let i = 0; i < 200 && readStats(device).pendedIrps < count; i++) await delay(5);
+  assert.equal(readStats(device).pendedIrps, count);
+}
+
+Deno.test("64 requests in flight complete in any order with their own data; the event loop runs; threads stay bounded", async () => {
+  await using device = openKbridge();
+  const threadsBefore = processResources().threads;
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
+  try {
+    const tags = Array.from({ length: 64 }, (_, i) => 1000 + i);
+    const results = tags.map((tag) => device.ioctlAsync(IOCTL.PEND, pend(tag), PendResult.size));
+    await untilPended(device, 64);
+    const threadsDuring = processResources().threads;
+    assert.ok(
+      threadsDuring - threadsBefore <= EXTRA_THREADS_BOUND,
+      `threads ${threadsBefore} -> ${threadsDuring} with 64 in flight`,
+    );
+    const ticksBefore = ticks;
+    await delay(60);
+    assert.ok(ticks > ticksBefore, "the timer fired while 64 requests were pending");
+    // Release in a shuffled order; each Promise gets its own tag back.
+    const order = [...tags].sort((a, b) => ((a * 7919) % 64) - ((b * 7919) % 64));
+    for (const tag of order) {
+      const released = new Uint32Array(device.ioctl(IOCTL.RELEASE, release(tag), 4).slice().buffer);
+      assert.equal(released[0], 1);
+    }
+    const settled = await Promise.all(results);
+    settled.forEach((bytes, i) =>
+      assert.deepEqual(PendResult.decode(bytes), { tag: tags[i], how: Protocol.PEND_RELEASED })
+    );
+    assert.equal(readStats(device).pendedIrps, 0);
+  } finally {
+    clearInterval(timer);
+  }
+});
+
+Deno.test("the driver's own timeout completes a pended request", async () => {
+  await using device = openKbridge();
+  const result = PendResult.decode(
+    await device.ioctlAsync(IOCTL.PEND, pend(7, 30), PendResult.size),
+  );
+  assert.deepEqual(result, { tag: 7, how: Protocol.PEND_TIMED_OUT });
+});
+
+Deno.test("abort before start rejects without reaching the driver", async () => {
+  await using device = openKbridge();
+  const controller = new AbortController();
+  controller.abort(new Error("not wanted"));
+  const before = readStats(device).pendedIrps;
+  await assert.rejects(
+    device.ioctlAsync(IOCTL.PEND, pend(1), PendResult.size, { signal: controller.signal }),
+    (error: unknown) => error instanceof AbortError && error.code === 995,
+  );
+  assert.equal(readStats(device).pendedIrps, before);
+});
+
+Deno.test("abort while pending cancels with CancelIoEx: AbortError 995, the driver's list ends empty", async () => {
+  await using device = openKbridge();
+  const controller = new AbortController();
+  const request = device.ioctlAsync(IOCTL.PEND, pend(2), PendResult.size, {
+    signal: controller.signal,
+  });
+  await untilPended(device, 1);
+  controller.abort(new Error("user cancel"));
+  await assert.rejects(request, (error: unknown) => {
+    assert.ok(error instanceof AbortError);
+    assert.equal(error.code, 995);
+    assert.equal(error.errorName, "ERROR_OPERATION_ABORTED");
+    assert.equal(error.controlCode?.code, IOCTL.PEND);
+    return true;
+  });
+  assert.equal(readStats(device).pendedIrps, 0);
+});
+
+Deno.test("abort after completion changes nothing", async () => {
+  await using device = openKbridge();
+  const controller = new AbortController();
+  const bytes = await device.ioctlAsync(IOCTL.ECHO, new Uint8Array([1, 2, 3]), 3, {
+    signal: controller.signal,
+  });
+  controller.abort();
+  assert.deepEqual(bytes, new Uint8Array([1, 2, 3]));
+});
+
+Deno.test("timeoutMs cancels a request that does not complete: TimeoutError", async () => {
+  await using device = openKbridge();
+  const started = performance.now();
+  await assert.rejects(
+    device.ioctlAsync(IOCTL.PEND, pend(3), PendResult.size, { timeoutMs: 80 }),
+    (error: unknown) =>
+      error instanceof TimeoutError && error.timeoutMs === 80 && error.code === 995,
+  );
+  assert.ok(performance.now() - started >= 75);
+  assert.equal(readStats(device).pendedIrps, 0);
+});
+
+Deno.test("closing a device with requests in flight rejects them all; nothing stays pending", async () => {
+  using observer = openKbridge();
+  const device = openKbridge();
+  const requests = Array.from(
+    { length: 10 },
+    (_, i) => device.ioctlAsync(IOCTL.PEND, pend(50 + i), PendResult.size),
+  );
+  await untilPended(observer, 10);
+  const handlesBefore = processResources().handles;
+  device.close();
+  const outcomes = await Promise.allSettled(requests);
+  for (const outcome of outcomes) {
+    assert.equal(outcome.status, "rejected");
+    assert.ok((outcome as PromiseRejectedResult).reason instanceof AbortError);
+  }
+  assert.equal(readStats(observer).pendedIrps, 0);
+  assert.equal(device.pendingCount, 0);
+  assert.ok(processResources().handles < handlesBefore, "the device handle was closed");
+  await assert.rejects(device.ioctlAsync(IOCTL.ECHO, null, 0), /closed/);
+});
+
+Deno.test("a failed overlapped request carries the Win32 error and the driver's NTSTATUS", async () => {
+  await using device = openKbridge();
+  await assert.rejects(device.ioctlAsync(IOCTL.ECHO, new Uint8Array(64), 8), (error: unknown) => {
+    assert.ok(error instanceof Win32Error);
+    assert.equal(error.code, 122);
+    assert.equal(error.ntStatus, 0xc000_0023);
+    assert.match(error.message, /STATUS_BUFFER_TOO_SMALL/);
+    return true;
+  });
+});
+
+Deno.test("more requests than the driver's PEND limit: the excess fails cleanly", async () => {
+  await using device = openKbridge();
+  const requests = Array.from(
+    { length: Protocol.PEND_LIMIT + 4 },
+    (_, i) =>
+      device.ioctlAsync(IOCTL.PEND, pend(5000 + i), PendResult.size).then(() => "ok", (e) => e),
+  );
+  await untilPended(device, Protocol.PEND_LIMIT);
+  device.ioctl(IOCTL.RELEASE, release(Protocol.RELEASE_ALL), 4);
+  const outcomes = await Promise.all(requests);
+  assert.equal(outcomes.filter((o) => o === "ok").length, Protocol.PEND_LIMIT);
+  for (const o of outcomes.filter((o) => o !== "ok")) assert.ok(o instanceof Win32Error, String(o));
+});
