@@ -86,6 +86,18 @@
 #define KB_COMPILER_BARRIER() __asm__ __volatile__("" ::: "memory")
 #endif
 
+/*
+ * Object types exported as data by ntoskrnl. The WDK declares them without
+ * dllimport, so the name is the import slot and *Type is the object type;
+ * mingw declares them dllimport, so the name already reads the variable
+ * (writing *Type there dereferences twice and faults under Wine).
+ */
+#if KB_WDK_BUILD
+#define KB_OBJECT_TYPE(Type) (*(Type))
+#else
+#define KB_OBJECT_TYPE(Type) ((POBJECT_TYPE)(Type))
+#endif
+
 #define KB_POOL_TAG           'gdbK' /* "Kbdg" in pool dumps */
 #define KB_DRIVER_MAJOR       1u
 #define KB_DRIVER_MINOR       0u
@@ -235,7 +247,7 @@ struct _KB_PRODUCER {
     KSPIN_LOCK Lock;
     LIST_ENTRY Calls;              /* KB_PRODUCER_CALL, oldest first */
     volatile LONG CallsQueued;     /* hint read by the thread between messages */
-    BOOLEAN Exiting;
+    volatile BOOLEAN Exiting;      /* set once, at unload */
     KEVENT WorkEvent;              /* synchronization event: a call arrived */
     PKTHREAD Thread;               /* referenced; waited for at unload */
     PKB_INVERTED Inverted;

@@ -131,7 +131,9 @@ export class Device implements Disposable, AsyncDisposable {
    * @param code the control code, e.g. from `ctlCode()`
    * @param input bytes sent to the driver (none when omitted)
    * @param output an output size in bytes (default 0), or a buffer to fill
+   * @param options `timeoutMs` cancels the request when it takes longer (overlapped handles only)
    * @throws {Win32Error} when the driver fails the request
+   * @throws {TimeoutError} when `timeoutMs` passes first
    *
    * @example
    * ```ts ignore
@@ -143,10 +145,22 @@ export class Device implements Disposable, AsyncDisposable {
     code: number,
     input?: ArrayBufferLike | ArrayBufferView | null,
     output?: OutputArgument,
+    options: { timeoutMs?: number } = {},
   ): Uint8Array {
     const args = checkIoctlArguments("Device.ioctl", code, input, output);
+    const timeoutMs = options.timeoutMs === undefined
+      ? undefined
+      : checkInteger("Device.ioctl", "options.timeoutMs", options.timeoutMs, 0, 0x7fff_ffff);
     this.#ensureOpen();
-    if (this.overlapped) return completionPort().ioctlBlocking(this.#handle, args);
+    if (this.overlapped) return completionPort().ioctlBlocking(this.#handle, args, timeoutMs);
+    if (timeoutMs !== undefined) {
+      throw new ArgumentError(
+        "Device.ioctl",
+        "options.timeoutMs",
+        "used with an overlapped device",
+        timeoutMs,
+      );
+    }
     const k32 = kernel32("DeviceIoControl");
     const returned = new Uint32Array(1);
     const ok = k32.DeviceIoControl(

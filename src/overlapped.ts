@@ -17,6 +17,7 @@ const ERROR_OPERATION_ABORTED = 995;
 const STATUS_CANCELLED = 0xc000_0120;
 const STATUS_UNSUCCESSFUL = 0xc000_0001;
 const STATUS_PENDING = 0x103;
+const WAIT_TIMEOUT = 0x102;
 const INFINITE = 0xffff_ffff;
 /** Completions taken from the port per wake-up. */
 const BATCH = 64;
@@ -200,9 +201,9 @@ export class CompletionPort {
   /**
    * A DeviceIoControl on an overlapped handle that waits for its completion
    * in the calling thread: an event whose low bit is set keeps the completion
-   * out of the port.
+   * out of the port. After `timeoutMs` the request is cancelled (`TimeoutError`).
    */
-  ioctlBlocking(handle: Deno.PointerValue, args: IoctlArguments): Uint8Array {
+  ioctlBlocking(handle: Deno.PointerValue, args: IoctlArguments, timeoutMs?: number): Uint8Array {
     const k32 = kernel32("DeviceIoControl");
     const event = k32.CreateEventW(null, 1, 0, null);
     if (event === null) throw new Win32Error({ code: k32.GetLastError(), call: "CreateEventW" });
@@ -221,11 +222,25 @@ export class CompletionPort {
         overlapped,
       );
       let code = ok ? 0 : k32.GetLastError();
+      let timedOut = false;
+      if (!ok && code === ERROR_IO_PENDING && timeoutMs !== undefined) {
+        if (k32.WaitForSingleObject(event, timeoutMs) === WAIT_TIMEOUT) {
+          timedOut = true;
+          k32.CancelIoEx(handle, overlapped);
+        }
+      }
       if (ok || code === ERROR_IO_PENDING) {
         ok = k32.GetOverlappedResult(handle, overlapped, returned, 1);
         code = ok ? 0 : k32.GetLastError();
       }
       if (!ok) {
+        if (timedOut && code === ERROR_OPERATION_ABORTED) {
+          throw new TimeoutError({
+            call: "DeviceIoControl",
+            controlCode: args.code,
+            timeoutMs: timeoutMs!,
+          });
+        }
         const status = new DataView(overlapped.buffer).getUint32(0, true);
         throw new Win32Error({
           code,

@@ -150,7 +150,20 @@ class SectionSource implements Source {
     const k32 = kernel32("UnmapViewOfFile");
     k32.UnmapViewOfFile(this.#view);
     k32.CloseHandle(this.#mapping);
-    if (!this.#device.closed) this.#device.ioctl(IOCTL.SECTION_CLOSE);
+    releaseOnDriver(this.#device, IOCTL.SECTION_CLOSE);
+  }
+}
+
+/**
+ * Asks the driver to release a channel. The driver also releases it when the
+ * handle closes, so a driver that is gone (unloaded, crashed) is not an error here.
+ */
+function releaseOnDriver(device: Device, code: number): void {
+  if (device.closed) return;
+  try {
+    device.ioctl(code);
+  } catch (error) {
+    if (!(error instanceof Win32Error)) throw error;
   }
 }
 
@@ -232,7 +245,7 @@ class ClassicSource implements Source {
     if (this.#closed) return;
     this.#closed = true;
     await this.#waiter.close();
-    if (!this.#device.closed) this.#device.ioctl(IOCTL.CLASSIC_CLOSE);
+    releaseOnDriver(this.#device, IOCTL.CLASSIC_CLOSE);
   }
 }
 

@@ -1,0 +1,412 @@
+/*
+ * producer.c - the producer system thread: PRODUCER_START/STOP and INJECT.
+ *
+ * One thread, created in DriverEntry and joined in DriverUnload, is the only
+ * writer of every channel. Everything else reaches it through
+ * KbProducerCall, which queues a routine for the thread and waits for it:
+ * starting and stopping runs, injected messages, and the attach and detach
+ * of rings. Attaching on the thread matters for the section channel on
+ * Windows: the view is mapped with ZwMapViewOfSection(NtCurrentProcess())
+ * by the thread itself, i.e. into the System process where the thread
+ * always runs, so the address is valid wherever the thread writes it. It
+ * also means the thread-owned state (Rings, Run, Scratch) needs no lock.
+ *
+ * A run writes Count messages (0: until stopped). Message n has a size drawn
+ * uniformly from [MinSize, MaxSize] by xorshift32 seeded with
+ * Seed ^ 0x6A09E667 (1 if that is 0), and payload byte i
+ * KbridgePatternByte(Seed ^ n, i). Between messages the thread waits
+ * IntervalUs on its work event (so calls still get through at once), or
+ * does not wait at all when IntervalUs is 0.
+ */
+#include "internal.h"
+
+#define KB_CHANNELS_ALL (KBRIDGE_CHANNEL_SECTION | KBRIDGE_CHANNEL_INVERTED | KBRIDGE_CHANNEL_CLASSIC)
+
+typedef struct _KB_PRODUCER_CALL {
+    LIST_ENTRY Link;
+    KB_PRODUCER_ROUTINE *Routine;
+    PVOID Context;
+    NTSTATUS Status;
+    KEVENT Done;
+} KB_PRODUCER_CALL, *PKB_PRODUCER_CALL;
+
+typedef struct _KB_PRODUCER_START {
+    KBRIDGE_PRODUCER_REQUEST Request;
+    PFILE_OBJECT Owner;
+} KB_PRODUCER_START;
+
+typedef struct _KB_PRODUCER_INJECT {
+    ULONG Channels;
+    const UCHAR *Payload;
+    ULONG Length;
+} KB_PRODUCER_INJECT;
+
+static KSTART_ROUTINE KbProducerThread;
+static KB_PRODUCER_ROUTINE KbProducerStartRoutine;
+static KB_PRODUCER_ROUTINE KbProducerStopRoutine;
+static KB_PRODUCER_ROUTINE KbProducerInjectRoutine;
+static KB_PRODUCER_ROUTINE KbProducerReleaseFileRoutine;
+
+/*
+ * KbProducerStartThread - initialise the producer and create its thread.
+ *   Inverted: the inverted channel the thread offers messages to.
+ * Returns STATUS_SUCCESS or the failure of PsCreateSystemThread.
+ */
+NTSTATUS KbProducerStartThread(_Inout_ PKB_PRODUCER Producer, _In_ PKB_INVERTED Inverted)
+{
+    OBJECT_ATTRIBUTES attributes;
+    HANDLE handle;
+    NTSTATUS status;
+
+    KeInitializeSpinLock(&Producer->Lock);
+    InitializeListHead(&Producer->Calls);
+    Producer->CallsQueued = 0;
+    Producer->Exiting = FALSE;
+    KeInitializeEvent(&Producer->WorkEvent, SynchronizationEvent, FALSE);
+    Producer->Thread = NULL;
+    Producer->Inverted = Inverted;
+    RtlZeroMemory(Producer->Rings, sizeof(Producer->Rings));
+    RtlZeroMemory(&Producer->Run, sizeof(Producer->Run));
+
+    /* A kernel handle: DriverEntry runs in the System process, but say so. */
+    InitializeObjectAttributes(&attributes, NULL, OBJ_KERNEL_HANDLE, NULL, NULL);
+    status = PsCreateSystemThread(&handle, THREAD_ALL_ACCESS, &attributes, NULL, NULL,
+                                  KbProducerThread, Producer);
+    if (!NT_SUCCESS(status)) {
+        return status;
+    }
+    /* Keep the thread object (not the handle) to wait for it at unload. */
+    status = ObReferenceObjectByHandle(handle, SYNCHRONIZE, KB_OBJECT_TYPE(PsThreadType), KernelMode,
+                                       (PVOID *)&Producer->Thread, NULL);
+    if (!NT_SUCCESS(status)) {
+        /* Cannot happen for our own kernel handle; still, never leave the thread running. */
+        Producer->Exiting = TRUE;
+        (VOID)KeSetEvent(&Producer->WorkEvent, IO_NO_INCREMENT, FALSE);
+        (VOID)ZwWaitForSingleObject(handle, FALSE, NULL);
+        Producer->Thread = NULL;
+    }
+    (VOID)ZwClose(handle);
+    return status;
+}
+
+/*
+ * KbProducerStopThread - make the thread exit and wait for it (unload).
+ * The channels must already be detached; a run in progress just ends.
+ */
+VOID KbProducerStopThread(_Inout_ PKB_PRODUCER Producer)
+{
+    KIRQL irql;
+
+    if (Producer->Thread == NULL) {
+        return;
+    }
+    KeAcquireSpinLock(&Producer->Lock, &irql);
+    Producer->Exiting = TRUE;
+    KeReleaseSpinLock(&Producer->Lock, irql);
+    (VOID)KeSetEvent(&Producer->WorkEvent, IO_NO_INCREMENT, FALSE);
+
+    (VOID)KeWaitForSingleObject(Producer->Thread, Executive, KernelMode, FALSE, NULL);
+    ObDereferenceObject(Producer->Thread);
+    Producer->Thread = NULL;
+}
+
+/*
+ * KbProducerCall - run Routine(Producer, Context) on the producer thread and
+ * wait for it. PASSIVE_LEVEL, never from the producer thread itself.
+ * Returns what Routine returned, or STATUS_DEVICE_NOT_READY once the
+ * thread is exiting.
+ */
+NTSTATUS KbProducerCall(_Inout_ PKB_PRODUCER Producer, _In_ KB_PRODUCER_ROUTINE *Routine,
+                        _Inout_opt_ PVOID Context)
+{
+    KB_PRODUCER_CALL call;
+    KIRQL irql;
+
+    call.Routine = Routine;
+    call.Context = Context;
+    call.Status = STATUS_PENDING;
+    KeInitializeEvent(&call.Done, NotificationEvent, FALSE);
+
+    KeAcquireSpinLock(&Producer->Lock, &irql);
+    if (Producer->Exiting) {
+        KeReleaseSpinLock(&Producer->Lock, irql);
+        return STATUS_DEVICE_NOT_READY;
+    }
+    InsertTailList(&Producer->Calls, &call.Link);
+    InterlockedIncrement(&Producer->CallsQueued);
+    KeReleaseSpinLock(&Producer->Lock, irql);
+    (VOID)KeSetEvent(&Producer->WorkEvent, IO_NO_INCREMENT, FALSE);
+
+    /* A kernel-mode wait: the stack holding `call` stays resident. */
+    (VOID)KeWaitForSingleObject(&call.Done, Executive, KernelMode, FALSE, NULL);
+    return call.Status;
+}
+
+/*
+ * KbProducerBindRing - make the thread write to Ring for one channel (NULL: none).
+ * Producer thread only (from a KB_PRODUCER_ROUTINE).
+ */
+VOID KbProducerBindRing(_Inout_ PKB_PRODUCER Producer, _In_ KB_RING_SLOT Slot, _In_opt_ PKB_RING Ring)
+{
+    Producer->Rings[Slot] = Ring;
+}
+
+/*
+ * KbProducerRunCalls - run the queued calls (producer thread).
+ * Returns TRUE when the thread must exit.
+ */
+static BOOLEAN KbProducerRunCalls(_Inout_ PKB_PRODUCER Producer)
+{
+    BOOLEAN exiting;
+    KIRQL irql;
+
+    /* Cheap test between messages of a run; the lock below is authoritative. */
+    if (Producer->CallsQueued == 0 && !Producer->Exiting) {
+        return FALSE;
+    }
+    KeAcquireSpinLock(&Producer->Lock, &irql);
+    while (!IsListEmpty(&Producer->Calls)) {
+        PKB_PRODUCER_CALL call = CONTAINING_RECORD(RemoveHeadList(&Producer->Calls), KB_PRODUCER_CALL, Link);
+
+        InterlockedDecrement(&Producer->CallsQueued);
+        KeReleaseSpinLock(&Producer->Lock, irql);
+        call->Status = call->Routine(Producer, call->Context);
+        /* `call` lives on the caller's stack: not touched after this. */
+        (VOID)KeSetEvent(&call->Done, IO_NO_INCREMENT, FALSE);
+        KeAcquireSpinLock(&Producer->Lock, &irql);
+    }
+    exiting = Producer->Exiting;
+    KeReleaseSpinLock(&Producer->Lock, irql);
+    return exiting;
+}
+
+/*
+ * KbProducerEmit - write one message to the requested channels (producer thread).
+ * A ring channel that is not open is skipped (no sequence number is taken);
+ * the inverted channel always takes the message (queued or delivered).
+ */
+static VOID KbProducerEmit(_Inout_ PKB_PRODUCER Producer, _In_ ULONG Channels,
+                           _In_reads_bytes_(Length) const UCHAR *Payload, _In_ ULONG Length)
+{
+    ULONG64 timestamp = (ULONG64)KeQueryPerformanceCounter(NULL).QuadPart;
+
+    if ((Channels & KBRIDGE_CHANNEL_SECTION) != 0 && Producer->Rings[KbRingSlotSection] != NULL) {
+        KbRingWrite(Producer->Rings[KbRingSlotSection], Payload, Length, timestamp);
+    }
+    if ((Channels & KBRIDGE_CHANNEL_CLASSIC) != 0 && Producer->Rings[KbRingSlotClassic] != NULL) {
+        KbRingWrite(Producer->Rings[KbRingSlotClassic], Payload, Length, timestamp);
+    }
+    if ((Channels & KBRIDGE_CHANNEL_INVERTED) != 0) {
+        KbInvertedOffer(Producer->Inverted, Payload, Length, timestamp);
+    }
+    InterlockedIncrement64(&KbCounters.MessagesProduced);
+}
+
+/*
+ * KbProducerEndRun - forget the current run, if any (producer thread).
+ */
+static VOID KbProducerEndRun(_Inout_ PKB_PRODUCER Producer)
+{
+    Producer->Run.Active = FALSE;
+    Producer->Run.Owner = NULL;
+    (VOID)InterlockedExchange(&KbCounters.ProducerRunning, 0);
+}
+
+/*
+ * KbProducerNextRandom - xorshift32 step.
+ */
+static ULONG KbProducerNextRandom(_Inout_ PULONG State)
+{
+    ULONG x = *State;
+
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *State = x;
+    return x;
+}
+
+/*
+ * KbProducerEmitRunMessage - write the run's next message (producer thread).
+ */
+static VOID KbProducerEmitRunMessage(_Inout_ PKB_PRODUCER Producer)
+{
+    KB_RUN *run = &Producer->Run;
+    ULONG sizes = run->Request.MaxSize - run->Request.MinSize + 1;
+    ULONG length = run->Request.MinSize + KbProducerNextRandom(&run->Random) % sizes;
+    UINT32 seed = run->Request.Seed ^ (UINT32)run->Produced;
+    ULONG i;
+
+    for (i = 0; i < length; i++) {
+        Producer->Scratch[i] = KbridgePatternByte(seed, i);
+    }
+    KbProducerEmit(Producer, run->Request.Channels, Producer->Scratch, length);
+    run->Produced++;
+    if (run->Request.Count != 0 && run->Produced == run->Request.Count) {
+        KbProducerEndRun(Producer);
+    }
+}
+
+/*
+ * KbProducerThread - the thread: run calls, write the run's messages, sleep.
+ *   StartContext: the KB_PRODUCER.
+ */
+static VOID KbProducerThread(_In_ PVOID StartContext)
+{
+    PKB_PRODUCER producer = (PKB_PRODUCER)StartContext;
+    LARGE_INTEGER interval;
+
+    while (!KbProducerRunCalls(producer)) {
+        if (!producer->Run.Active) {
+            (VOID)KeWaitForSingleObject(&producer->WorkEvent, Executive, KernelMode, FALSE, NULL);
+            continue;
+        }
+        KbProducerEmitRunMessage(producer);
+        if (producer->Run.Active && producer->Run.Request.IntervalUs != 0) {
+            /* Waiting on the work event (not KeDelayExecutionThread) lets calls cut the pause short. */
+            interval.QuadPart = -(LONGLONG)producer->Run.Request.IntervalUs * 10;
+            (VOID)KeWaitForSingleObject(&producer->WorkEvent, Executive, KernelMode, FALSE, &interval);
+        }
+    }
+    KbProducerEndRun(producer);
+    (VOID)PsTerminateSystemThread(STATUS_SUCCESS);
+}
+
+/*
+ * KbProducerStartRoutine - producer thread: replace the run. Context: KB_PRODUCER_START.
+ */
+static NTSTATUS KbProducerStartRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt_ PVOID Context)
+{
+    const KB_PRODUCER_START *start = (const KB_PRODUCER_START *)Context;
+    KB_RUN *run = &Producer->Run;
+
+    if (start == NULL) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    run->Active = TRUE;
+    run->Owner = start->Owner;
+    run->Request = start->Request;
+    run->Produced = 0;
+    run->Random = start->Request.Seed ^ 0x6A09E667u;
+    if (run->Random == 0) {
+        run->Random = 1; /* xorshift never leaves 0 */
+    }
+    (VOID)InterlockedExchange(&KbCounters.ProducerRunning, 1);
+    return STATUS_SUCCESS;
+}
+
+/*
+ * KbProducerStopRoutine - producer thread: end the run.
+ */
+static NTSTATUS KbProducerStopRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt_ PVOID Context)
+{
+    UNREFERENCED_PARAMETER(Context);
+
+    KbProducerEndRun(Producer);
+    return STATUS_SUCCESS;
+}
+
+/*
+ * KbProducerInjectRoutine - producer thread: write one message. Context: KB_PRODUCER_INJECT.
+ */
+static NTSTATUS KbProducerInjectRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt_ PVOID Context)
+{
+    const KB_PRODUCER_INJECT *inject = (const KB_PRODUCER_INJECT *)Context;
+
+    if (inject == NULL) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    KbProducerEmit(Producer, inject->Channels, inject->Payload, inject->Length);
+    return STATUS_SUCCESS;
+}
+
+/*
+ * KbProducerReleaseFileRoutine - producer thread: end the run if Context (a
+ * file object) started it.
+ */
+static NTSTATUS KbProducerReleaseFileRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt_ PVOID Context)
+{
+    if (Producer->Run.Active && Producer->Run.Owner == (PFILE_OBJECT)Context) {
+        KbProducerEndRun(Producer);
+    }
+    return STATUS_SUCCESS;
+}
+
+/*
+ * KbChannelsValid - a non-empty set of known KBRIDGE_CHANNEL_* bits.
+ */
+static BOOLEAN KbChannelsValid(_In_ ULONG Channels)
+{
+    return (BOOLEAN)(Channels != 0 && (Channels & ~KB_CHANNELS_ALL) == 0);
+}
+
+/*
+ * KbProducerStart - IOCTL_KBRIDGE_PRODUCER_START. In: KBRIDGE_PRODUCER_REQUEST.
+ * The run replaces any other and belongs to the calling file: it ends when
+ * that file closes.
+ */
+NTSTATUS KbProducerStart(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack)
+{
+    KB_PRODUCER_START start;
+
+    if (Stack->Parameters.DeviceIoControl.InputBufferLength < sizeof(KBRIDGE_PRODUCER_REQUEST)) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    start.Request = *(const KBRIDGE_PRODUCER_REQUEST *)Irp->AssociatedIrp.SystemBuffer;
+    start.Owner = Stack->FileObject;
+    if (!KbChannelsValid(start.Request.Channels) ||
+        start.Request.MinSize == 0 ||
+        start.Request.MinSize > start.Request.MaxSize ||
+        start.Request.MaxSize > KBRIDGE_MAX_MESSAGE) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    return KbProducerCall(Producer, KbProducerStartRoutine, &start);
+}
+
+/*
+ * KbProducerStop - IOCTL_KBRIDGE_PRODUCER_STOP. No run is not an error.
+ * When it returns, the run's last message has been written.
+ */
+NTSTATUS KbProducerStop(_Inout_ PKB_PRODUCER Producer)
+{
+    return KbProducerCall(Producer, KbProducerStopRoutine, NULL);
+}
+
+/*
+ * KbProducerInject - IOCTL_KBRIDGE_INJECT.
+ *   In: KBRIDGE_INJECT_HEADER and exactly Length payload bytes.
+ * The thread writes the message straight from the request's system buffer
+ * while this call waits, so no copy is queued and, on return, the message
+ * is in every requested channel (or counted as dropped).
+ */
+NTSTATUS KbProducerInject(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack)
+{
+    const KBRIDGE_INJECT_HEADER *header = (const KBRIDGE_INJECT_HEADER *)Irp->AssociatedIrp.SystemBuffer;
+    ULONG inputLength = Stack->Parameters.DeviceIoControl.InputBufferLength;
+    KB_PRODUCER_INJECT inject;
+
+    if (inputLength < sizeof(KBRIDGE_INJECT_HEADER)) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    inject.Channels = header->Channels;
+    inject.Length = header->Length;
+    inject.Payload = (const UCHAR *)(header + 1);
+    if (!KbChannelsValid(inject.Channels)) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (inject.Length > KBRIDGE_MAX_MESSAGE) {
+        return STATUS_INVALID_BUFFER_SIZE;
+    }
+    if (inputLength - sizeof(KBRIDGE_INJECT_HEADER) != inject.Length) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    return KbProducerCall(Producer, KbProducerInjectRoutine, &inject);
+}
+
+/*
+ * KbProducerReleaseFile - a file is closing: end the run it started, if any.
+ */
+VOID KbProducerReleaseFile(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject)
+{
+    (VOID)KbProducerCall(Producer, KbProducerReleaseFileRoutine, FileObject);
+}
