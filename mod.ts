@@ -19,13 +19,18 @@
  */
 export {
   Access,
+  type AccessName,
   ctlCode,
   ctlCodeExpression,
   type CtlCodeInfo,
   type CtlCodeParts,
   decodeCtlCode,
+  type DeviceTypeName,
+  DeviceTypes,
   formatCtlCode,
   Method,
+  type MethodName,
+  type RequiredAccess,
   type TransferMethod,
 } from "./src/ctl_code.ts";
 export {
@@ -52,7 +57,21 @@ export {
   startDriver,
   stopDriver,
 } from "./src/service.ts";
-export { array, bytes, struct, type StructType, wchar } from "./src/struct.ts";
+export {
+  array,
+  bytes,
+  type EncodeInput,
+  type FieldSpec,
+  type FieldType,
+  type Infer,
+  type InferFields,
+  type ScalarTypeName,
+  type ScalarTypes,
+  struct,
+  type StructOptions,
+  type StructType,
+  wchar,
+} from "./src/struct.ts";
 export * from "./src/protocol.ts";
 export { type ProcessResources, processResources } from "./src/diagnostics.ts";
 export {

@@ -16,10 +16,10 @@ const SERVICE_STATUS_SIZE = 28;
 const ERROR_SERVICE_NOT_ACTIVE = 1062;
 const ERROR_SERVICE_DOES_NOT_EXIST = 1060;
 
-const START_TYPES = { boot: 0, system: 1, auto: 2, demand: 3, disabled: 4 } as const;
-
 /** When Windows starts the driver. */
-export type DriverStartType = keyof typeof START_TYPES;
+export type DriverStartType = "boot" | "system" | "auto" | "demand" | "disabled";
+
+const START_TYPES: Record<DriverStartType, number> = { boot: 0, system: 1, auto: 2, demand: 3, disabled: 4 };
 
 /** The state of a service, as `QueryServiceStatus` reports it. */
 export type ServiceState =
