@@ -98,7 +98,7 @@
 #define KB_OBJECT_TYPE(Type) ((POBJECT_TYPE)(Type))
 #endif
 
-#define KB_POOL_TAG           'gdbK' /* "Kbdg" in pool dumps */
+#define KB_POOL_TAG           ((ULONG)0x6764624B) /* 'gdbK': "Kbdg" in pool dumps */
 #define KB_DRIVER_MAJOR       1u
 #define KB_DRIVER_MINOR       0u
 /* Period of the timer that completes timed-out PEND IRPs. */
@@ -123,6 +123,25 @@ typedef struct _KB_COUNTERS {
 } KB_COUNTERS;
 
 extern KB_COUNTERS KbCounters;
+
+/*
+ * The open/close lock of the section and classic channels: a FAST_MUTEX
+ * taken the "unsafe" way inside a critical region, so the holder stays at
+ * PASSIVE_LEVEL (ZwCreateSection, ZwCreateEvent, ZwClose and
+ * MmMapLockedPagesSpecifyCache(UserMode) are made under it) and cannot be
+ * suspended by an APC while it holds the lock.
+ */
+FORCEINLINE VOID KbAcquirePassiveLock(_Inout_ PFAST_MUTEX Mutex)
+{
+    KeEnterCriticalRegion();
+    ExAcquireFastMutexUnsafe(Mutex);
+}
+
+FORCEINLINE VOID KbReleasePassiveLock(_Inout_ PFAST_MUTEX Mutex)
+{
+    ExReleaseFastMutexUnsafe(Mutex);
+    KeLeaveCriticalRegion();
+}
 
 /* ------------------------------------------------------------------------
  * pool.c
@@ -170,8 +189,8 @@ typedef struct _KB_RING {
 BOOLEAN KbRingBytesValid(_In_ ULONG RingBytes);
 VOID KbRingInitialize(_Out_ PKB_RING Ring, _Out_writes_bytes_(KBRIDGE_RING_HEADER_SIZE + RingBytes) PVOID View,
                       _In_ ULONG RingBytes, _In_opt_ HANDLE EventHandle, _In_opt_ PKEVENT EventObject);
-VOID KbRingWrite(_Inout_ PKB_RING Ring, _In_reads_bytes_(Length) const UCHAR *Payload,
-                 _In_ ULONG Length, _In_ ULONG64 Timestamp);
+BOOLEAN KbRingWrite(_Inout_ PKB_RING Ring, _In_reads_bytes_(Length) const UCHAR *Payload,
+                    _In_ ULONG Length, _In_ ULONG64 Timestamp, _In_ BOOLEAN DropWhenFull);
 VOID KbRingClose(_Inout_ PKB_RING Ring);
 
 /* ------------------------------------------------------------------------
@@ -214,8 +233,8 @@ typedef struct _KB_INVERTED {
 VOID KbInvertedInitialize(_Out_ PKB_INVERTED Inverted);
 NTSTATUS KbInvertedWait(_Inout_ PKB_INVERTED Inverted, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                         _Out_ PULONG_PTR Information);
-VOID KbInvertedOffer(_Inout_ PKB_INVERTED Inverted, _In_reads_bytes_(Length) const UCHAR *Payload,
-                     _In_ ULONG Length, _In_ ULONG64 Timestamp);
+BOOLEAN KbInvertedOffer(_Inout_ PKB_INVERTED Inverted, _In_reads_bytes_(Length) const UCHAR *Payload,
+                        _In_ ULONG Length, _In_ ULONG64 Timestamp, _In_ BOOLEAN DropWhenFull);
 VOID KbInvertedReleaseFile(_Inout_ PKB_INVERTED Inverted, _In_ PFILE_OBJECT FileObject);
 VOID KbInvertedShutdown(_Inout_ PKB_INVERTED Inverted);
 
@@ -236,6 +255,7 @@ typedef enum _KB_RING_SLOT {
 
 typedef struct _KB_RUN {
     BOOLEAN Active;
+    ULONG Generation;              /* changes whenever a run starts or ends */
     PFILE_OBJECT Owner;            /* the run stops when this file closes */
     KBRIDGE_PRODUCER_REQUEST Request;
     ULONG Produced;                /* index n of the next message */
@@ -299,6 +319,7 @@ typedef struct _KB_CLASSIC {
     SIZE_T BufferBytes;
     PMDL Mdl;
     PVOID UserAddress;
+    ULONG RingBytes;
     BOOLEAN Bound;                 /* the producer writes Ring */
     KB_RING Ring;
     PKB_PRODUCER Producer;

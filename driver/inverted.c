@@ -135,11 +135,15 @@ NTSTATUS KbInvertedWait(_Inout_ PKB_INVERTED Inverted, _Inout_ PIRP Irp, _In_ PI
 /*
  * KbInvertedOffer - deliver one message (producer thread, PASSIVE_LEVEL).
  *   Payload, Length: the message (Length <= KBRIDGE_MAX_MESSAGE);
- *   Timestamp: KeQueryPerformanceCounter at write.
- * The message takes the next sequence number even when it is dropped.
+ *   Timestamp: KeQueryPerformanceCounter at write;
+ *   DropWhenFull: what to do when no IRP waits and the queue is full.
+ * Returns TRUE when the message was delivered, queued, or dropped (counted
+ * in InvertedOverflow); it then took the next sequence number. Returns
+ * FALSE when it could not be placed and DropWhenFull is FALSE: nothing
+ * changed, the caller may retry later.
  */
-VOID KbInvertedOffer(_Inout_ PKB_INVERTED Inverted, _In_reads_bytes_(Length) const UCHAR *Payload,
-                     _In_ ULONG Length, _In_ ULONG64 Timestamp)
+BOOLEAN KbInvertedOffer(_Inout_ PKB_INVERTED Inverted, _In_reads_bytes_(Length) const UCHAR *Payload,
+                        _In_ ULONG Length, _In_ ULONG64 Timestamp, _In_ BOOLEAN DropWhenFull)
 {
     /* Copied before taking the lock, in case no IRP is waiting. */
     PKB_INVERTED_MESSAGE message =
@@ -147,6 +151,7 @@ VOID KbInvertedOffer(_Inout_ PKB_INVERTED Inverted, _In_reads_bytes_(Length) con
     KBRIDGE_RECORD_HEADER record;
     LIST_ENTRY waiter;
     BOOLEAN queued = FALSE;
+    BOOLEAN taken = TRUE;
     KIRQL irql;
 
     if (message != NULL) {
@@ -158,14 +163,21 @@ VOID KbInvertedOffer(_Inout_ PKB_INVERTED Inverted, _In_reads_bytes_(Length) con
     InitializeListHead(&waiter);
 
     KeAcquireSpinLock(&Inverted->Lock, &irql);
-    record.Sequence = Inverted->NextSequence++;
-    if (KbIrpQueueDetachLocked(&Inverted->Waiters, NULL, NULL, 1, &waiter) == 0 &&
-        message != NULL && Inverted->MessageCount < KBRIDGE_INVERTED_QUEUE_LIMIT) {
+    if (KbIrpQueueDetachLocked(&Inverted->Waiters, NULL, NULL, 1, &waiter) == 0) {
+        if (message != NULL && Inverted->MessageCount < KBRIDGE_INVERTED_QUEUE_LIMIT) {
+            queued = TRUE;
+        } else if (!DropWhenFull) {
+            taken = FALSE;
+        }
+    }
+    if (taken) {
+        record.Sequence = Inverted->NextSequence++;
+    }
+    if (queued) {
         message->Record = record;
         InsertTailList(&Inverted->Messages, &message->Link);
         Inverted->MessageCount++;
         InterlockedIncrement(&KbCounters.InvertedQueued);
-        queued = TRUE;
     }
     KeReleaseSpinLock(&Inverted->Lock, irql);
 
@@ -173,12 +185,13 @@ VOID KbInvertedOffer(_Inout_ PKB_INVERTED Inverted, _In_reads_bytes_(Length) con
         PIRP irp = CONTAINING_RECORD(RemoveHeadList(&waiter), IRP, Tail.Overlay.ListEntry);
 
         KbIrpQueueComplete(&Inverted->Waiters, irp, STATUS_SUCCESS, KbInvertedFill(irp, &record, Payload));
-    } else if (!queued) {
+    } else if (taken && !queued) {
         InterlockedIncrement64(&KbCounters.InvertedOverflow);
     }
     if (message != NULL && !queued) {
         KbFree(message);
     }
+    return taken;
 }
 
 /*

@@ -65,19 +65,21 @@ static VOID KbRingSignal(_In_ PKB_RING Ring)
 /*
  * KbRingWrite - offer one message to the ring.
  *   Payload, Length: the message (Length <= KBRIDGE_MAX_MESSAGE);
- *   Timestamp: KeQueryPerformanceCounter at write.
- * The message takes the next sequence number whether it fits or not; when it
- * does not fit, the ring's Dropped and the driver's RingDropped count it.
+ *   Timestamp: KeQueryPerformanceCounter at write;
+ *   DropWhenFull: what to do when the message does not fit.
+ * Returns TRUE when the message was written, or did not fit and was
+ * dropped: it then took the next sequence number, and the ring's Dropped
+ * and the driver's RingDropped count it. Returns FALSE when it did not fit
+ * and DropWhenFull is FALSE: nothing changed, the caller may retry later.
  */
-VOID KbRingWrite(_Inout_ PKB_RING Ring, _In_reads_bytes_(Length) const UCHAR *Payload,
-                 _In_ ULONG Length, _In_ ULONG64 Timestamp)
+BOOLEAN KbRingWrite(_Inout_ PKB_RING Ring, _In_reads_bytes_(Length) const UCHAR *Payload,
+                    _In_ ULONG Length, _In_ ULONG64 Timestamp, _In_ BOOLEAN DropWhenFull)
 {
     KBRIDGE_RING_HEADER *header = Ring->Header;
     ULONG span = KBRIDGE_RECORD_SPAN(Length);
     ULONG offset = Ring->Head & (Ring->Capacity - 1);
     ULONG pad = 0;
     ULONG used;
-    ULONG64 sequence = Ring->NextSequence++;
     KBRIDGE_RECORD_HEADER *record;
 
     /* Records never wrap: the rest of the ring becomes a pad record. */
@@ -90,9 +92,13 @@ VOID KbRingWrite(_Inout_ PKB_RING Ring, _In_reads_bytes_(Length) const UCHAR *Pa
     KB_COMPILER_BARRIER();
     if (used > Ring->Capacity || Ring->Capacity - used < pad + span) {
         /* Full (or a Tail that claims more than was written: treated as full). */
+        if (!DropWhenFull) {
+            return FALSE;
+        }
+        Ring->NextSequence++;
         header->Dropped = header->Dropped + 1;
         InterlockedIncrement64(&KbCounters.RingDropped);
-        return;
+        return TRUE;
     }
 
     if (pad != 0) {
@@ -109,7 +115,7 @@ VOID KbRingWrite(_Inout_ PKB_RING Ring, _In_reads_bytes_(Length) const UCHAR *Pa
     record = (KBRIDGE_RECORD_HEADER *)(Ring->Data + offset);
     record->Length = Length;
     record->Flags = 0;
-    record->Sequence = sequence;
+    record->Sequence = Ring->NextSequence++;
     record->Timestamp = Timestamp;
     RtlCopyMemory(record + 1, Payload, Length);
     Ring->Head += pad + span;
@@ -127,6 +133,7 @@ VOID KbRingWrite(_Inout_ PKB_RING Ring, _In_reads_bytes_(Length) const UCHAR *Pa
     if (InterlockedCompareExchange((volatile LONG *)&header->ConsumerWaiting, 0, 1) == 1) {
         KbRingSignal(Ring);
     }
+    return TRUE;
 }
 
 /*

@@ -10,7 +10,7 @@ import {
   ClosedError,
   Win32Error,
 } from "./errors.ts";
-import { INVALID_HANDLE_VALUE, kernel32, pointerValue, wideString } from "./native.ts";
+import { INVALID_HANDLE_VALUE, kernel32, lastError, pointerValue, wideString } from "./native.ts";
 import { completionPort, type IoctlAsyncOptions } from "./overlapped.ts";
 import { subscribe, type SubscribeOptions, type Subscription } from "./subscribe.ts";
 
@@ -174,11 +174,7 @@ export class Device implements Disposable, AsyncDisposable {
       null,
     );
     if (!ok) {
-      throw new Win32Error({
-        code: k32.GetLastError(),
-        call: "DeviceIoControl",
-        controlCode: args.code,
-      });
+      throw new Win32Error({ ...lastError(k32), call: "DeviceIoControl", controlCode: args.code });
     }
     return args.output.subarray(0, returned[0]);
   }

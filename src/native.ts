@@ -6,6 +6,7 @@
  */
 import { kernel32Symbols } from "../ffi/kernel32.ts";
 import { advapi32Symbols } from "../ffi/advapi32.ts";
+import { ntdllSymbols } from "../ffi/ntdll.ts";
 import { KbridgeError, UnsupportedPlatformError } from "./errors.ts";
 
 /** The loaded kernel32.dll symbols. */
@@ -15,6 +16,7 @@ export type Advapi32 = Deno.DynamicLibrary<typeof advapi32Symbols>["symbols"];
 
 let kernel32Library: Deno.DynamicLibrary<typeof kernel32Symbols> | undefined;
 let advapi32Library: Deno.DynamicLibrary<typeof advapi32Symbols> | undefined;
+let ntdllLibrary: Deno.DynamicLibrary<typeof ntdllSymbols> | undefined;
 
 function open<S extends Deno.ForeignLibraryInterface>(
   name: string,
@@ -39,7 +41,23 @@ function open<S extends Deno.ForeignLibraryInterface>(
  */
 export function kernel32(call: string): Kernel32 {
   kernel32Library ??= open("kernel32.dll", kernel32Symbols, call);
+  ntdllLibrary ??= open("ntdll.dll", ntdllSymbols, call);
   return kernel32Library.symbols;
+}
+
+/**
+ * The last Win32 error of this thread and the NTSTATUS it came from; call it
+ * right after the failing call, before any other FFI call.
+ *
+ * @example
+ * ```ts ignore
+ * if (!k32.CloseHandle(handle)) throw new Win32Error({ ...lastError(k32), call: "CloseHandle" });
+ * ```
+ */
+export function lastError(k32: Kernel32): { code: number; ntStatus?: number } {
+  const code = k32.GetLastError();
+  const status = ntdllLibrary!.symbols.RtlGetLastNtStatus();
+  return status === 0 ? { code } : { code, ntStatus: status };
 }
 
 /**

@@ -10,7 +10,7 @@
  * @module
  */
 import { AbortError, TimeoutError, Win32Error } from "./errors.ts";
-import { kernel32, pointerValue } from "./native.ts";
+import { kernel32, lastError, pointerValue } from "./native.ts";
 
 const ERROR_IO_PENDING = 997;
 const ERROR_OPERATION_ABORTED = 995;
@@ -175,18 +175,12 @@ export class CompletionPort {
       overlapped,
     );
     if (!ok) {
-      const code = k32.GetLastError();
-      if (code !== ERROR_IO_PENDING) {
+      const error = lastError(k32);
+      if (error.code !== ERROR_IO_PENDING) {
         // Failed before it was queued: no completion packet will come.
         this.#operations.delete(key);
-        const status = new DataView(overlapped.buffer).getUint32(0, true);
         return Promise.reject(
-          new Win32Error({
-            code,
-            call: "DeviceIoControl",
-            controlCode: args.code,
-            ntStatus: knownStatus(status),
-          }),
+          new Win32Error({ ...error, call: "DeviceIoControl", controlCode: args.code }),
         );
       }
     }
@@ -211,7 +205,7 @@ export class CompletionPort {
       const overlapped = new Uint8Array(OVERLAPPED_SIZE);
       new DataView(overlapped.buffer).setBigUint64(24, pointerValue(event) | 1n, true);
       const returned = new Uint32Array(1);
-      let ok = k32.DeviceIoControl(
+      const ok = k32.DeviceIoControl(
         handle,
         args.code,
         args.input,
@@ -221,19 +215,19 @@ export class CompletionPort {
         null,
         overlapped,
       );
-      let code = ok ? 0 : k32.GetLastError();
+      const started = ok ? undefined : lastError(k32);
+      if (started !== undefined && started.code !== ERROR_IO_PENDING) {
+        throw new Win32Error({ ...started, call: "DeviceIoControl", controlCode: args.code });
+      }
       let timedOut = false;
-      if (!ok && code === ERROR_IO_PENDING && timeoutMs !== undefined) {
+      if (started !== undefined && timeoutMs !== undefined) {
         if (k32.WaitForSingleObject(event, timeoutMs) === WAIT_TIMEOUT) {
           timedOut = true;
           k32.CancelIoEx(handle, overlapped);
         }
       }
-      if (ok || code === ERROR_IO_PENDING) {
-        ok = k32.GetOverlappedResult(handle, overlapped, returned, 1);
-        code = ok ? 0 : k32.GetLastError();
-      }
-      if (!ok) {
+      if (!k32.GetOverlappedResult(handle, overlapped, returned, 1)) {
+        const code = k32.GetLastError();
         if (timedOut && code === ERROR_OPERATION_ABORTED) {
           throw new TimeoutError({
             call: "DeviceIoControl",

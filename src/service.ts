@@ -19,7 +19,13 @@ const ERROR_SERVICE_DOES_NOT_EXIST = 1060;
 /** When Windows starts the driver. */
 export type DriverStartType = "boot" | "system" | "auto" | "demand" | "disabled";
 
-const START_TYPES: Record<DriverStartType, number> = { boot: 0, system: 1, auto: 2, demand: 3, disabled: 4 };
+const START_TYPES: Record<DriverStartType, number> = {
+  boot: 0,
+  system: 1,
+  auto: 2,
+  demand: 3,
+  disabled: 4,
+};
 
 /** The state of a service, as `QueryServiceStatus` reports it. */
 export type ServiceState =

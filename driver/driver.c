@@ -1,0 +1,306 @@
+/*
+ * driver.c - DriverEntry, DriverUnload, CREATE/CLEANUP/CLOSE, GET_VERSION, GET_STATS.
+ *
+ * A legacy (non-PnP) WDM driver: DriverEntry creates the single device
+ * \Device\Kbridge and the link \DosDevices\Kbridge, starts the producer
+ * thread, and DriverUnload undoes it all.
+ *
+ * File lifetime. On Windows, closing the last handle sends IRP_MJ_CLEANUP
+ * (in the context of the process that closes it, also at process exit),
+ * then IRP_MJ_CLOSE once the last reference is gone. Wine 8 sends only
+ * IRP_MJ_CLOSE, and pending IRPs of the file are not cancelled by it. So
+ * both release everything the file owns (pending IRPs, channels, the
+ * producer run), idempotently: on Windows CLOSE finds nothing left.
+ */
+#include "internal.h"
+
+#if KB_WDK_BUILD
+#include <initguid.h>
+#include <wdmsec.h>
+
+/*
+ * Device class of the device object: IoCreateDeviceSecure records the SDDL
+ * below under this class, where an administrator could override it.
+ * {98412C70-FE01-442A-B5EC-AAF1276BDE4F}
+ */
+DEFINE_GUID(KB_DEVICE_CLASS_GUID,
+            0x98412c70, 0xfe01, 0x442a, 0xb5, 0xec, 0xaa, 0xf1, 0x27, 0x6b, 0xde, 0x4f);
+
+/*
+ * Protected DACL: SYSTEM and built-in Administrators get all access, nobody
+ * else may open the device (a non-elevated process gets ERROR_ACCESS_DENIED).
+ * With FILE_DEVICE_SECURE_OPEN the same check applies to any name opened
+ * below the device (\\.\Kbridge\anything).
+ */
+static const UNICODE_STRING KbDeviceSddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+#endif
+
+KB_COUNTERS KbCounters;
+
+DRIVER_INITIALIZE DriverEntry;
+static DRIVER_UNLOAD KbDriverUnload;
+_Dispatch_type_(IRP_MJ_CREATE) static DRIVER_DISPATCH KbDispatchCreate;
+_Dispatch_type_(IRP_MJ_CLEANUP) static DRIVER_DISPATCH KbDispatchCleanup;
+_Dispatch_type_(IRP_MJ_CLOSE) static DRIVER_DISPATCH KbDispatchClose;
+
+/*
+ * KbCreateDevice - create \Device\Kbridge with a KB_DEVICE_EXTENSION.
+ */
+static NTSTATUS KbCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING DeviceName,
+                               _Out_ PDEVICE_OBJECT *DeviceObject)
+{
+#if KB_WDK_BUILD
+    return IoCreateDeviceSecure(DriverObject, sizeof(KB_DEVICE_EXTENSION), DeviceName,
+                                KBRIDGE_DEVICE_TYPE, FILE_DEVICE_SECURE_OPEN, FALSE,
+                                &KbDeviceSddl, &KB_DEVICE_CLASS_GUID, DeviceObject);
+#else
+    /*
+     * mingw has no wdmsec library: the device gets the I/O manager's default
+     * descriptor, which on Windows also admits non-administrators. This
+     * build is meant for Wine (where device security is not enforced);
+     * ship the WDK build. FILE_DEVICE_SECURE_OPEN still applies the
+     * device's descriptor to names opened below it.
+     */
+    return IoCreateDevice(DriverObject, sizeof(KB_DEVICE_EXTENSION), DeviceName,
+                          KBRIDGE_DEVICE_TYPE, FILE_DEVICE_SECURE_OPEN, FALSE, DeviceObject);
+#endif
+}
+
+/*
+ * KbCreateLink - create \DosDevices\Kbridge -> \Device\Kbridge.
+ * A driver host that crashed under Wine leaves its (permanent) link behind,
+ * dangling; creating it again then fails, with STATUS_OBJECT_TYPE_MISMATCH
+ * under Wine 8 (Windows would say STATUS_OBJECT_NAME_COLLISION). Either way
+ * the stale link is deleted and the creation retried once; if the name is
+ * held by something that is not a link, the retry fails the same way.
+ */
+static NTSTATUS KbCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING DeviceName)
+{
+    NTSTATUS status = IoCreateSymbolicLink(LinkName, DeviceName);
+
+    if (status == STATUS_OBJECT_NAME_COLLISION || status == STATUS_OBJECT_TYPE_MISMATCH) {
+        (VOID)IoDeleteSymbolicLink(LinkName);
+        status = IoCreateSymbolicLink(LinkName, DeviceName);
+    }
+    return status;
+}
+
+/*
+ * DriverEntry - initialise the driver.
+ *   DriverObject: this driver; RegistryPath: its service key (unused).
+ * Returns STATUS_SUCCESS, or the first failure after undoing the rest.
+ */
+NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING RegistryPath)
+{
+    UNICODE_STRING deviceName;
+    UNICODE_STRING linkName;
+    PDEVICE_OBJECT device;
+    PKB_DEVICE_EXTENSION extension;
+    NTSTATUS status;
+
+    UNREFERENCED_PARAMETER(RegistryPath);
+
+    /* A reloaded image may keep its data section (Wine); start from zero. */
+    RtlZeroMemory(&KbCounters, sizeof(KbCounters));
+
+    DriverObject->MajorFunction[IRP_MJ_CREATE] = KbDispatchCreate;
+    DriverObject->MajorFunction[IRP_MJ_CLEANUP] = KbDispatchCleanup;
+    DriverObject->MajorFunction[IRP_MJ_CLOSE] = KbDispatchClose;
+    DriverObject->MajorFunction[IRP_MJ_DEVICE_CONTROL] = KbDispatchDeviceControl;
+    DriverObject->DriverUnload = KbDriverUnload;
+
+    RtlInitUnicodeString(&deviceName, KBRIDGE_DEVICE_NAME);
+    RtlInitUnicodeString(&linkName, KBRIDGE_DOS_DEVICE_NAME);
+
+    status = KbCreateDevice(DriverObject, &deviceName, &device);
+    if (!NT_SUCCESS(status)) {
+        return status;
+    }
+    extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
+    RtlZeroMemory(extension, sizeof(*extension));
+    extension->DeviceObject = device;
+    KbPendInitialize(&extension->Pend);
+    KbInvertedInitialize(&extension->Inverted);
+    KbSectionInitialize(&extension->Section, &extension->Producer);
+    KbClassicInitialize(&extension->Classic, &extension->Producer);
+
+    status = KbProducerStartThread(&extension->Producer, &extension->Inverted);
+    if (!NT_SUCCESS(status)) {
+        IoDeleteDevice(device);
+        return status;
+    }
+
+    status = KbCreateLink(&linkName, &deviceName);
+    if (!NT_SUCCESS(status)) {
+        KbProducerStopThread(&extension->Producer);
+        IoDeleteDevice(device);
+        return status;
+    }
+
+    device->Flags &= ~DO_DEVICE_INITIALIZING;
+    return STATUS_SUCCESS;
+}
+
+/*
+ * KbDriverUnload - undo DriverEntry. On Windows no file is open any more;
+ * under Wine a service stop may still find some, so everything still owned
+ * is released here as well.
+ */
+static VOID KbDriverUnload(_In_ PDRIVER_OBJECT DriverObject)
+{
+    PDEVICE_OBJECT device = DriverObject->DeviceObject;
+    PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
+    UNICODE_STRING linkName;
+
+    /* The channels detach through the producer thread, so they go first. */
+    KbSectionReleaseFile(&extension->Section, NULL);
+    KbClassicReleaseFile(&extension->Classic, NULL);
+    KbProducerStopThread(&extension->Producer);
+    KbPendShutdown(&extension->Pend);
+    KbInvertedShutdown(&extension->Inverted);
+
+    RtlInitUnicodeString(&linkName, KBRIDGE_DOS_DEVICE_NAME);
+    (VOID)IoDeleteSymbolicLink(&linkName);
+    IoDeleteDevice(device);
+}
+
+/*
+ * KbCompleteRequest - complete an IRP that was not queued.
+ */
+static NTSTATUS KbCompleteRequest(_Inout_ PIRP Irp, _In_ NTSTATUS Status)
+{
+    Irp->IoStatus.Status = Status;
+    Irp->IoStatus.Information = 0;
+    IoCompleteRequest(Irp, IO_NO_INCREMENT);
+    return Status;
+}
+
+/*
+ * KbDispatchCreate - IRP_MJ_CREATE: attach a KB_FILE_CONTEXT to the file.
+ * The device has no namespace: \\.\Kbridge\anything fails with
+ * STATUS_OBJECT_NAME_NOT_FOUND.
+ */
+static NTSTATUS KbDispatchCreate(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
+{
+    PFILE_OBJECT fileObject = IoGetCurrentIrpStackLocation(Irp)->FileObject;
+    PKB_FILE_CONTEXT file;
+
+    UNREFERENCED_PARAMETER(DeviceObject);
+
+    if (fileObject->FileName.Length != 0) {
+        return KbCompleteRequest(Irp, STATUS_OBJECT_NAME_NOT_FOUND);
+    }
+    file = (PKB_FILE_CONTEXT)KbAllocateNonPaged(sizeof(*file));
+    if (file == NULL) {
+        return KbCompleteRequest(Irp, STATUS_INSUFFICIENT_RESOURCES);
+    }
+    fileObject->FsContext = file;
+    InterlockedIncrement(&KbCounters.OpenFiles);
+    return KbCompleteRequest(Irp, STATUS_SUCCESS);
+}
+
+/*
+ * KbReleaseFileResources - release everything a file owns. Idempotent.
+ */
+static VOID KbReleaseFileResources(_Inout_ PKB_DEVICE_EXTENSION Extension, _In_ PFILE_OBJECT FileObject)
+{
+    KbProducerReleaseFile(&Extension->Producer, FileObject);
+    KbSectionReleaseFile(&Extension->Section, FileObject);
+    KbClassicReleaseFile(&Extension->Classic, FileObject);
+    KbPendReleaseFile(&Extension->Pend, FileObject);
+    KbInvertedReleaseFile(&Extension->Inverted, FileObject);
+}
+
+/*
+ * KbDispatchCleanup - IRP_MJ_CLEANUP: the last handle is closed (Windows only).
+ */
+static NTSTATUS KbDispatchCleanup(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
+{
+    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension,
+                           IoGetCurrentIrpStackLocation(Irp)->FileObject);
+    return KbCompleteRequest(Irp, STATUS_SUCCESS);
+}
+
+/*
+ * KbDispatchClose - IRP_MJ_CLOSE: release what CLEANUP did not (Wine), then
+ * free the file context.
+ */
+static NTSTATUS KbDispatchClose(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
+{
+    PFILE_OBJECT fileObject = IoGetCurrentIrpStackLocation(Irp)->FileObject;
+
+    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension, fileObject);
+    if (fileObject->FsContext != NULL) {
+        KbFree(fileObject->FsContext);
+        fileObject->FsContext = NULL;
+        InterlockedDecrement(&KbCounters.OpenFiles);
+    }
+    return KbCompleteRequest(Irp, STATUS_SUCCESS);
+}
+
+/*
+ * KbGetVersion - IOCTL_KBRIDGE_GET_VERSION. Out: KBRIDGE_VERSION_INFO.
+ * KBRIDGE_CAP_NEITHER_SEH only in a build with structured exception handling.
+ */
+NTSTATUS KbGetVersion(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information)
+{
+    KBRIDGE_VERSION_INFO *info = (KBRIDGE_VERSION_INFO *)Irp->AssociatedIrp.SystemBuffer;
+
+    *Information = 0;
+    if (Stack->Parameters.DeviceIoControl.OutputBufferLength < sizeof(*info)) {
+        return STATUS_BUFFER_TOO_SMALL;
+    }
+    RtlZeroMemory(info, sizeof(*info));
+    info->ProtocolVersion = KBRIDGE_PROTOCOL_VERSION;
+    info->Capabilities = KBRIDGE_CAP_ECHO | KBRIDGE_CAP_DIRECT | KBRIDGE_CAP_NEITHER |
+                         KBRIDGE_CAP_PEND | KBRIDGE_CAP_SECTION | KBRIDGE_CAP_INVERTED |
+                         KBRIDGE_CAP_CLASSIC | KBRIDGE_CAP_PRODUCER;
+#if KB_HAVE_SEH
+    info->Capabilities |= KBRIDGE_CAP_NEITHER_SEH;
+#endif
+    info->DriverMajor = KB_DRIVER_MAJOR;
+    info->DriverMinor = KB_DRIVER_MINOR;
+    *Information = sizeof(*info);
+    return STATUS_SUCCESS;
+}
+
+/*
+ * KbReadCounter, KbReadCounter64 - atomic reads of a counter.
+ */
+static UINT32 KbReadCounter(_In_ volatile LONG *Counter)
+{
+    return (UINT32)InterlockedCompareExchange(Counter, 0, 0);
+}
+
+static UINT64 KbReadCounter64(_In_ volatile LONG64 *Counter)
+{
+    return (UINT64)InterlockedCompareExchange64(Counter, 0, 0);
+}
+
+/*
+ * KbGetStats - IOCTL_KBRIDGE_GET_STATS. Out: KBRIDGE_STATS.
+ */
+NTSTATUS KbGetStats(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information)
+{
+    KBRIDGE_STATS *stats = (KBRIDGE_STATS *)Irp->AssociatedIrp.SystemBuffer;
+
+    *Information = 0;
+    if (Stack->Parameters.DeviceIoControl.OutputBufferLength < sizeof(*stats)) {
+        return STATUS_BUFFER_TOO_SMALL;
+    }
+    RtlZeroMemory(stats, sizeof(*stats));
+    stats->OpenFiles = KbReadCounter(&KbCounters.OpenFiles);
+    stats->PoolAllocations = KbReadCounter(&KbCounters.PoolAllocations);
+    stats->PendedIrps = KbReadCounter(&KbCounters.PendedIrps);
+    stats->InvertedIrps = KbReadCounter(&KbCounters.InvertedIrps);
+    stats->InvertedQueued = KbReadCounter(&KbCounters.InvertedQueued);
+    stats->Sections = KbReadCounter(&KbCounters.Sections);
+    stats->ClassicMappings = KbReadCounter(&KbCounters.ClassicMappings);
+    stats->EventReferences = KbReadCounter(&KbCounters.EventReferences);
+    stats->ProducerRunning = KbReadCounter(&KbCounters.ProducerRunning);
+    stats->MessagesProduced = KbReadCounter64(&KbCounters.MessagesProduced);
+    stats->InvertedOverflow = KbReadCounter64(&KbCounters.InvertedOverflow);
+    stats->RingDropped = KbReadCounter64(&KbCounters.RingDropped);
+    *Information = sizeof(*stats);
+    return STATUS_SUCCESS;
+}

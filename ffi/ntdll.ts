@@ -1,0 +1,17 @@
+/**
+ * The `Deno.dlopen` symbol table of ntdll.dll: the NTSTATUS behind the last
+ * Win32 error of the calling thread.
+ *
+ * @example
+ * ```ts ignore
+ * const { symbols } = Deno.dlopen("ntdll.dll", ntdllSymbols);
+ * ```
+ *
+ * @module
+ */
+
+/** ntdll.dll symbols, as passed to `Deno.dlopen`. */
+export const ntdllSymbols = {
+  // NTSTATUS RtlGetLastNtStatus(void): the status the last Win32 error was converted from
+  RtlGetLastNtStatus: { parameters: [], result: "u32" },
+} as const satisfies Deno.ForeignLibraryInterface;

@@ -1,0 +1,177 @@
+/**
+ * The fuzzer's corpus: the inputs worth mutating (a few seeds, inputs that
+ * produced a status not seen before for their code, and output bytes the
+ * driver returned, which often are the structures it expects back) and the
+ * queue of deterministic walks over them.
+ *
+ * @module
+ */
+import { walkLength, walkStep } from "./fuzz_mutate.ts";
+import type { Prng } from "./fuzz_prng.ts";
+
+/** Where a corpus entry came from. */
+export type CorpusOrigin = "seed" | "status" | "output";
+
+/** One input of the corpus. */
+export interface CorpusEntry {
+  /** Its position in the order of addition, from 0. */
+  readonly id: number;
+  /** The input bytes. */
+  readonly data: Uint8Array;
+  /** The output size to send with it. */
+  readonly outputSize: number;
+  /** Where it came from. */
+  readonly origin: CorpusOrigin;
+}
+
+/** A deterministic walk of one entry against one control code. */
+interface Walk {
+  entry: CorpusEntry;
+  code: number;
+  step: number;
+  length: number;
+}
+
+/** One step of a walk: the mutated input to send with `code`. */
+export interface WalkCase {
+  /** The entry walked over. */
+  readonly entry: CorpusEntry;
+  /** The control code to send it with. */
+  readonly code: number;
+  /** The mutated input. */
+  readonly input: Uint8Array;
+}
+
+/** Limits of a {@link Corpus}. */
+export interface CorpusOptions {
+  /** Entries kept at most (default 512); further additions are ignored. */
+  maxEntries?: number;
+  /** Output-derived entries kept per control code (default 8). */
+  maxOutputsPerCode?: number;
+  /** Longest entry kept, in bytes (default 4096). */
+  maxEntryLength?: number;
+}
+
+/** The inputs every run starts from. */
+export const SEED_INPUTS: readonly Uint8Array[] = [
+  new Uint8Array(0),
+  new Uint8Array(4),
+  new Uint8Array(8),
+  new Uint8Array(16),
+  new Uint8Array(32).fill(0x41),
+];
+
+function key(data: Uint8Array): string {
+  let hash = 0x811c_9dc5;
+  for (let i = 0; i < data.length; i++) hash = Math.imul(hash ^ data[i], 0x0100_0193) >>> 0;
+  return `${data.length}:${hash.toString(16)}`;
+}
+
+/**
+ * The corpus of one fuzz run. Every entry added is walked deterministically
+ * (see `walkStep`) against every control code; newer walks go first, then
+ * all pending walks take turns, one step each.
+ *
+ * @example
+ * ```ts
+ * import { Corpus } from "./fuzz_corpus.ts";
+ *
+ * const corpus = new Corpus([0x80232000, 0x80232400]);
+ * corpus.add(new Uint8Array([0x4b, 0x42, 0, 1]), 64, "output", 0x80232000);
+ * const next = corpus.nextWalk(); // the new entry's first step, sent with the first code
+ * ```
+ */
+export class Corpus {
+  readonly #entries: CorpusEntry[] = [];
+  readonly #keys = new Set<string>();
+  readonly #outputsPerCode = new Map<number, number>();
+  readonly #walks: Walk[] = [];
+  #cursor = 0;
+  readonly #codes: readonly number[];
+  readonly #maxEntries: number;
+  readonly #maxOutputsPerCode: number;
+  readonly #maxEntryLength: number;
+
+  /** Creates a corpus for `codes`, holding the {@link SEED_INPUTS}. */
+  constructor(codes: readonly number[], options: CorpusOptions = {}) {
+    this.#codes = [...codes];
+    this.#maxEntries = options.maxEntries ?? 512;
+    this.#maxOutputsPerCode = options.maxOutputsPerCode ?? 8;
+    this.#maxEntryLength = options.maxEntryLength ?? 4096;
+    for (const seed of SEED_INPUTS) this.add(seed, 64, "seed");
+  }
+
+  /** The entries, in the order they were added. */
+  get entries(): readonly CorpusEntry[] {
+    return this.#entries;
+  }
+
+  /** Walks not finished yet. */
+  get pendingWalks(): number {
+    return this.#walks.length;
+  }
+
+  /**
+   * Adds `data` unless it is already there, too long, or a limit is reached;
+   * returns the new entry or `undefined`. `code` is the control code whose
+   * output it was (for the per-code limit of output-derived entries).
+   */
+  add(
+    data: Uint8Array,
+    outputSize: number,
+    origin: CorpusOrigin,
+    code?: number,
+  ): CorpusEntry | undefined {
+    if (data.length > this.#maxEntryLength || this.#entries.length >= this.#maxEntries) {
+      return undefined;
+    }
+    const k = key(data);
+    if (this.#keys.has(k)) return undefined;
+    if (origin === "output" && code !== undefined) {
+      const count = this.#outputsPerCode.get(code) ?? 0;
+      if (count >= this.#maxOutputsPerCode) return undefined;
+      this.#outputsPerCode.set(code, count + 1);
+    }
+    this.#keys.add(k);
+    const entry: CorpusEntry = {
+      id: this.#entries.length,
+      data: new Uint8Array(data),
+      outputSize,
+      origin,
+    };
+    this.#entries.push(entry);
+    const length = walkLength(entry.data.length);
+    if (length > 0) {
+      const walks = this.#codes.map((c) => ({ entry, code: c, step: 0, length }));
+      this.#walks.splice(this.#cursor, 0, ...walks);
+    }
+    return entry;
+  }
+
+  /** A random entry; output-derived and status entries are picked twice as often as seeds. */
+  pick(prng: Prng): CorpusEntry {
+    const entry = prng.pick(this.#entries);
+    if (entry.origin === "seed" && this.#entries.length > SEED_INPUTS.length && prng.chance(0.5)) {
+      return prng.pick(this.#entries);
+    }
+    return entry;
+  }
+
+  /** The next step of the pending walks, or `undefined` when none is left. */
+  nextWalk(): WalkCase | undefined {
+    while (this.#walks.length > 0) {
+      if (this.#cursor >= this.#walks.length) this.#cursor = 0;
+      const walk = this.#walks[this.#cursor];
+      const input = walk.step < walk.length ? walkStep(walk.entry.data, walk.step) : undefined;
+      walk.step++;
+      if (input === undefined || walk.step >= walk.length) {
+        this.#walks.splice(this.#cursor, 1);
+        if (input === undefined) continue;
+      } else {
+        this.#cursor++;
+      }
+      return { entry: walk.entry, code: walk.code, input };
+    }
+    return undefined;
+  }
+}

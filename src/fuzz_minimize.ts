@@ -1,0 +1,175 @@
+/**
+ * Minimization of a failing request: shrink its input (and output size)
+ * while it still fails, within a bounded number of attempts — each attempt
+ * that reproduces a crash costs a driver restart.
+ *
+ * @module
+ */
+
+/**
+ * A request to minimize: input bytes and output size.
+ *
+ * @example
+ * ```ts
+ * import type { MinimizeCase } from "./fuzz_minimize.ts";
+ * const c: MinimizeCase = { input: new Uint8Array([0x4b, 0x42, 0xff, 1]), outputSize: 64 };
+ * ```
+ */
+export interface MinimizeCase {
+  /** The input bytes. */
+  readonly input: Uint8Array;
+  /** The output buffer size. */
+  readonly outputSize: number;
+}
+
+/**
+ * The outcome of {@linkcode minimize}.
+ *
+ * @example
+ * ```ts
+ * import type { MinimizeResult } from "./fuzz_minimize.ts";
+ * const r: MinimizeResult = { input: new Uint8Array(3), outputSize: 0, attempts: 9, reproduced: true };
+ * ```
+ */
+export interface MinimizeResult extends MinimizeCase {
+  /** Attempts made (calls of the predicate). */
+  readonly attempts: number;
+  /** Whether the original request failed again; when not, nothing was minimized. */
+  readonly reproduced: boolean;
+}
+
+/** How {@linkcode minimize} works. */
+export interface MinimizeOptions {
+  /** Attempts at most, including the first check of the original (default 48). */
+  maxAttempts?: number;
+  /** Skip the first check of the original (when the caller just saw it fail). */
+  assumeFailing?: boolean;
+}
+
+function nonZero(data: Uint8Array): number {
+  let count = 0;
+  for (const byte of data) if (byte !== 0) count++;
+  return count;
+}
+
+/**
+ * Whether `a` is smaller than `b`: shorter input, then fewer non-zero input
+ * bytes, then a smaller output size.
+ *
+ * @example
+ * ```ts
+ * import { smaller } from "./fuzz_minimize.ts";
+ * smaller({ input: new Uint8Array(2), outputSize: 0 }, { input: new Uint8Array(3), outputSize: 0 }); // true
+ * ```
+ */
+export function smaller(a: MinimizeCase, b: MinimizeCase): boolean {
+  if (a.input.length !== b.input.length) return a.input.length < b.input.length;
+  const za = nonZero(a.input);
+  const zb = nonZero(b.input);
+  if (za !== zb) return za < zb;
+  return a.outputSize < b.outputSize;
+}
+
+/**
+ * Shrinks `start` while `stillFails` says the request still fails:
+ * output size 0, the shortest failing prefix (binary search), removal of
+ * chunks (halves, quarters ... single bytes), then zeroing of chunks. Every
+ * step keeps the smaller request only when it still fails; the result is
+ * never larger than `start`. Deterministic, and bounded by `maxAttempts`.
+ *
+ * @example
+ * ```ts
+ * import { minimize } from "./fuzz_minimize.ts";
+ *
+ * // Fails when the input starts with "KB" + 0xFF and is at least 16 bytes long.
+ * const fails = (c: { input: Uint8Array }) =>
+ *   Promise.resolve(c.input.length >= 16 && c.input[0] === 0x4b && c.input[1] === 0x42 && c.input[2] === 0xff);
+ * const start = { input: new Uint8Array(64).fill(7).fill(0x4b, 0, 1).fill(0x42, 1, 2).fill(0xff, 2, 3), outputSize: 64 };
+ * const result = await minimize(start, fails);
+ * result.input.length; // 16
+ * ```
+ */
+export async function minimize(
+  start: MinimizeCase,
+  stillFails: (candidate: MinimizeCase) => Promise<boolean>,
+  options: MinimizeOptions = {},
+): Promise<MinimizeResult> {
+  const maxAttempts = options.maxAttempts ?? 48;
+  let attempts = 0;
+  const tried = new Set<string>();
+  let best: MinimizeCase = { input: new Uint8Array(start.input), outputSize: start.outputSize };
+
+  const budgetLeft = () => attempts < maxAttempts;
+  /** Tries `candidate`; keeps it when it is smaller and still fails. */
+  const attempt = async (candidate: MinimizeCase): Promise<boolean> => {
+    if (!budgetLeft() || !smaller(candidate, best)) return false;
+    const key = `${candidate.outputSize}:${Array.from(candidate.input).join(",")}`;
+    if (tried.has(key)) return false;
+    tried.add(key);
+    attempts++;
+    if (!(await stillFails(candidate))) return false;
+    best = candidate;
+    return true;
+  };
+
+  if (!options.assumeFailing) {
+    attempts++;
+    if (!(await stillFails(best))) {
+      return { ...best, attempts, reproduced: false };
+    }
+  }
+
+  // 1. No output buffer.
+  if (best.outputSize > 0) await attempt({ input: best.input, outputSize: 0 });
+
+  // 2. The shortest failing prefix.
+  let low = 0;
+  let high = best.input.length;
+  while (low < high && budgetLeft()) {
+    const middle = Math.floor((low + high) / 2);
+    if (
+      await attempt({ input: best.input.subarray(0, middle).slice(), outputSize: best.outputSize })
+    ) {
+      high = middle;
+    } else {
+      low = middle + 1;
+    }
+  }
+
+  // 3. Chunk removal, halves down to single bytes.
+  for (
+    let chunk = highestPowerOfTwo(best.input.length / 2);
+    chunk >= 1 && budgetLeft();
+    chunk >>= 1
+  ) {
+    for (let offset = 0; offset < best.input.length && budgetLeft();) {
+      const input = new Uint8Array(best.input.length - Math.min(chunk, best.input.length - offset));
+      input.set(best.input.subarray(0, offset));
+      input.set(best.input.subarray(offset + chunk), offset);
+      if (!(await attempt({ input, outputSize: best.outputSize }))) offset += chunk;
+    }
+  }
+
+  // 4. Zeroing, halves down to single bytes.
+  for (
+    let chunk = highestPowerOfTwo(best.input.length / 2);
+    chunk >= 1 && budgetLeft();
+    chunk >>= 1
+  ) {
+    for (let offset = 0; offset < best.input.length && budgetLeft(); offset += chunk) {
+      const part = best.input.subarray(offset, offset + chunk);
+      if (nonZero(part) === 0) continue;
+      const input = new Uint8Array(best.input);
+      input.fill(0, offset, offset + chunk);
+      await attempt({ input, outputSize: best.outputSize });
+    }
+  }
+
+  return { ...best, attempts, reproduced: true };
+}
+
+function highestPowerOfTwo(value: number): number {
+  let power = 1;
+  while (power * 2 <= value) power *= 2;
+  return value < 1 ? 0 : power;
+}

@@ -1,0 +1,353 @@
+/**
+ * Reproducer files: one JSON object per finding, with everything needed to
+ * send the request again (`kbridge fuzz --replay <file>`) and to trace it back
+ * to its run (seed, iteration, strategy).
+ *
+ * ```json
+ * {
+ *   "format": "kbridge-fuzz-reproducer/1",
+ *   "kind": "crash",
+ *   "device": "\\\\.\\KbCrashy",
+ *   "code": "0x80232400",
+ *   "control": "0x80232400 0x8023 fn 0x900 BUFFERED ANY",
+ *   "method": "BUFFERED",
+ *   "input": "4b42ff00...",
+ *   "inputLength": 16,
+ *   "outputSize": 4,
+ *   "seed": 1,
+ *   "iteration": 180,
+ *   "strategy": "bitflip",
+ *   "service": "kbcrashy",
+ *   "status": "the driver's host died: STATUS_ACCESS_DENIED"
+ * }
+ * ```
+ *
+ * @module
+ */
+import { decodeCtlCode, formatCtlCode, type MethodName } from "./ctl_code.ts";
+import { KbridgeError } from "./errors.ts";
+
+/** The `format` of the files this version writes and reads. */
+export const REPRODUCER_FORMAT = "kbridge-fuzz-reproducer/1";
+
+/**
+ * The kinds of findings:
+ * - `crash`: the driver (its host process) died;
+ * - `hang`: a request did not complete, even after it was cancelled;
+ * - `canary`: output bytes past the bytes returned changed;
+ * - `kernel-pointer`: the output holds values that look like kernel addresses.
+ *
+ * @example
+ * ```ts
+ * import type { FindingKind } from "./fuzz_reproducer.ts";
+ * const kind: FindingKind = "crash";
+ * ```
+ */
+export type FindingKind = "crash" | "hang" | "canary" | "kernel-pointer";
+
+const KINDS: readonly FindingKind[] = ["crash", "hang", "canary", "kernel-pointer"];
+
+/**
+ * A finding, as a reproducer file holds it.
+ *
+ * @example
+ * ```ts
+ * import type { Reproducer } from "./fuzz_reproducer.ts";
+ *
+ * const reproducer: Reproducer = {
+ *   kind: "crash",
+ *   device: "\\\\.\\KbCrashy",
+ *   code: 0x80232400,
+ *   input: new Uint8Array([0x4b, 0x42, 0xff]),
+ *   outputSize: 4,
+ *   seed: 1,
+ *   iteration: 180,
+ *   strategy: "bitflip",
+ *   status: "the driver's host died: STATUS_ACCESS_DENIED",
+ * };
+ * ```
+ */
+export interface Reproducer {
+  /** What was found. */
+  readonly kind: FindingKind;
+  /** The device path, e.g. `\\.\KbCrashy`. */
+  readonly device: string;
+  /** The control code. */
+  readonly code: number;
+  /** The input bytes. */
+  readonly input: Uint8Array;
+  /** The output buffer size. */
+  readonly outputSize: number;
+  /** The seed of the run that found it. */
+  readonly seed: number;
+  /** The iteration (from 0) that found it. */
+  readonly iteration: number;
+  /** The strategy that made the request (`minimize` for a minimized one). */
+  readonly strategy: string;
+  /** The driver's service, to restart it after a replayed crash. */
+  readonly service?: string;
+  /** What was observed. */
+  readonly status: string;
+  /** Details: the canary offset, the pointer values ... */
+  readonly detail?: string;
+  /** For a minimized reproducer: the size of the request it was minimized from. */
+  readonly minimizedFrom?: { readonly inputLength: number; readonly outputSize: number };
+}
+
+/**
+ * A reproducer file that cannot be read: the message names the file and the field.
+ *
+ * @example
+ * ```ts
+ * import { ReproducerError } from "./fuzz_reproducer.ts";
+ * new ReproducerError("crash.json", "code is missing").message;
+ * // "kbridge: crash.json is no fuzz reproducer: code is missing"
+ * ```
+ */
+export class ReproducerError extends KbridgeError {
+  override name: string = "ReproducerError";
+
+  /**
+   * Creates the error for `file`; `reason` says what is wrong, `unreadable`
+   * that the file could not be read at all.
+   */
+  constructor(file: string, reason: string, unreadable = false) {
+    super(
+      unreadable
+        ? `kbridge: cannot read the reproducer ${file}: ${reason}`
+        : `kbridge: ${file} is no fuzz reproducer: ${reason}`,
+    );
+  }
+}
+
+/**
+ * Bytes as lower-case hex without separators.
+ *
+ * @example
+ * ```ts
+ * import { toHex } from "./fuzz_reproducer.ts";
+ * toHex(new Uint8Array([0x4b, 0x42, 0xff])); // "4b42ff"
+ * ```
+ */
+export function toHex(data: Uint8Array): string {
+  const digits = new Array<string>(data.length);
+  for (let i = 0; i < data.length; i++) digits[i] = data[i].toString(16).padStart(2, "0");
+  return digits.join("");
+}
+
+/**
+ * The inverse of {@linkcode toHex}; `undefined` for text that is no even run of hex digits.
+ *
+ * @example
+ * ```ts
+ * import { fromHex } from "./fuzz_reproducer.ts";
+ * fromHex("4b42ff"); // Uint8Array [0x4b, 0x42, 0xff]
+ * ```
+ */
+export function fromHex(text: string): Uint8Array<ArrayBuffer> | undefined {
+  if (text.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(text)) return undefined;
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function hexCode(code: number): string {
+  return `0x${code.toString(16).toUpperCase().padStart(8, "0")}`;
+}
+
+/**
+ * The JSON text of a reproducer (one object, indented, ending with a newline).
+ *
+ * @example
+ * ```ts
+ * import { encodeReproducer } from "./fuzz_reproducer.ts";
+ *
+ * const text = encodeReproducer({
+ *   kind: "hang", device: "\\\\.\\X", code: 0x222003, input: new Uint8Array([1]), outputSize: 0,
+ *   seed: 7, iteration: 3, strategy: "random", status: "no completion",
+ * });
+ * JSON.parse(text).method; // "NEITHER"
+ * ```
+ */
+export function encodeReproducer(reproducer: Reproducer): string {
+  const info = decodeCtlCode(reproducer.code);
+  const object: Record<string, unknown> = {
+    format: REPRODUCER_FORMAT,
+    kind: reproducer.kind,
+    device: reproducer.device,
+    code: hexCode(reproducer.code),
+    control: formatCtlCode(reproducer.code),
+    method: info.methodName satisfies MethodName,
+    input: toHex(reproducer.input),
+    inputLength: reproducer.input.length,
+    outputSize: reproducer.outputSize,
+    seed: reproducer.seed,
+    iteration: reproducer.iteration,
+    strategy: reproducer.strategy,
+  };
+  if (reproducer.service !== undefined) object.service = reproducer.service;
+  object.status = reproducer.status;
+  if (reproducer.detail !== undefined) object.detail = reproducer.detail;
+  if (reproducer.minimizedFrom !== undefined) object.minimizedFrom = reproducer.minimizedFrom;
+  return JSON.stringify(object, null, 2) + "\n";
+}
+
+function integerField(
+  file: string,
+  object: Record<string, unknown>,
+  name: string,
+  max: number,
+): number {
+  const value = object[name];
+  const number = typeof value === "string" && /^0x[0-9a-f]+$/i.test(value)
+    ? parseInt(value.slice(2), 16)
+    : value;
+  if (typeof number !== "number" || !Number.isSafeInteger(number) || number < 0 || number > max) {
+    throw new ReproducerError(
+      file,
+      value === undefined ? `${name} is missing` : `${name} must be an integer in 0..${max}`,
+    );
+  }
+  return number;
+}
+
+function stringField(
+  file: string,
+  object: Record<string, unknown>,
+  name: string,
+  optional = false,
+): string | undefined {
+  const value = object[name];
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== "string" || (value.length === 0 && !optional)) {
+    throw new ReproducerError(
+      file,
+      value === undefined ? `${name} is missing` : `${name} must be a string`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Parses and checks the JSON text of a reproducer; `file` names it in errors.
+ *
+ * @throws {ReproducerError} naming the file and the field that is wrong
+ *
+ * @example
+ * ```ts
+ * import { decodeReproducer, encodeReproducer } from "./fuzz_reproducer.ts";
+ *
+ * const original = {
+ *   kind: "crash" as const, device: "\\\\.\\X", code: 0x80232400, input: new Uint8Array([0x4b]),
+ *   outputSize: 4, seed: 1, iteration: 2, strategy: "bitflip", status: "died",
+ * };
+ * decodeReproducer(encodeReproducer(original), "x.json").code; // 0x80232400
+ * ```
+ */
+export function decodeReproducer(text: string, file = "the reproducer"): Reproducer {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ReproducerError(file, `not JSON (${(error as Error).message})`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ReproducerError(file, "not a JSON object");
+  }
+  const object = parsed as Record<string, unknown>;
+  if (object.format !== REPRODUCER_FORMAT) {
+    throw new ReproducerError(file, `format must be "${REPRODUCER_FORMAT}"`);
+  }
+  const kind = stringField(file, object, "kind") as FindingKind;
+  if (!KINDS.includes(kind)) {
+    throw new ReproducerError(file, `kind must be one of ${KINDS.join(", ")}`);
+  }
+  const inputText = stringField(file, object, "input", true) ?? "";
+  const input = fromHex(inputText);
+  if (input === undefined) throw new ReproducerError(file, "input must be hex digits in pairs");
+  if (object.inputLength !== undefined && object.inputLength !== input.length) {
+    throw new ReproducerError(file, `inputLength ${object.inputLength} does not match the input`);
+  }
+  const minimized = object.minimizedFrom as Record<string, unknown> | undefined;
+  const service = stringField(file, object, "service", true);
+  const detail = stringField(file, object, "detail", true);
+  return {
+    kind,
+    device: stringField(file, object, "device")!,
+    code: integerField(file, object, "code", 0xffff_ffff),
+    input,
+    outputSize: integerField(file, object, "outputSize", 0xffff_ffff),
+    seed: integerField(file, object, "seed", Number.MAX_SAFE_INTEGER),
+    iteration: integerField(file, object, "iteration", Number.MAX_SAFE_INTEGER),
+    strategy: stringField(file, object, "strategy")!,
+    ...(service !== undefined && service !== "" ? { service } : {}),
+    status: stringField(file, object, "status", true) ?? "",
+    ...(detail !== undefined ? { detail } : {}),
+    ...(typeof minimized === "object" && minimized !== null
+      ? {
+        minimizedFrom: {
+          inputLength: integerField(file, minimized, "inputLength", Number.MAX_SAFE_INTEGER),
+          outputSize: integerField(file, minimized, "outputSize", 0xffff_ffff),
+        },
+      }
+      : {}),
+  };
+}
+
+/**
+ * The file name of a reproducer: kind, control code and iteration, and
+ * `.min` for a minimized one, e.g. `crash-80232400-000180.min.json`.
+ *
+ * @example
+ * ```ts
+ * import { reproducerName } from "./fuzz_reproducer.ts";
+ * reproducerName({ kind: "crash", code: 0x80232400, iteration: 180 }); // "crash-80232400-000180.json"
+ * ```
+ */
+export function reproducerName(
+  reproducer: Pick<Reproducer, "kind" | "code" | "iteration" | "minimizedFrom">,
+): string {
+  const code = reproducer.code.toString(16).toUpperCase().padStart(8, "0");
+  const iteration = String(reproducer.iteration).padStart(6, "0");
+  const suffix = reproducer.minimizedFrom !== undefined ? ".min" : "";
+  return `${reproducer.kind}-${code}-${iteration}${suffix}.json`;
+}
+
+/**
+ * Writes a reproducer into `directory` (created when missing) and returns its path.
+ *
+ * @example
+ * ```ts ignore
+ * const path = await writeReproducer("fuzz-out", reproducer); // "fuzz-out/crash-80232400-000180.json"
+ * ```
+ */
+export async function writeReproducer(directory: string, reproducer: Reproducer): Promise<string> {
+  await Deno.mkdir(directory, { recursive: true });
+  const separator = directory.endsWith("/") || directory.endsWith("\\") ? "" : "/";
+  const path = `${directory}${separator}${reproducerName(reproducer)}`;
+  await Deno.writeTextFile(path, encodeReproducer(reproducer));
+  return path;
+}
+
+/**
+ * Reads and checks a reproducer file.
+ *
+ * @throws {ReproducerError} when the file is missing, unreadable or malformed
+ *
+ * @example
+ * ```ts ignore
+ * const reproducer = await readReproducer("fuzz-out/crash-80232400-000180.json");
+ * ```
+ */
+export async function readReproducer(path: string): Promise<Reproducer> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : (error as Error).message;
+    throw new ReproducerError(path, reason, true);
+  }
+  return decodeReproducer(text, path);
+}

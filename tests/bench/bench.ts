@@ -1,0 +1,830 @@
+/**
+ * The kbridge benchmark: Deno against a native C client (tests/bench/client.c)
+ * doing the same work against the reference driver under the same wineserver,
+ * alternately, round after round. Absolute times under Wine are not Windows
+ * times, so the figures that count are the ratios Deno / C of medians.
+ *
+ * `deno task bench` (tools/bench.sh) builds and loads everything, then runs
+ * this file with the Windows build of Deno under Wine:
+ *
+ *     deno.exe run -A tests/bench/bench.ts --client build/bench/client.exe
+ *       [--rounds 5] [--scale 1] [--micro micro.json] [--cpu NAME] [--wine VERSION]
+ *
+ * It prints the results table and writes tests/bench/results.md and results.json.
+ * `--scale` multiplies every iteration count (e.g. 0.1 for a quick look).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  Capability,
+  Channel,
+  InjectHeader,
+  IOCTL,
+  Names,
+  openDevice,
+  pattern,
+  processResources,
+  ProducerRequest,
+  Protocol,
+  VersionInfo,
+} from "../../mod.ts";
+
+const { values: options } = parseArgs({
+  args: Deno.args,
+  options: {
+    client: { type: "string", default: "build/bench/client.exe" },
+    rounds: { type: "string", default: "5" },
+    scale: { type: "string", default: "1" },
+    micro: { type: "string" },
+    cpu: { type: "string", default: "unknown" },
+    wine: { type: "string", default: "unknown" },
+  },
+});
+const ROUNDS = Number(options.rounds);
+const SCALE = Number(options.scale);
+
+const RING_BYTES = 1 << 20;
+const INVERTED_PENDING = 8;
+const LATENCY_INTERVAL_US = 1000;
+const LATENCY_BYTES = 64;
+const OVERLAPPED_BYTES = 64;
+const STALL_MS = 10_000;
+const PRODUCER_SEED = 0xbe7c;
+
+const GENERIC_READ_WRITE = 0xc000_0000;
+const FILE_SHARE_READ_WRITE = 0x3;
+const OPEN_EXISTING = 3;
+const FILE_FLAG_OVERLAPPED = 0x4000_0000;
+const ERROR_IO_PENDING = 997;
+const WAIT_OBJECT_0 = 0;
+const INFINITE = 0xffff_ffff;
+const OVERLAPPED_SIZE = 32;
+const OVERLAPPED_EVENT = 24;
+
+// The benchmark's own kernel32 binding: the clock, and completion design (b) below.
+const {
+  QueryPerformanceCounter,
+  QueryPerformanceFrequency,
+  CreateFileW,
+  CloseHandle,
+  CreateEventW,
+  DeviceIoControl,
+  GetOverlappedResult,
+  GetLastError,
+  WaitForSingleObjectAsync,
+} = Deno.dlopen(
+  "kernel32.dll",
+  {
+    QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" }, // LARGE_INTEGER*
+    QueryPerformanceFrequency: { parameters: ["buffer"], result: "i32" },
+    CreateFileW: {
+      // LPCWSTR name, DWORD access, DWORD share, LPSECURITY_ATTRIBUTES, DWORD disposition,
+      // DWORD flags, HANDLE template
+      parameters: ["buffer", "u32", "u32", "pointer", "u32", "u32", "pointer"],
+      result: "pointer",
+    },
+    CloseHandle: { parameters: ["pointer"], result: "i32" },
+    // LPSECURITY_ATTRIBUTES, BOOL manualReset, BOOL initialState, LPCWSTR name
+    CreateEventW: { parameters: ["pointer", "i32", "i32", "pointer"], result: "pointer" },
+    DeviceIoControl: {
+      // HANDLE, DWORD code, LPVOID in, DWORD inSize, LPVOID out, DWORD outSize,
+      // LPDWORD returned, LPOVERLAPPED
+      parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
+      result: "i32",
+    },
+    // HANDLE, LPOVERLAPPED, LPDWORD, BOOL wait
+    GetOverlappedResult: { parameters: ["pointer", "buffer", "buffer", "i32"], result: "i32" },
+    GetLastError: { parameters: [], result: "u32" },
+    WaitForSingleObjectAsync: {
+      name: "WaitForSingleObject",
+      parameters: ["pointer", "u32"], // HANDLE, DWORD ms
+      result: "u32",
+      nonblocking: true,
+    },
+  } as const,
+).symbols;
+
+// --- The clock: QueryPerformanceCounter, which the driver's timestamps share ---
+
+const counter = new BigInt64Array(1);
+const FREQUENCY = (() => {
+  QueryPerformanceFrequency(counter);
+  return Number(counter[0]);
+})();
+
+function ticks(): number {
+  QueryPerformanceCounter(counter);
+  return Number(counter[0]);
+}
+
+function seconds(elapsedTicks: number): number {
+  return elapsedTicks / FREQUENCY;
+}
+
+// --- Statistics ---
+
+type Metrics = Record<string, number>;
+
+interface Summary {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function summarize(values: number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 === 1
+    ? sorted[middle]
+    : (sorted[middle - 1] + sorted[middle]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+/** Nearest-rank percentile, as the C client computes it. */
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.max(1, Math.ceil(p * sorted.length - 1e-6)) - 1];
+}
+
+function latencyMetrics(samples: Float64Array, gaps: number): Metrics {
+  samples.sort();
+  const us = (t: number) => seconds(t) * 1e6;
+  return {
+    p50Us: us(percentile(samples, 0.5)),
+    p99Us: us(percentile(samples, 0.99)),
+    samples: samples.length,
+    gaps,
+  };
+}
+
+// --- The Deno side of each workload ---
+
+const scaled = (count: number) => Math.max(2, Math.round(count * SCALE));
+
+function startProducer(
+  device: ReturnType<typeof openDevice>,
+  channels: number,
+  count: number,
+  bytes: number,
+  intervalUs: number,
+): void {
+  device.ioctl(
+    IOCTL.PRODUCER_START,
+    ProducerRequest.encode({
+      channels,
+      count,
+      minSize: bytes,
+      maxSize: bytes,
+      intervalUs,
+      seed: PRODUCER_SEED,
+      flags: Protocol.PRODUCER_WAIT_FOR_SPACE,
+    }),
+  );
+}
+
+/** 1. Synchronous round trips with a preallocated output buffer. */
+function syncRoundTrip(code: number, bytes: number, calls: number, overlapped: boolean): Metrics {
+  using device = openDevice(Names.DEVICE_PATH, { overlapped });
+  const input = pattern(1, bytes);
+  const output = new Uint8Array(bytes);
+  const echoed = device.ioctl(code, input, output);
+  if (echoed.length !== bytes || echoed.some((byte, i) => byte !== input[i])) {
+    throw new Error("the echo differs from the input");
+  }
+  for (let i = 0; i < Math.floor(calls / 10); i++) device.ioctl(code, input, output);
+  const start = ticks();
+  for (let i = 0; i < calls; i++) device.ioctl(code, input, output);
+  return { nsPerCall: seconds(ticks() - start) * 1e9 / calls };
+}
+
+/**
+ * Keeps `depth` requests in flight until `requests` completed (each slot re-issues
+ * when its request completes). Returns the thread count with the first `depth` in
+ * flight when `sampleThreads`, else 0.
+ */
+async function keepInFlight(
+  issue: (slot: number) => Promise<unknown>,
+  depth: number,
+  requests: number,
+  sampleThreads: boolean,
+): Promise<number> {
+  let issued = 0;
+  const slot = async (index: number) => {
+    while (issued < requests) {
+      issued++;
+      await issue(index);
+    }
+  };
+  const slots = Array.from({ length: Math.min(depth, requests) }, (_, index) => slot(index));
+  const threads = sampleThreads ? processResources().threads : 0;
+  await Promise.all(slots);
+  return threads;
+}
+
+interface EchoBuffers {
+  input: Uint8Array;
+  output: Uint8Array;
+}
+
+function echoBuffers(depth: number): EchoBuffers[] {
+  return Array.from({ length: depth }, () => ({
+    input: pattern(2, OVERLAPPED_BYTES),
+    output: new Uint8Array(OVERLAPPED_BYTES),
+  }));
+}
+
+async function measureInFlight(
+  issue: (slot: number) => Promise<unknown>,
+  depth: number,
+  requests: number,
+): Promise<Metrics> {
+  const threads = await keepInFlight(issue, depth, Math.floor(requests / 10) + depth, true);
+  const start = ticks();
+  await keepInFlight(issue, depth, requests, false);
+  return { requestsPerSecond: requests / seconds(ticks() - start), threads };
+}
+
+/** 2 (a). Overlapped ECHO through the library: one IOCP, one nonblocking GetQueuedCompletionStatusEx. */
+async function overlappedLibrary(depth: number, requests: number): Promise<Metrics> {
+  await using device = openDevice(Names.DEVICE_PATH);
+  const buffers = echoBuffers(depth);
+  return await measureInFlight(
+    (slot) => device.ioctlAsync(IOCTL.ECHO, buffers[slot].input, buffers[slot].output),
+    depth,
+    requests,
+  );
+}
+
+function wideString(text: string): Uint16Array {
+  return Uint16Array.from([...text, "\0"], (char) => char.charCodeAt(0));
+}
+
+/**
+ * Completion design (b): an event per request, waited on with a nonblocking
+ * WaitForSingleObject (one blocked worker thread per request in flight), then
+ * GetOverlappedResult. On a handle of its own, not associated with any port.
+ */
+class EventCompletedRequest {
+  readonly #overlapped = new Uint8Array(OVERLAPPED_SIZE);
+  readonly #returned = new Uint32Array(1);
+  readonly #event: Deno.PointerObject;
+
+  constructor() {
+    const event = CreateEventW(null, 1, 0, null);
+    if (event === null) throw new Error(`CreateEventW failed: error ${GetLastError()}`);
+    this.#event = event;
+    new DataView(this.#overlapped.buffer).setBigUint64(
+      OVERLAPPED_EVENT,
+      BigInt(Deno.UnsafePointer.value(event)),
+      true,
+    );
+  }
+
+  async ioctl(
+    handle: Deno.PointerObject,
+    code: number,
+    input: Uint8Array,
+    output: Uint8Array,
+  ): Promise<number> {
+    this.#overlapped.fill(0, 0, OVERLAPPED_EVENT);
+    const overlapped = this.#overlapped;
+    if (
+      !DeviceIoControl(handle, code, input, input.length, output, output.length, null, overlapped)
+    ) {
+      const error = GetLastError();
+      if (error !== ERROR_IO_PENDING) throw new Error(`DeviceIoControl failed: error ${error}`);
+      if (await WaitForSingleObjectAsync(this.#event, INFINITE) !== WAIT_OBJECT_0) {
+        throw new Error(`WaitForSingleObject failed: error ${GetLastError()}`);
+      }
+    }
+    if (!GetOverlappedResult(handle, overlapped, this.#returned, 0)) {
+      throw new Error(`GetOverlappedResult failed: error ${GetLastError()}`);
+    }
+    return this.#returned[0];
+  }
+
+  close(): void {
+    CloseHandle(this.#event);
+  }
+}
+
+/** 2 (b). Overlapped ECHO completed through per-request events. */
+async function overlappedEvents(depth: number, requests: number): Promise<Metrics> {
+  const handle = CreateFileW(
+    wideString(Names.DEVICE_PATH),
+    GENERIC_READ_WRITE,
+    FILE_SHARE_READ_WRITE,
+    null,
+    OPEN_EXISTING,
+    FILE_FLAG_OVERLAPPED,
+    null,
+  );
+  if (handle === null || Deno.UnsafePointer.value(handle) === 0xffff_ffff_ffff_ffffn) {
+    throw new Error(`CreateFileW failed: error ${GetLastError()}`);
+  }
+  const buffers = echoBuffers(depth);
+  const requestsBySlot = buffers.map(() => new EventCompletedRequest());
+  try {
+    return await measureInFlight(
+      (slot) =>
+        requestsBySlot[slot].ioctl(handle, IOCTL.ECHO, buffers[slot].input, buffers[slot].output),
+      depth,
+      requests,
+    );
+  } finally {
+    for (const request of requestsBySlot) request.close();
+    CloseHandle(handle);
+  }
+}
+
+const CHANNEL_BITS: Record<"section" | "inverted", number> = {
+  section: Channel.SECTION,
+  inverted: Channel.INVERTED,
+};
+
+/** 3. Producer timestamp → consumer wake-up, one message per millisecond. */
+async function latency(channel: "section" | "inverted", count: number): Promise<Metrics> {
+  await using device = openDevice(Names.DEVICE_PATH);
+  await using subscription = device.subscribe({
+    channel,
+    ringBytes: RING_BYTES,
+    pending: INVERTED_PENDING,
+  });
+  startProducer(device, CHANNEL_BITS[channel], count, LATENCY_BYTES, LATENCY_INTERVAL_US);
+  const samples = new Float64Array(count);
+  let received = 0;
+  let gaps = 0;
+  let woke = 0;
+  const onMessage = (_data: Uint8Array, sequence: number, timestamp: number) => {
+    if (woke === 0) woke = ticks();
+    samples[received] = woke - timestamp;
+    if (sequence !== received) gaps++;
+    received++;
+  };
+  while (received < count) {
+    woke = 0;
+    if (await subscription.drain(onMessage, { timeoutMs: STALL_MS }) === 0) {
+      throw new Error(`the ${channel} channel stalled after ${received} messages`);
+    }
+  }
+  device.ioctl(IOCTL.PRODUCER_STOP);
+  return latencyMetrics(samples, gaps);
+}
+
+/** 4. Ring throughput with a lossless producer: every payload is copied out once. */
+async function ringThroughput(
+  reader: "drain" | "iterator",
+  bytes: number,
+  count: number,
+): Promise<Metrics> {
+  await using device = openDevice(Names.DEVICE_PATH);
+  await using subscription = device.subscribe({ channel: "section", ringBytes: RING_BYTES });
+  startProducer(device, Channel.SECTION, count, bytes, 0);
+  const scratch = new Uint8Array(Protocol.MAX_MESSAGE);
+  let received = 0;
+  let gaps = 0;
+  let batches = 0;
+  let first = 0;
+  let last = 0;
+  const onMessage = (data: Uint8Array, sequence: number) => {
+    scratch.set(data);
+    if (sequence !== received) gaps++;
+    if (++received === 1) first = ticks();
+  };
+  if (reader === "drain") {
+    while (received < count) {
+      if (await subscription.drain(onMessage, { timeoutMs: STALL_MS }) === 0) {
+        throw new Error(`the section ring stalled after ${received} messages`);
+      }
+      last = ticks();
+      batches++;
+    }
+  } else {
+    // The iterator hands out copies already: that is this reader's one copy.
+    for await (const message of subscription) {
+      if (message.sequence !== received) gaps++;
+      if (++received === 1) first = ticks();
+      if (received === count) break;
+    }
+    last = ticks();
+  }
+  device.ioctl(IOCTL.PRODUCER_STOP);
+  const elapsed = seconds(last - first);
+  return {
+    messagesPerSecond: (count - 1) / elapsed,
+    bytesPerSecond: (count - 1) * bytes / elapsed,
+    ...(reader === "drain" ? { messagesPerBatch: count / batches } : {}),
+    gaps,
+  };
+}
+
+// --- The C side ---
+
+async function client(...args: (string | number)[]): Promise<Metrics> {
+  const output = await new Deno.Command(options.client, {
+    args: args.map(String),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success) {
+    const error = new TextDecoder().decode(output.stderr).trim();
+    throw new Error(`client ${args.join(" ")} exited with ${output.code}: ${error}`);
+  }
+  return JSON.parse(text);
+}
+
+// --- Workloads: each runs all its sides once per round, in an order that rotates ---
+
+interface Workload {
+  name: string;
+  sides: Record<string, () => Promise<Metrics> | Metrics>;
+}
+
+const MiB = 1 << 20;
+const workloads: Workload[] = [];
+
+for (
+  const [name, code, bytes, calls] of [
+    ["ECHO 64 B", IOCTL.ECHO, 64, 3000],
+    ["ECHO 4 KiB", IOCTL.ECHO, 4096, 3000],
+    ["OUT_DIRECT_ECHO 1 MiB", IOCTL.OUT_DIRECT_ECHO, MiB, 150],
+  ] as const
+) {
+  const command = code === IOCTL.ECHO ? "echo" : "out_direct_echo";
+  for (const overlapped of [false, true]) {
+    workloads.push({
+      name: `sync ${name}${overlapped ? " (overlapped handle)" : ""}`,
+      sides: {
+        c: () => client("sync", command, bytes, scaled(calls), overlapped ? 1 : 0),
+        deno: () => syncRoundTrip(code, bytes, scaled(calls), overlapped),
+      },
+    });
+  }
+}
+const DEPTHS = [1, 8, 64] as const;
+const REQUESTS: Record<number, number> = { 1: 3000, 8: 8000, 64: 10000 };
+// All of design (a) before any of (b): the worker threads (b) starts stay alive a while
+// and would count in (a)'s thread figure.
+for (const depth of DEPTHS) {
+  workloads.push({
+    name: `overlapped ${depth} in flight`,
+    sides: {
+      c: () => client("overlapped", depth, scaled(REQUESTS[depth]), OVERLAPPED_BYTES),
+      deno: () => overlappedLibrary(depth, scaled(REQUESTS[depth])),
+    },
+  });
+}
+for (const depth of DEPTHS) {
+  workloads.push({
+    name: `overlapped ${depth} in flight, event per request`,
+    sides: { deno: () => overlappedEvents(depth, scaled(REQUESTS[depth])) },
+  });
+}
+for (const channel of ["section", "inverted"] as const) {
+  const count = scaled(1000);
+  workloads.push({
+    name: `latency ${channel}`,
+    sides: {
+      c: () => client("latency", channel, count, LATENCY_INTERVAL_US, LATENCY_BYTES),
+      deno: () => latency(channel, count),
+    },
+  });
+}
+for (const [bytes, count] of [[64, 1_000_000], [4096, 200_000]] as const) {
+  const label = bytes === 64 ? "64 B" : "4 KiB";
+  workloads.push({
+    name: `ring ${label}`,
+    sides: {
+      c: () => client("ring", bytes, scaled(count), RING_BYTES),
+      deno: () => ringThroughput("drain", bytes, scaled(count)),
+      denoIterator: () => ringThroughput("iterator", bytes, scaled(count)),
+      memcpy: () => client("memcpy", bytes, scaled(count) * 10, RING_BYTES),
+    },
+  });
+}
+
+type Results = Record<string, Record<string, Metrics[]>>;
+
+async function runWorkloads(): Promise<Results> {
+  const results: Results = {};
+  for (const workload of workloads) {
+    const sides = Object.keys(workload.sides);
+    const perSide: Record<string, Metrics[]> = Object.fromEntries(sides.map((side) => [side, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < sides.length; i++) {
+        const side = sides[(i + round) % sides.length];
+        perSide[side].push(await workload.sides[side]());
+      }
+    }
+    results[workload.name] = perSide;
+    const line = sides.map((side) => `${side} ${JSON.stringify(perSide[side].at(-1))}`);
+    console.error(`bench: ${workload.name}: ${line.join("; ")}`);
+  }
+  return results;
+}
+
+// --- Clock check: the driver's timestamps against this process's QueryPerformanceCounter ---
+
+interface ClockCheck {
+  frequency: number;
+  clientFrequency: number;
+  /** Each injected message's timestamp lay between the QPC readings before and after the call. */
+  bracketed: boolean;
+  /** Driver ticks / QPC ticks over a 200 ms interval (1: same units). */
+  rate: number;
+}
+
+async function checkClock(): Promise<ClockCheck> {
+  await using device = openDevice(Names.DEVICE_PATH);
+  await using subscription = device.subscribe({ channel: "section", ringBytes: 1 << 16 });
+  const payload = new Uint8Array(8);
+  const input = new Uint8Array(InjectHeader.size + payload.length);
+  InjectHeader.encode({ channels: Channel.SECTION, length: payload.length }, input);
+  const inject = async () => {
+    const before = ticks();
+    device.ioctl(IOCTL.INJECT, input);
+    const after = ticks();
+    const [message] = await subscription.readMany(1, { timeoutMs: STALL_MS });
+    return { before, after, stamp: message.timestamp };
+  };
+  const first = await inject();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const second = await inject();
+  const middle = (sample: typeof first) => (sample.before + sample.after) / 2;
+  return {
+    frequency: FREQUENCY,
+    clientFrequency: (await client("frequency")).frequency,
+    bracketed: [first, second].every((s) => s.before <= s.stamp && s.stamp <= s.after),
+    rate: (second.stamp - first.stamp) / (middle(second) - middle(first)),
+  };
+}
+
+// --- The report ---
+
+interface Cell {
+  workload: string;
+  side: string;
+  metric: string;
+}
+
+interface Row {
+  workload: string;
+  c: Cell;
+  deno: Cell;
+  format: (value: number) => string;
+  /** Deno / C must be at most (`<=`) or at least (`>=`) `ratio`. */
+  target?: { op: "<=" | ">="; ratio: number };
+}
+
+const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
+const perSecond = (value: number) =>
+  value >= 1e6 ? `${(value / 1e6).toFixed(2)} M/s` : `${(value / 1e3).toFixed(1)} k/s`;
+const microseconds = (value: number) => `${value.toFixed(0)} µs`;
+const messages = (bytes: number) => (value: number) =>
+  `${(value / 1e6).toFixed(2)} M msg/s = ${(value * bytes / 1e9).toFixed(2)} GB/s`;
+const gigabytes = (value: number) => `${(value / 1e9).toFixed(2)} GB/s`;
+
+const cell = (workload: string, side: string, metric: string): Cell => ({ workload, side, metric });
+
+const rows: Row[] = [
+  ...(["ECHO 64 B", "ECHO 4 KiB", "OUT_DIRECT_ECHO 1 MiB"] as const).flatMap((name) =>
+    ["", " (overlapped handle)"].map((handle): Row => ({
+      workload: `sync ${name}${handle}, per call`,
+      c: cell(`sync ${name}${handle}`, "c", "nsPerCall"),
+      deno: cell(`sync ${name}${handle}`, "deno", "nsPerCall"),
+      format: us,
+      target: handle === ""
+        ? { op: "<=", ratio: name === "OUT_DIRECT_ECHO 1 MiB" ? 1.02 : 1.05 }
+        : undefined,
+    }))
+  ),
+  ...DEPTHS.map((depth): Row => ({
+    workload: `overlapped ECHO 64 B, ${depth} in flight`,
+    c: cell(`overlapped ${depth} in flight`, "c", "requestsPerSecond"),
+    deno: cell(`overlapped ${depth} in flight`, "deno", "requestsPerSecond"),
+    format: perSecond,
+    target: depth === 64 ? { op: ">=", ratio: 0.95 } : undefined,
+  })),
+  ...(["section", "inverted"] as const).flatMap((channel) =>
+    (["p50", "p99"] as const).map((p): Row => ({
+      workload: `latency ${channel}, ${p}`,
+      c: cell(`latency ${channel}`, "c", `${p}Us`),
+      deno: cell(`latency ${channel}`, "deno", `${p}Us`),
+      format: microseconds,
+      target: { op: "<=", ratio: p === "p50" ? 1.1 : 1.5 },
+    }))
+  ),
+  ...([[64, "64 B"], [4096, "4 KiB"]] as const).flatMap(([bytes, label]) => [
+    {
+      workload: `ring ${label}, Deno drain (batch) vs C reader`,
+      c: cell(`ring ${label}`, "c", "messagesPerSecond"),
+      deno: cell(`ring ${label}`, "deno", "messagesPerSecond"),
+      format: messages(bytes),
+      target: { op: ">=", ratio: bytes === 64 ? 0.7 : 0.9 },
+    } satisfies Row,
+    {
+      workload: `ring ${label}, Deno async iterator vs C reader`,
+      c: cell(`ring ${label}`, "c", "messagesPerSecond"),
+      deno: cell(`ring ${label}`, "denoIterator", "messagesPerSecond"),
+      format: messages(bytes),
+    } satisfies Row,
+  ]),
+  {
+    workload: "ring 4 KiB, C reader (Deno column) vs C memcpy (C column)",
+    c: cell("ring 4 KiB", "memcpy", "bytesPerSecond"),
+    deno: cell("ring 4 KiB", "c", "bytesPerSecond"),
+    format: gigabytes,
+    target: { op: ">=", ratio: 0.5 },
+  },
+];
+
+function summaryOf(results: Results, { workload, side, metric }: Cell): Summary {
+  return summarize(results[workload][side].map((metrics) => metrics[metric]));
+}
+
+function formatSummary(summary: Summary, format: (value: number) => string): string {
+  return `${format(summary.median)} (${format(summary.min)} … ${format(summary.max)})`;
+}
+
+function table(header: string[], lines: string[][]): string {
+  return [
+    `| ${header.join(" | ")} |`,
+    `|${header.map(() => "---").join("|")}|`,
+    ...lines.map((line) => `| ${line.join(" | ")} |`),
+  ].join("\n");
+}
+
+interface MicroResult {
+  group: string | null;
+  name: string;
+  avgNs: number;
+  p75Ns: number;
+}
+
+async function readMicro(path: string | undefined): Promise<MicroResult[]> {
+  if (path === undefined) return [];
+  const report = JSON.parse(await Deno.readTextFile(path));
+  return report.benches.map((bench: {
+    group: string | null;
+    name: string;
+    results: { ok: { avg: number; p75: number } }[];
+  }) => ({
+    group: bench.group,
+    name: bench.name,
+    avgNs: bench.results[0].ok.avg,
+    p75Ns: bench.results[0].ok.p75,
+  }));
+}
+
+// --- Main ---
+
+{
+  using device = openDevice(Names.DEVICE_PATH, { overlapped: false });
+  const info = VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size));
+  const needed = Capability.ECHO | Capability.DIRECT | Capability.SECTION | Capability.INVERTED |
+    Capability.PRODUCER;
+  if ((info.capabilities & needed) !== needed) {
+    throw new Error(`the driver lacks capabilities: 0x${info.capabilities.toString(16)}`);
+  }
+}
+const startedAt = new Date();
+const baseThreads = processResources().threads;
+const clock = await checkClock();
+console.error(`bench: clock check ${JSON.stringify(clock)}`);
+if (!clock.bracketed || Math.abs(clock.rate - 1) > 0.01) {
+  throw new Error(
+    "the driver's KeQueryPerformanceCounter and QueryPerformanceCounter disagree here: " +
+      "latency from timestamps would be meaningless",
+  );
+}
+const results = await runWorkloads();
+const micro = await readMicro(options.micro);
+
+const measured = rows.map((row) => {
+  const c = summaryOf(results, row.c);
+  const deno = summaryOf(results, row.deno);
+  const ratio = deno.median / c.median;
+  const met = row.target === undefined
+    ? undefined
+    : row.target.op === "<="
+    ? ratio <= row.target.ratio
+    : ratio >= row.target.ratio;
+  return { row, c, deno, ratio, met };
+});
+
+const designs = DEPTHS.map((depth) => {
+  const library = results[`overlapped ${depth} in flight`];
+  const events = results[`overlapped ${depth} in flight, event per request`];
+  const rate = (runs: Metrics[]) => summarize(runs.map((m) => m.requestsPerSecond));
+  const threads = (runs: Metrics[]) => Math.max(...runs.map((m) => m.threads));
+  return {
+    depth,
+    c: { requestsPerSecond: rate(library.c), threads: threads(library.c) },
+    iocp: { requestsPerSecond: rate(library.deno), threads: threads(library.deno) },
+    events: { requestsPerSecond: rate(events.deno), threads: threads(events.deno) },
+  };
+});
+
+const deno = `${Deno.version.deno} (Windows build under Wine)`;
+const markdown = [
+  "# kbridge benchmark",
+  "",
+  `${startedAt.toISOString()} · CPU ${options.cpu} · ${options.wine} · Deno ${deno} · ` +
+  `${ROUNDS} rounds, C and Deno alternating, scale ${SCALE}`,
+  "",
+  "Medians over the rounds, (min … max) after each. Ratio: Deno / C of the medians. " +
+  "Absolute times under Wine are not Windows times; the ratios are what counts.",
+  "",
+  table(
+    ["workload", "C", "Deno", "ratio Deno/C", "target", "met?"],
+    measured.map(({ row, c, deno, ratio, met }) => [
+      row.workload,
+      formatSummary(c, row.format),
+      formatSummary(deno, row.format),
+      ratio.toFixed(3),
+      row.target ? `${row.target.op} ${row.target.ratio}` : "—",
+      met === undefined ? "—" : met ? "yes" : "**no**",
+    ]),
+  ),
+  "",
+  "## Overlapped completion designs (ECHO 64 B)",
+  "",
+  "(a) the library: one IOCP per process drained by one nonblocking GetQueuedCompletionStatusEx; " +
+  "(b) an event per request and a nonblocking WaitForSingleObject each (one blocked worker " +
+  `thread per request). Threads: the process's count with the requests in flight ` +
+  `(the Deno process had ${baseThreads} at start).`,
+  "",
+  table(
+    [
+      "in flight",
+      "C, IOCP",
+      "C threads",
+      "Deno (a) IOCP",
+      "(a) threads",
+      "Deno (b) event per request",
+      "(b) threads",
+    ],
+    designs.map(({ depth, c, iocp, events }) => [
+      String(depth),
+      formatSummary(c.requestsPerSecond, perSecond),
+      String(c.threads),
+      formatSummary(iocp.requestsPerSecond, perSecond),
+      String(iocp.threads),
+      formatSummary(events.requestsPerSecond, perSecond),
+      String(events.threads),
+    ]),
+  ),
+  "",
+  "## Clock",
+  "",
+  `QueryPerformanceFrequency ${clock.frequency} Hz (C client: ${clock.clientFrequency} Hz). ` +
+  `Injected messages' KeQueryPerformanceCounter timestamps lay between this process's ` +
+  `QueryPerformanceCounter readings before and after the INJECT call: ${clock.bracketed}; ` +
+  `driver ticks / process ticks over 200 ms: ${clock.rate.toFixed(4)}. Latency is consumer ` +
+  "QueryPerformanceCounter at wake-up minus the record's timestamp; the producer writes one " +
+  `${LATENCY_BYTES} B message every ${LATENCY_INTERVAL_US} µs.`,
+  "",
+  ...(micro.length === 0 ? [] : [
+    "## Linux microbenchmarks (deno bench)",
+    "",
+    table(
+      ["group", "benchmark", "avg", "p75"],
+      micro.map((m) => [
+        m.group ?? "",
+        m.name,
+        `${m.avgNs.toFixed(1)} ns`,
+        `${m.p75Ns.toFixed(1)} ns`,
+      ]),
+    ),
+    "",
+  ]),
+].join("\n");
+
+const report = {
+  date: startedAt.toISOString(),
+  machine: { cpu: options.cpu, wine: options.wine, deno },
+  rounds: ROUNDS,
+  scale: SCALE,
+  clock,
+  baseThreads,
+  rows: measured.map(({ row, c, deno, ratio, met }) => ({
+    workload: row.workload,
+    c,
+    deno,
+    ratio,
+    target: row.target ?? null,
+    met: met ?? null,
+  })),
+  designs,
+  micro,
+  runs: results,
+};
+
+console.log(markdown);
+await Deno.writeTextFile(new URL("./results.md", import.meta.url), markdown);
+await Deno.writeTextFile(
+  new URL("./results.json", import.meta.url),
+  JSON.stringify(report, null, 2) + "\n",
+);

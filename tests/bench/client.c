@@ -1,0 +1,671 @@
+/*
+ * client.c - the native C side of the kbridge benchmark.
+ *
+ * tests/bench/bench.ts runs this program (built by tools/bench.sh with mingw-w64)
+ * and the same workloads in Deno, alternately, under the same wineserver. Each
+ * command runs one workload against \\.\Kbridge the way a plain C program
+ * would, and prints one JSON line with its figures:
+ *
+ *   sync <echo|out_direct_echo> <bytes> <calls> <overlapped 0|1>   {"nsPerCall"}
+ *   overlapped <depth> <requests> <bytes>                          {"requestsPerSecond","threads"}
+ *   latency <section|inverted> <count> <intervalUs> <bytes>        {"p50Us","p99Us","samples","gaps"}
+ *   ring <bytes> <count> <ringBytes>                               {"messagesPerSecond","bytesPerSecond","wakeups","gaps"}
+ *   memcpy <bytes> <count> <ringBytes>                             {"messagesPerSecond","bytesPerSecond"}
+ *   frequency                                                      {"frequency"}
+ *
+ * Every time comes from QueryPerformanceCounter, the clock the driver stamps
+ * records with (KeQueryPerformanceCounter).
+ */
+#define _WIN32_WINNT 0x0601
+#include <windows.h>
+#include <winioctl.h>
+#include <tlhelp32.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kbridge.h"
+
+#define MAX_DEPTH 64
+#define INVERTED_PENDING 8
+#define INVERTED_OUTPUT (sizeof(KBRIDGE_RECORD_HEADER) + KBRIDGE_MAX_MESSAGE)
+#define PRODUCER_SEED 0xBE7Cu
+#define WAIT_SLICE_MS 1000
+#define STALL_MS 10000
+
+/* Keeps the compiler from dropping stores into a buffer nobody reads. */
+#define TOUCH(pointer) __asm__ volatile("" : : "r"(pointer) : "memory")
+
+static LARGE_INTEGER frequency;
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "client: %s failed: error %lu\n", what, GetLastError());
+    exit(1);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "client: bad arguments (see the comment at the top of client.c)\n");
+    exit(2);
+}
+
+static LONGLONG now(void)
+{
+    LARGE_INTEGER counter;
+
+    QueryPerformanceCounter(&counter);
+    return counter.QuadPart;
+}
+
+static double seconds(LONGLONG ticks)
+{
+    return (double)ticks / (double)frequency.QuadPart;
+}
+
+static unsigned long number(const char *text)
+{
+    char *end;
+    unsigned long value = strtoul(text, &end, 0);
+
+    if (*text == '\0' || *end != '\0') {
+        usage();
+    }
+    return value;
+}
+
+static HANDLE open_device(BOOL overlapped)
+{
+    HANDLE device = CreateFileW(KBRIDGE_USER_PATH, GENERIC_READ | GENERIC_WRITE,
+                                FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING,
+                                overlapped ? FILE_FLAG_OVERLAPPED : 0, NULL);
+
+    if (device == INVALID_HANDLE_VALUE) {
+        fail("CreateFileW(\\\\.\\Kbridge)");
+    }
+    return device;
+}
+
+/* A synchronous IOCTL on a handle opened without FILE_FLAG_OVERLAPPED. */
+static DWORD control(HANDLE device, DWORD code, const void *input, DWORD inputSize, void *output,
+                     DWORD outputSize)
+{
+    DWORD returned = 0;
+
+    if (!DeviceIoControl(device, code, (void *)input, inputSize, output, outputSize, &returned, NULL)) {
+        fail("DeviceIoControl");
+    }
+    return returned;
+}
+
+static void start_producer(HANDLE device, UINT32 channels, UINT32 count, UINT32 bytes, UINT32 intervalUs)
+{
+    KBRIDGE_PRODUCER_REQUEST request = { channels, count, bytes, bytes, intervalUs, PRODUCER_SEED,
+                                         KBRIDGE_PRODUCER_WAIT_FOR_SPACE };
+
+    control(device, IOCTL_KBRIDGE_PRODUCER_START, &request, sizeof(request), NULL, 0);
+}
+
+static unsigned count_threads(void)
+{
+    DWORD pid = GetCurrentProcessId();
+    HANDLE snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+    THREADENTRY32 entry;
+    unsigned threads = 0;
+    BOOL more;
+
+    if (snapshot == INVALID_HANDLE_VALUE) {
+        fail("CreateToolhelp32Snapshot");
+    }
+    entry.dwSize = sizeof(entry);
+    for (more = Thread32First(snapshot, &entry); more; more = Thread32Next(snapshot, &entry)) {
+        threads += entry.th32OwnerProcessID == pid;
+        entry.dwSize = sizeof(entry);
+    }
+    CloseHandle(snapshot);
+    return threads;
+}
+
+static int compare_ticks(const void *a, const void *b)
+{
+    LONGLONG x = *(const LONGLONG *)a, y = *(const LONGLONG *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted samples, in microseconds. */
+static double percentile_us(const LONGLONG *sorted, unsigned count, double p)
+{
+    unsigned rank = (unsigned)(p * count + 0.999999);
+
+    if (rank == 0) {
+        rank = 1;
+    }
+    return seconds(sorted[rank - 1]) * 1e6;
+}
+
+/* --- 1. synchronous round trip ------------------------------------------------ */
+
+typedef struct _SYNC_CALL {
+    HANDLE Device;
+    DWORD Code;
+    unsigned char *Input;
+    unsigned char *Output;
+    DWORD Bytes;
+    OVERLAPPED *Overlapped; /* NULL: a handle opened without FILE_FLAG_OVERLAPPED */
+} SYNC_CALL;
+
+static DWORD sync_call(const SYNC_CALL *call)
+{
+    DWORD returned = 0;
+
+    if (call->Overlapped == NULL) {
+        return control(call->Device, call->Code, call->Input, call->Bytes, call->Output, call->Bytes);
+    }
+    if (!DeviceIoControl(call->Device, call->Code, call->Input, call->Bytes, call->Output, call->Bytes,
+                         NULL, call->Overlapped) &&
+        GetLastError() != ERROR_IO_PENDING) {
+        fail("DeviceIoControl");
+    }
+    if (!GetOverlappedResult(call->Device, call->Overlapped, &returned, TRUE)) {
+        fail("GetOverlappedResult");
+    }
+    return returned;
+}
+
+static int run_sync(int argc, char **argv)
+{
+    SYNC_CALL call;
+    OVERLAPPED overlapped;
+    unsigned long calls, i;
+    LONGLONG start;
+    BOOL useOverlapped;
+
+    if (argc != 6) {
+        usage();
+    }
+    if (strcmp(argv[2], "echo") == 0) {
+        call.Code = IOCTL_KBRIDGE_ECHO;
+    } else if (strcmp(argv[2], "out_direct_echo") == 0) {
+        call.Code = IOCTL_KBRIDGE_OUT_DIRECT_ECHO;
+    } else {
+        usage();
+    }
+    call.Bytes = number(argv[3]);
+    calls = number(argv[4]);
+    useOverlapped = number(argv[5]) != 0;
+    call.Device = open_device(useOverlapped);
+    call.Input = malloc(call.Bytes);
+    call.Output = malloc(call.Bytes);
+    if (call.Input == NULL || call.Output == NULL) {
+        fail("malloc");
+    }
+    for (i = 0; i < call.Bytes; i++) {
+        call.Input[i] = KbridgePatternByte(1, i);
+    }
+    call.Overlapped = NULL;
+    if (useOverlapped) {
+        memset(&overlapped, 0, sizeof(overlapped));
+        overlapped.hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+        if (overlapped.hEvent == NULL) {
+            fail("CreateEventW");
+        }
+        call.Overlapped = &overlapped;
+    }
+
+    if (sync_call(&call) != call.Bytes || memcmp(call.Input, call.Output, call.Bytes) != 0) {
+        fprintf(stderr, "client: the echo differs from the input\n");
+        return 1;
+    }
+    for (i = 0; i < calls / 10; i++) {
+        sync_call(&call);
+    }
+    start = now();
+    for (i = 0; i < calls; i++) {
+        sync_call(&call);
+    }
+    printf("{\"nsPerCall\":%.1f}\n", seconds(now() - start) * 1e9 / (double)calls);
+    CloseHandle(call.Device);
+    return 0;
+}
+
+/* --- 2. overlapped throughput ------------------------------------------------- */
+
+typedef struct _ECHO_SLOT {
+    OVERLAPPED Overlapped; /* first: an entry's lpOverlapped is the slot */
+    unsigned char Input[KBRIDGE_MAX_MESSAGE];
+    unsigned char Output[KBRIDGE_MAX_MESSAGE];
+} ECHO_SLOT;
+
+static void issue_echo(HANDLE device, ECHO_SLOT *slot, DWORD bytes)
+{
+    memset(&slot->Overlapped, 0, sizeof(slot->Overlapped));
+    if (!DeviceIoControl(device, IOCTL_KBRIDGE_ECHO, slot->Input, bytes, slot->Output, bytes, NULL,
+                         &slot->Overlapped) &&
+        GetLastError() != ERROR_IO_PENDING) {
+        fail("DeviceIoControl");
+    }
+}
+
+/* Keeps `depth` echo requests in flight until `requests` completed; returns the thread count
+ * seen with the first `depth` in flight. */
+static unsigned echo_pass(HANDLE device, HANDLE port, ECHO_SLOT *slots, unsigned depth,
+                          unsigned long requests, DWORD bytes)
+{
+    OVERLAPPED_ENTRY entries[MAX_DEPTH];
+    unsigned long issued = 0, completed = 0;
+    unsigned threads;
+    ULONG removed, i;
+
+    while (issued < depth && issued < requests) {
+        issue_echo(device, &slots[issued], bytes);
+        issued++;
+    }
+    threads = count_threads();
+    while (completed < requests) {
+        if (!GetQueuedCompletionStatusEx(port, entries, MAX_DEPTH, &removed, STALL_MS, FALSE)) {
+            fail("GetQueuedCompletionStatusEx");
+        }
+        for (i = 0; i < removed; i++) {
+            ECHO_SLOT *slot = (ECHO_SLOT *)entries[i].lpOverlapped;
+
+            if (entries[i].Internal != 0 || entries[i].dwNumberOfBytesTransferred != bytes) {
+                fprintf(stderr, "client: echo completed with status 0x%lx\n", (unsigned long)entries[i].Internal);
+                exit(1);
+            }
+            completed++;
+            if (issued < requests) {
+                issue_echo(device, slot, bytes);
+                issued++;
+            }
+        }
+    }
+    return threads;
+}
+
+static int run_overlapped(int argc, char **argv)
+{
+    static ECHO_SLOT slots[MAX_DEPTH];
+    unsigned long depth, requests;
+    DWORD bytes;
+    HANDLE device, port;
+    unsigned threads;
+    LONGLONG start;
+
+    if (argc != 5) {
+        usage();
+    }
+    depth = number(argv[2]);
+    requests = number(argv[3]);
+    bytes = number(argv[4]);
+    if (depth == 0 || depth > MAX_DEPTH || bytes > KBRIDGE_MAX_MESSAGE) {
+        usage();
+    }
+    device = open_device(TRUE);
+    port = CreateIoCompletionPort(device, NULL, 0, 1);
+    if (port == NULL) {
+        fail("CreateIoCompletionPort");
+    }
+    threads = echo_pass(device, port, slots, depth, requests / 10 + depth, bytes);
+    start = now();
+    echo_pass(device, port, slots, depth, requests, bytes);
+    printf("{\"requestsPerSecond\":%.1f,\"threads\":%u}\n", (double)requests / seconds(now() - start),
+           threads);
+    CloseHandle(port);
+    CloseHandle(device);
+    return 0;
+}
+
+/* --- the section ring reader (the handshake of src/ring.ts) -------------------- */
+
+typedef struct _RING_READER {
+    HANDLE Device;
+    HANDLE Mapping;
+    KBRIDGE_RING_HEADER *Header;
+    const unsigned char *Data;
+    UINT32 Mask;
+    UINT32 Tail;
+    HANDLE Event;
+    unsigned long Wakeups;
+} RING_READER;
+
+static void ring_open(RING_READER *ring, UINT32 ringBytes)
+{
+    KBRIDGE_SECTION_REQUEST request = { ringBytes, 0 };
+    KBRIDGE_SECTION_INFO info;
+
+    ring->Device = open_device(FALSE);
+    control(ring->Device, IOCTL_KBRIDGE_SECTION_OPEN, &request, sizeof(request), &info, sizeof(info));
+    ring->Mapping = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, KBRIDGE_SECTION_USER_NAME);
+    if (ring->Mapping == NULL) {
+        fail("OpenFileMappingW");
+    }
+    ring->Header = MapViewOfFile(ring->Mapping, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, info.ViewBytes);
+    if (ring->Header == NULL) {
+        fail("MapViewOfFile");
+    }
+    ring->Event = OpenEventW(SYNCHRONIZE, FALSE, KBRIDGE_EVENT_USER_NAME);
+    if (ring->Event == NULL) {
+        fail("OpenEventW");
+    }
+    ring->Data = (const unsigned char *)ring->Header + KBRIDGE_RING_HEADER_SIZE;
+    ring->Mask = ring->Header->Capacity - 1;
+    ring->Tail = ring->Header->Tail;
+    ring->Wakeups = 0;
+}
+
+static void ring_close(RING_READER *ring)
+{
+    control(ring->Device, IOCTL_KBRIDGE_PRODUCER_STOP, NULL, 0, NULL, 0);
+    UnmapViewOfFile(ring->Header);
+    CloseHandle(ring->Mapping);
+    CloseHandle(ring->Event);
+    control(ring->Device, IOCTL_KBRIDGE_SECTION_CLOSE, NULL, 0, NULL, 0);
+    CloseHandle(ring->Device);
+}
+
+/* Sleeps on the event unless a record is ready: announce, re-check Head, wait. */
+static void ring_wait(RING_READER *ring)
+{
+    InterlockedExchange((volatile LONG *)&ring->Header->ConsumerWaiting, 1);
+    if (ring->Header->Head == ring->Tail && !ring->Header->ProducerClosed) {
+        if (WaitForSingleObject(ring->Event, WAIT_SLICE_MS) == WAIT_FAILED) {
+            fail("WaitForSingleObject");
+        }
+        ring->Wakeups++;
+    }
+    ring->Header->ConsumerWaiting = 0;
+}
+
+/* Head, loaded before the records it covers are read. */
+static UINT32 ring_head(const RING_READER *ring)
+{
+    UINT32 head = *(volatile UINT32 *)&ring->Header->Head;
+
+    __asm__ volatile("" ::: "memory");
+    return head;
+}
+
+/* The next ready record before `head` (pad records skipped), or NULL. */
+static const KBRIDGE_RECORD_HEADER *ring_next(RING_READER *ring, UINT32 head)
+{
+    while (ring->Tail != head) {
+        UINT32 offset = ring->Tail & ring->Mask;
+        const KBRIDGE_RECORD_HEADER *record = (const KBRIDGE_RECORD_HEADER *)(ring->Data + offset);
+
+        if ((record->Flags & KBRIDGE_RECORD_PAD) == 0) {
+            ring->Tail += KBRIDGE_RECORD_SPAN(record->Length);
+            return record;
+        }
+        ring->Tail += ring->Mask + 1 - offset;
+    }
+    return NULL;
+}
+
+/* Gives the space of the records read so far back to the producer (once per batch, as src/ring.ts). */
+static void ring_release(RING_READER *ring)
+{
+    __asm__ volatile("" ::: "memory");
+    *(volatile UINT32 *)&ring->Header->Tail = ring->Tail;
+}
+
+/* --- 3. notification latency ------------------------------------------------- */
+
+static int report_latency(LONGLONG *samples, unsigned count, unsigned gaps)
+{
+    qsort(samples, count, sizeof(*samples), compare_ticks);
+    printf("{\"p50Us\":%.1f,\"p99Us\":%.1f,\"samples\":%u,\"gaps\":%u}\n", percentile_us(samples, count, 0.5),
+           percentile_us(samples, count, 0.99), count, gaps);
+    return 0;
+}
+
+static int latency_section(LONGLONG *samples, unsigned count, UINT32 intervalUs, UINT32 bytes)
+{
+    RING_READER ring;
+    unsigned received = 0, gaps = 0;
+    LONGLONG lastProgress;
+
+    ring_open(&ring, 1u << 20);
+    start_producer(ring.Device, KBRIDGE_CHANNEL_SECTION, count, bytes, intervalUs);
+    lastProgress = now();
+    while (received < count) {
+        LONGLONG woke = now();
+        unsigned before = received;
+
+        UINT32 head = ring_head(&ring);
+        const KBRIDGE_RECORD_HEADER *record;
+
+        while ((record = ring_next(&ring, head)) != NULL) {
+            samples[received] = woke - (LONGLONG)record->Timestamp;
+            gaps += record->Sequence != received;
+            received++;
+        }
+        ring_release(&ring);
+        if (received != before) {
+            lastProgress = woke;
+        } else if (seconds(woke - lastProgress) * 1000 > STALL_MS) {
+            fprintf(stderr, "client: the section ring stalled after %u messages\n", received);
+            return 1;
+        } else {
+            ring_wait(&ring);
+        }
+    }
+    ring_close(&ring);
+    return report_latency(samples, count, gaps);
+}
+
+typedef struct _INVERTED_SLOT {
+    OVERLAPPED Overlapped;
+    unsigned char Output[INVERTED_OUTPUT];
+} INVERTED_SLOT;
+
+static void post_inverted_wait(HANDLE device, INVERTED_SLOT *slot)
+{
+    memset(&slot->Overlapped, 0, sizeof(slot->Overlapped));
+    if (!DeviceIoControl(device, IOCTL_KBRIDGE_INVERTED_WAIT, NULL, 0, slot->Output, INVERTED_OUTPUT, NULL,
+                         &slot->Overlapped) &&
+        GetLastError() != ERROR_IO_PENDING) {
+        fail("DeviceIoControl(INVERTED_WAIT)");
+    }
+}
+
+static int latency_inverted(LONGLONG *samples, unsigned count, UINT32 intervalUs, UINT32 bytes)
+{
+    static INVERTED_SLOT slots[INVERTED_PENDING];
+    OVERLAPPED_ENTRY entries[INVERTED_PENDING];
+    HANDLE control_device = open_device(FALSE), device = open_device(TRUE);
+    HANDLE port = CreateIoCompletionPort(device, NULL, 0, 1);
+    unsigned received = 0, gaps = 0, pending, i;
+    ULONG removed, k;
+
+    if (port == NULL) {
+        fail("CreateIoCompletionPort");
+    }
+    for (i = 0; i < INVERTED_PENDING; i++) {
+        post_inverted_wait(device, &slots[i]);
+    }
+    start_producer(control_device, KBRIDGE_CHANNEL_INVERTED, count, bytes, intervalUs);
+    while (received < count) {
+        LONGLONG woke;
+
+        if (!GetQueuedCompletionStatusEx(port, entries, INVERTED_PENDING, &removed, STALL_MS, FALSE)) {
+            fail("GetQueuedCompletionStatusEx");
+        }
+        woke = now();
+        for (k = 0; k < removed; k++) {
+            INVERTED_SLOT *slot = (INVERTED_SLOT *)entries[k].lpOverlapped;
+            const KBRIDGE_RECORD_HEADER *record = (const KBRIDGE_RECORD_HEADER *)slot->Output;
+
+            if (entries[k].Internal != 0) {
+                fprintf(stderr, "client: INVERTED_WAIT completed with 0x%lx\n", (unsigned long)entries[k].Internal);
+                return 1;
+            }
+            if (received < count) {
+                samples[received] = woke - (LONGLONG)record->Timestamp;
+                gaps += record->Sequence != received;
+                received++;
+            }
+            post_inverted_wait(device, slot);
+        }
+    }
+    control(control_device, IOCTL_KBRIDGE_PRODUCER_STOP, NULL, 0, NULL, 0);
+    CancelIoEx(device, NULL);
+    for (pending = INVERTED_PENDING; pending > 0; pending -= removed) {
+        if (!GetQueuedCompletionStatusEx(port, entries, INVERTED_PENDING, &removed, STALL_MS, FALSE)) {
+            fail("GetQueuedCompletionStatusEx");
+        }
+    }
+    CloseHandle(port);
+    CloseHandle(device);
+    CloseHandle(control_device);
+    return report_latency(samples, count, gaps);
+}
+
+static int run_latency(int argc, char **argv)
+{
+    unsigned count;
+    UINT32 intervalUs, bytes;
+    LONGLONG *samples;
+
+    if (argc != 6) {
+        usage();
+    }
+    count = number(argv[3]);
+    intervalUs = number(argv[4]);
+    bytes = number(argv[5]);
+    samples = malloc(sizeof(*samples) * (count ? count : 1));
+    if (count == 0 || samples == NULL) {
+        usage();
+    }
+    if (strcmp(argv[2], "section") == 0) {
+        return latency_section(samples, count, intervalUs, bytes);
+    }
+    if (strcmp(argv[2], "inverted") == 0) {
+        return latency_inverted(samples, count, intervalUs, bytes);
+    }
+    usage();
+    return 2;
+}
+
+/* --- 4. ring throughput, and the memcpy ceiling -------------------------------- */
+
+static int run_ring(int argc, char **argv)
+{
+    static unsigned char scratch[KBRIDGE_MAX_MESSAGE];
+    RING_READER ring;
+    unsigned long count, received = 0, gaps = 0;
+    UINT32 bytes;
+    LONGLONG first = 0, last = 0, lastProgress;
+
+    if (argc != 5) {
+        usage();
+    }
+    bytes = number(argv[2]);
+    count = number(argv[3]);
+    if (bytes == 0 || bytes > KBRIDGE_MAX_MESSAGE || count < 2) {
+        usage();
+    }
+    ring_open(&ring, number(argv[4]));
+    start_producer(ring.Device, KBRIDGE_CHANNEL_SECTION, count, bytes, 0);
+    lastProgress = now();
+    while (received < count) {
+        unsigned long before = received;
+
+        UINT32 head = ring_head(&ring);
+        const KBRIDGE_RECORD_HEADER *record;
+
+        while ((record = ring_next(&ring, head)) != NULL) {
+            memcpy(scratch, record + 1, record->Length);
+            TOUCH(scratch);
+            gaps += record->Sequence != received;
+            received++;
+            if (received == 1) {
+                first = now();
+            }
+        }
+        ring_release(&ring);
+        if (received != before) {
+            lastProgress = last = now();
+        } else if (seconds(now() - lastProgress) * 1000 > STALL_MS) {
+            fprintf(stderr, "client: the section ring stalled after %lu messages\n", received);
+            return 1;
+        } else {
+            ring_wait(&ring);
+        }
+    }
+    ring_close(&ring);
+    printf("{\"messagesPerSecond\":%.1f,\"bytesPerSecond\":%.1f,\"wakeups\":%lu,\"gaps\":%lu}\n",
+           (double)(count - 1) / seconds(last - first), (double)(count - 1) * bytes / seconds(last - first),
+           ring.Wakeups, gaps);
+    return 0;
+}
+
+/* The same bytes copied out of a ring-sized buffer record by record, without the ring. */
+static int run_memcpy(int argc, char **argv)
+{
+    static unsigned char scratch[KBRIDGE_MAX_MESSAGE];
+    unsigned char *source;
+    unsigned long count, i;
+    UINT32 bytes, ringBytes, span, offset = 0;
+    LONGLONG start, elapsed;
+
+    if (argc != 5) {
+        usage();
+    }
+    bytes = number(argv[2]);
+    count = number(argv[3]);
+    ringBytes = number(argv[4]);
+    span = KBRIDGE_RECORD_SPAN(bytes);
+    if (bytes == 0 || bytes > KBRIDGE_MAX_MESSAGE || ringBytes < span) {
+        usage();
+    }
+    source = malloc(ringBytes);
+    if (source == NULL) {
+        fail("malloc");
+    }
+    for (i = 0; i < ringBytes; i++) {
+        source[i] = (unsigned char)i;
+    }
+    start = now();
+    for (i = 0; i < count; i++) {
+        if (offset + span > ringBytes) {
+            offset = 0;
+        }
+        memcpy(scratch, source + offset + sizeof(KBRIDGE_RECORD_HEADER), bytes);
+        TOUCH(scratch);
+        offset += span;
+    }
+    elapsed = now() - start;
+    printf("{\"messagesPerSecond\":%.1f,\"bytesPerSecond\":%.1f}\n", (double)count / seconds(elapsed),
+           (double)count * bytes / seconds(elapsed));
+    free(source);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    QueryPerformanceFrequency(&frequency);
+    if (argc < 2) {
+        usage();
+    }
+    if (strcmp(argv[1], "sync") == 0) {
+        return run_sync(argc, argv);
+    }
+    if (strcmp(argv[1], "overlapped") == 0) {
+        return run_overlapped(argc, argv);
+    }
+    if (strcmp(argv[1], "latency") == 0) {
+        return run_latency(argc, argv);
+    }
+    if (strcmp(argv[1], "ring") == 0) {
+        return run_ring(argc, argv);
+    }
+    if (strcmp(argv[1], "memcpy") == 0) {
+        return run_memcpy(argc, argv);
+    }
+    if (strcmp(argv[1], "frequency") == 0) {
+        printf("{\"frequency\":%lld}\n", frequency.QuadPart);
+        return 0;
+    }
+    usage();
+    return 2;
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `deno task bench`: Deno against a native C client under the same wineserver.
+# Builds and loads the reference driver, builds the C client (mingw-w64), runs the
+# Linux microbenchmarks, then tests/bench/bench.ts with the Windows build of Deno
+# under Wine, which alternates C and Deno round after round and writes
+# tests/bench/results.md and results.json. Arguments go to bench.ts
+# (e.g. --rounds 3 --scale 0.2 for a quick look).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$KB_ROOT"
+bash tools/setup.sh
+source tools/wine.sh
+make -s -C driver OUT="$KB_BUILD/driver"
+kb_install_driver || { echo "bench: could not load the driver (see $KB_LOG/driver-load.log)" >&2; exit 1; }
+
+mkdir -p "$KB_BUILD/bench"
+x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -Idriver -o "$KB_BUILD/bench/client.exe" tests/bench/client.c
+
+echo "bench: Linux microbenchmarks (deno bench)" >&2
+"$KB_LINUX_DENO" bench --json tests/bench/micro_bench.ts >"$KB_BUILD/bench/micro.json"
+
+echo "bench: C and Deno under Wine" >&2
+cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1) ($(nproc) CPUs)"
+kb_wine "$KB_DENO_EXE" run -A tests/bench/bench.ts \
+  --client "$KB_BUILD/bench/client.exe" --micro "$KB_BUILD/bench/micro.json" \
+  --cpu "$cpu" --wine "$(wine --version </dev/null 2>/dev/null)" "$@" 2>&1 | tr -d '\r'
+exit "${PIPESTATUS[0]}"
