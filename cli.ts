@@ -18,6 +18,7 @@
  */
 import { KbridgeError } from "./src/errors.ts";
 import { ctlCommand } from "./src/cli/ctl.ts";
+import { fuzzCommand } from "./src/cli/fuzz.ts";
 import { serviceCommand } from "./src/cli/service.ts";
 import { ioctlCommand } from "./src/cli/ioctl.ts";
 import { UsageError } from "./src/cli/usage.ts";
@@ -33,11 +34,13 @@ Commands:
   ioctl <device> <code> [...]  send one I/O control request
   service <action> <name>      install | start | stop | remove | status a driver service
   watch <device> [...]         stream the driver's messages live
+  fuzz <device> [...]          fuzz a driver's IOCTLs (crashes, hangs, leaks); --replay a finding
 
 Run "kbridge <command> --help" for a command's options and examples.`;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   ctl: ctlCommand,
+  fuzz: fuzzCommand,
   ioctl: ioctlCommand,
   service: serviceCommand,
   watch: watchCommand,

@@ -126,7 +126,7 @@ static NTSTATUS KbInDirectVerify(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack)
 static NTSTATUS KbOutDirectEcho(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information)
 {
     ULONG inputLength = Stack->Parameters.DeviceIoControl.InputBufferLength;
-    PUCHAR output;
+    PUCHAR output = NULL;
     NTSTATUS status;
 
     *Information = 0;
@@ -156,7 +156,7 @@ static NTSTATUS KbOutDirectFill(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _O
 {
     const KBRIDGE_FILL_REQUEST *request = (const KBRIDGE_FILL_REQUEST *)Irp->AssociatedIrp.SystemBuffer;
     ULONG outputLength = Stack->Parameters.DeviceIoControl.OutputBufferLength;
-    PUCHAR output;
+    PUCHAR output = NULL;
     UINT32 seed;
     ULONG i;
     NTSTATUS status;

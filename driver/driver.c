@@ -19,9 +19,9 @@
 #include <wdmsec.h>
 
 /*
- * Device class of the device object: IoCreateDeviceSecure records the SDDL
- * below under this class, where an administrator could override it.
- * {98412C70-FE01-442A-B5EC-AAF1276BDE4F}
+ * Device class of the device object. IoCreateDeviceSecure looks under this
+ * class's registry key for an administrator's override of the SDDL below;
+ * without one the SDDL applies. {98412C70-FE01-442A-B5EC-AAF1276BDE4F}
  */
 DEFINE_GUID(KB_DEVICE_CLASS_GUID,
             0x98412c70, 0xfe01, 0x442a, 0xb5, 0xec, 0xaa, 0xf1, 0x27, 0x6b, 0xde, 0x4f);
@@ -56,10 +56,11 @@ static NTSTATUS KbCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_S
 #else
     /*
      * mingw has no wdmsec library: the device gets the I/O manager's default
-     * descriptor, which on Windows also admits non-administrators. This
-     * build is meant for Wine (where device security is not enforced);
-     * ship the WDK build. FILE_DEVICE_SECURE_OPEN still applies the
-     * device's descriptor to names opened below it.
+     * descriptor, which on Windows lets any user open it (read access is
+     * enough for these FILE_ANY_ACCESS IOCTLs). This build is meant for
+     * Wine, where device security is not enforced; ship the WDK build.
+     * FILE_DEVICE_SECURE_OPEN still applies the device's descriptor to
+     * names opened below it.
      */
     return IoCreateDevice(DriverObject, sizeof(KB_DEVICE_EXTENSION), DeviceName,
                           KBRIDGE_DEVICE_TYPE, FILE_DEVICE_SECURE_OPEN, FALSE, DeviceObject);
@@ -118,7 +119,6 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     }
     extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
     RtlZeroMemory(extension, sizeof(*extension));
-    extension->DeviceObject = device;
     KbPendInitialize(&extension->Pend);
     KbInvertedInitialize(&extension->Inverted);
     KbSectionInitialize(&extension->Section, &extension->Producer);

@@ -271,6 +271,7 @@ struct _KB_PRODUCER {
     KEVENT WorkEvent;              /* synchronization event: a call arrived */
     PKTHREAD Thread;               /* referenced; waited for at unload */
     PKB_INVERTED Inverted;
+    PFILE_OBJECT volatile RunOwner;/* copy of Run.Owner that closing files read */
     /* Owned by the thread. */
     PKB_RING Rings[KbRingSlotCount];
     KB_RUN Run;
@@ -335,7 +336,6 @@ VOID KbClassicReleaseFile(_Inout_ PKB_CLASSIC Classic, _In_opt_ PFILE_OBJECT Fil
  * The device extension: the driver's global state.
  */
 typedef struct _KB_DEVICE_EXTENSION {
-    PDEVICE_OBJECT DeviceObject;
     KB_PEND Pend;
     KB_INVERTED Inverted;
     KB_PRODUCER Producer;

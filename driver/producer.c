@@ -17,10 +17,21 @@
  * KbridgePatternByte(Seed ^ n, i). Between messages the thread waits
  * IntervalUs on its work event (so calls still get through at once), or
  * does not wait at all when IntervalUs is 0.
+ *
+ * A full ring (or inverted queue) drops the message, unless the run has
+ * KBRIDGE_PRODUCER_WAIT_FOR_SPACE: then the thread waits for the consumer
+ * (yielding the processor for KB_PRODUCER_YIELD_MS, then in 1 ms naps on
+ * its work event), still running calls, until the message fits or the run
+ * ends (STOP, its file closing, a new START, unload: the message is then
+ * dropped as usual). Nothing tells the driver that the consumer made room,
+ * hence the polling; the yields keep a lossless run fast.
  */
 #include "internal.h"
 
 #define KB_CHANNELS_ALL (KBRIDGE_CHANNEL_SECTION | KBRIDGE_CHANNEL_INVERTED | KBRIDGE_CHANNEL_CLASSIC)
+#define KB_PRODUCER_FLAGS_ALL KBRIDGE_PRODUCER_WAIT_FOR_SPACE
+/* How long a producer waiting for space only yields before it naps. */
+#define KB_PRODUCER_YIELD_MS 2
 
 typedef struct _KB_PRODUCER_CALL {
     LIST_ENTRY Link;
@@ -65,6 +76,7 @@ NTSTATUS KbProducerStartThread(_Inout_ PKB_PRODUCER Producer, _In_ PKB_INVERTED 
     KeInitializeEvent(&Producer->WorkEvent, SynchronizationEvent, FALSE);
     Producer->Thread = NULL;
     Producer->Inverted = Inverted;
+    Producer->RunOwner = NULL;
     RtlZeroMemory(Producer->Rings, sizeof(Producer->Rings));
     RtlZeroMemory(&Producer->Run, sizeof(Producer->Run));
 
@@ -181,23 +193,75 @@ static BOOLEAN KbProducerRunCalls(_Inout_ PKB_PRODUCER Producer)
 }
 
 /*
+ * KbProducerWaitForSpace - one step of waiting for the consumer to make room
+ * for a message of the run of generation Generation (producer thread).
+ *   Since: performance counter when the wait began (0: now, set here).
+ * Runs the queued calls first. Returns FALSE when the wait must end
+ * because that run is over or the thread is exiting.
+ */
+static BOOLEAN KbProducerWaitForSpace(_Inout_ PKB_PRODUCER Producer, _In_ ULONG Generation,
+                                      _Inout_ PLONGLONG Since)
+{
+    LARGE_INTEGER frequency;
+    LARGE_INTEGER now = KeQueryPerformanceCounter(&frequency);
+    LARGE_INTEGER interval;
+
+    if (KbProducerRunCalls(Producer) || !Producer->Run.Active || Producer->Run.Generation != Generation) {
+        return FALSE;
+    }
+    if (*Since == 0) {
+        *Since = now.QuadPart;
+    }
+    if (now.QuadPart - *Since < frequency.QuadPart * KB_PRODUCER_YIELD_MS / 1000) {
+        /* A zero interval gives up the rest of the quantum, with no timer involved. */
+        interval.QuadPart = 0;
+        (VOID)KeDelayExecutionThread(KernelMode, FALSE, &interval);
+    } else {
+        interval.QuadPart = -10000; /* 1 ms; a call ends the nap early */
+        (VOID)KeWaitForSingleObject(&Producer->WorkEvent, Executive, KernelMode, FALSE, &interval);
+    }
+    return TRUE;
+}
+
+/*
  * KbProducerEmit - write one message to the requested channels (producer thread).
+ *   WaitForSpace: wait while a channel is full instead of dropping (runs
+ *   only; the run's generation is then Generation).
  * A ring channel that is not open is skipped (no sequence number is taken);
- * the inverted channel always takes the message (queued or delivered).
+ * the inverted channel always takes the message (delivered, queued or dropped).
  */
 static VOID KbProducerEmit(_Inout_ PKB_PRODUCER Producer, _In_ ULONG Channels,
-                           _In_reads_bytes_(Length) const UCHAR *Payload, _In_ ULONG Length)
+                           _In_reads_bytes_(Length) const UCHAR *Payload, _In_ ULONG Length,
+                           _In_ BOOLEAN WaitForSpace, _In_ ULONG Generation)
 {
+    static const struct {
+        ULONG Channel;
+        KB_RING_SLOT Slot;
+    } rings[] = {
+        { KBRIDGE_CHANNEL_SECTION, KbRingSlotSection },
+        { KBRIDGE_CHANNEL_CLASSIC, KbRingSlotClassic },
+    };
     ULONG64 timestamp = (ULONG64)KeQueryPerformanceCounter(NULL).QuadPart;
+    BOOLEAN wait = WaitForSpace;
+    LONGLONG since = 0;
+    ULONG i;
 
-    if ((Channels & KBRIDGE_CHANNEL_SECTION) != 0 && Producer->Rings[KbRingSlotSection] != NULL) {
-        KbRingWrite(Producer->Rings[KbRingSlotSection], Payload, Length, timestamp);
-    }
-    if ((Channels & KBRIDGE_CHANNEL_CLASSIC) != 0 && Producer->Rings[KbRingSlotClassic] != NULL) {
-        KbRingWrite(Producer->Rings[KbRingSlotClassic], Payload, Length, timestamp);
+    for (i = 0; i < RTL_NUMBER_OF(rings); i++) {
+        PKB_RING ring;
+
+        if ((Channels & rings[i].Channel) == 0) {
+            continue;
+        }
+        /* Re-read after every wait: a call may have closed the channel. */
+        while ((ring = Producer->Rings[rings[i].Slot]) != NULL &&
+               !KbRingWrite(ring, Payload, Length, timestamp, (BOOLEAN)!wait)) {
+            wait = KbProducerWaitForSpace(Producer, Generation, &since);
+        }
     }
     if ((Channels & KBRIDGE_CHANNEL_INVERTED) != 0) {
-        KbInvertedOffer(Producer->Inverted, Payload, Length, timestamp);
+        while (!KbInvertedOffer(Producer->Inverted, Payload, Length, timestamp, (BOOLEAN)!wait)) {
+            wait = KbProducerWaitForSpace(Producer, Generation, &since);
+        }
     }
     InterlockedIncrement64(&KbCounters.MessagesProduced);
 }
@@ -207,8 +271,10 @@ static VOID KbProducerEmit(_Inout_ PKB_PRODUCER Producer, _In_ ULONG Channels,
  */
 static VOID KbProducerEndRun(_Inout_ PKB_PRODUCER Producer)
 {
+    Producer->Run.Generation++;
     Producer->Run.Active = FALSE;
     Producer->Run.Owner = NULL;
+    Producer->RunOwner = NULL;
     (VOID)InterlockedExchange(&KbCounters.ProducerRunning, 0);
 }
 
@@ -235,12 +301,17 @@ static VOID KbProducerEmitRunMessage(_Inout_ PKB_PRODUCER Producer)
     ULONG sizes = run->Request.MaxSize - run->Request.MinSize + 1;
     ULONG length = run->Request.MinSize + KbProducerNextRandom(&run->Random) % sizes;
     UINT32 seed = run->Request.Seed ^ (UINT32)run->Produced;
+    ULONG generation = run->Generation;
     ULONG i;
 
     for (i = 0; i < length; i++) {
         Producer->Scratch[i] = KbridgePatternByte(seed, i);
     }
-    KbProducerEmit(Producer, run->Request.Channels, Producer->Scratch, length);
+    KbProducerEmit(Producer, run->Request.Channels, Producer->Scratch, length,
+                   (BOOLEAN)((run->Request.Flags & KBRIDGE_PRODUCER_WAIT_FOR_SPACE) != 0), generation);
+    if (run->Generation != generation) {
+        return; /* ended or replaced by a call while waiting for space */
+    }
     run->Produced++;
     if (run->Request.Count != 0 && run->Produced == run->Request.Count) {
         KbProducerEndRun(Producer);
@@ -283,8 +354,10 @@ static NTSTATUS KbProducerStartRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt
     if (start == NULL) {
         return STATUS_INVALID_PARAMETER;
     }
+    run->Generation++;
     run->Active = TRUE;
     run->Owner = start->Owner;
+    Producer->RunOwner = start->Owner;
     run->Request = start->Request;
     run->Produced = 0;
     run->Random = start->Request.Seed ^ 0x6A09E667u;
@@ -316,7 +389,7 @@ static NTSTATUS KbProducerInjectRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_op
     if (inject == NULL) {
         return STATUS_INVALID_PARAMETER;
     }
-    KbProducerEmit(Producer, inject->Channels, inject->Payload, inject->Length);
+    KbProducerEmit(Producer, inject->Channels, inject->Payload, inject->Length, FALSE, 0);
     return STATUS_SUCCESS;
 }
 
@@ -341,7 +414,8 @@ static BOOLEAN KbChannelsValid(_In_ ULONG Channels)
 }
 
 /*
- * KbProducerStart - IOCTL_KBRIDGE_PRODUCER_START. In: KBRIDGE_PRODUCER_REQUEST.
+ * KbProducerStart - IOCTL_KBRIDGE_PRODUCER_START. In: KBRIDGE_PRODUCER_REQUEST
+ * (known channel and flag bits, 1 <= MinSize <= MaxSize <= KBRIDGE_MAX_MESSAGE).
  * The run replaces any other and belongs to the calling file: it ends when
  * that file closes.
  */
@@ -355,6 +429,7 @@ NTSTATUS KbProducerStart(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_
     start.Request = *(const KBRIDGE_PRODUCER_REQUEST *)Irp->AssociatedIrp.SystemBuffer;
     start.Owner = Stack->FileObject;
     if (!KbChannelsValid(start.Request.Channels) ||
+        (start.Request.Flags & ~KB_PRODUCER_FLAGS_ALL) != 0 ||
         start.Request.MinSize == 0 ||
         start.Request.MinSize > start.Request.MaxSize ||
         start.Request.MaxSize > KBRIDGE_MAX_MESSAGE) {
@@ -405,8 +480,14 @@ NTSTATUS KbProducerInject(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO
 
 /*
  * KbProducerReleaseFile - a file is closing: end the run it started, if any.
+ * RunOwner spares every other close a round trip to the thread. It cannot
+ * miss: the file's START has completed before its CLOSE arrives (an IRP in
+ * progress holds a reference to the file object), and CLOSE always follows
+ * CLEANUP.
  */
 VOID KbProducerReleaseFile(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject)
 {
-    (VOID)KbProducerCall(Producer, KbProducerReleaseFileRoutine, FileObject);
+    if (Producer->RunOwner == FileObject) {
+        (VOID)KbProducerCall(Producer, KbProducerReleaseFileRoutine, FileObject);
+    }
 }

@@ -370,7 +370,7 @@ export function checkInteger(
       value,
     );
   }
-  return value;
+  return value === 0 ? 0 : value; // -0 is not a valid FFI integer
 }
 
 /**

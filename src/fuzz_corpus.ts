@@ -30,7 +30,12 @@ interface Walk {
   code: number;
   step: number;
   length: number;
+  /** Steps taken since its last turn began. */
+  burst: number;
 }
+
+/** Consecutive steps a walk takes per turn. */
+const BURST = 8;
 
 /** One step of a walk: the mutated input to send with `code`. */
 export interface WalkCase {
@@ -69,8 +74,11 @@ function key(data: Uint8Array): string {
 
 /**
  * The corpus of one fuzz run. Every entry added is walked deterministically
- * (see `walkStep`) against every control code; newer walks go first, then
- * all pending walks take turns, one step each.
+ * (see `walkStep`) against every control code, other codes than the one whose
+ * output it was first. Walks over the driver's own output (the structures it
+ * hands out are often what it expects back) take three steps out of four;
+ * the rest go to the walks over seeds and status-feedback inputs. Within each
+ * group the walks take turns in the order they were added, 8 steps per turn.
  *
  * @example
  * ```ts
@@ -85,8 +93,11 @@ export class Corpus {
   readonly #entries: CorpusEntry[] = [];
   readonly #keys = new Set<string>();
   readonly #outputsPerCode = new Map<number, number>();
-  readonly #walks: Walk[] = [];
-  #cursor = 0;
+  /** Walks over output-derived entries. */
+  readonly #primary: Walk[] = [];
+  /** Walks over seeds and status-feedback entries. */
+  readonly #secondary: Walk[] = [];
+  #turn = 0;
   readonly #codes: readonly number[];
   readonly #maxEntries: number;
   readonly #maxOutputsPerCode: number;
@@ -108,7 +119,7 @@ export class Corpus {
 
   /** Walks not finished yet. */
   get pendingWalks(): number {
-    return this.#walks.length;
+    return this.#primary.length + this.#secondary.length;
   }
 
   /**
@@ -142,8 +153,9 @@ export class Corpus {
     this.#entries.push(entry);
     const length = walkLength(entry.data.length);
     if (length > 0) {
-      const walks = this.#codes.map((c) => ({ entry, code: c, step: 0, length }));
-      this.#walks.splice(this.#cursor, 0, ...walks);
+      const codes = [...this.#codes.filter((c) => c !== code), ...this.#codes.filter((c) => c === code)];
+      const queue = origin === "output" ? this.#primary : this.#secondary;
+      for (const c of codes) queue.push({ entry, code: c, step: 0, length, burst: 0 });
     }
     return entry;
   }
@@ -159,18 +171,22 @@ export class Corpus {
 
   /** The next step of the pending walks, or `undefined` when none is left. */
   nextWalk(): WalkCase | undefined {
-    while (this.#walks.length > 0) {
-      if (this.#cursor >= this.#walks.length) this.#cursor = 0;
-      const walk = this.#walks[this.#cursor];
+    while (this.pendingWalks > 0) {
+      const primaryTurn = this.#turn++ % 4 !== 3;
+      const queue = (primaryTurn && this.#primary.length > 0) || this.#secondary.length === 0
+        ? this.#primary
+        : this.#secondary;
+      const walk = queue[0];
       const input = walk.step < walk.length ? walkStep(walk.entry.data, walk.step) : undefined;
       walk.step++;
+      walk.burst++;
       if (input === undefined || walk.step >= walk.length) {
-        this.#walks.splice(this.#cursor, 1);
-        if (input === undefined) continue;
-      } else {
-        this.#cursor++;
+        queue.shift();
+      } else if (walk.burst >= BURST) {
+        walk.burst = 0;
+        queue.push(queue.shift()!);
       }
-      return { entry: walk.entry, code: walk.code, input };
+      if (input !== undefined) return { entry: walk.entry, code: walk.code, input };
     }
     return undefined;
   }

@@ -92,6 +92,19 @@ const DEATH_ERRORS: ReadonlySet<number> = new Set([
   1167, // ERROR_DEVICE_NOT_CONNECTED
 ]);
 
+/** NTSTATUS values with which calls fail once the driver (or its host) is gone. */
+const DEATH_STATUSES: ReadonlySet<number> = new Set([
+  0xc000_0008, // STATUS_INVALID_HANDLE
+  0xc000_000e, // STATUS_NO_SUCH_DEVICE
+  0xc000_0022, // STATUS_ACCESS_DENIED
+  0xc000_0034, // STATUS_OBJECT_NAME_NOT_FOUND
+  0xc000_003a, // STATUS_OBJECT_PATH_NOT_FOUND
+  0xc000_009d, // STATUS_DEVICE_NOT_CONNECTED
+  0xc000_00c0, // STATUS_DEVICE_DOES_NOT_EXIST
+  0xc000_0123, // STATUS_FILE_DELETED: seen under Wine when the host has just died
+  0xc000_014b, // STATUS_PIPE_BROKEN
+]);
+
 /**
  * Whether `outcome` is how a call fails when the driver is gone, so that the
  * fuzzer must check whether it died (see {@linkcode FuzzTarget.alive}).
@@ -104,7 +117,9 @@ const DEATH_ERRORS: ReadonlySet<number> = new Set([
  * ```
  */
 export function looksDead(outcome: CallOutcome): boolean {
-  return outcome.kind === "error" && DEATH_ERRORS.has(outcome.win32);
+  return outcome.kind === "error" &&
+    (DEATH_ERRORS.has(outcome.win32) ||
+      (outcome.ntStatus !== undefined && DEATH_STATUSES.has(outcome.ntStatus)));
 }
 
 /**
@@ -243,8 +258,7 @@ export class DeviceTarget implements FuzzTarget {
       this.#probeMs,
       this.#probeMs,
     );
-    return outcome.kind !== "hang" &&
-      !(outcome.kind === "error" && DEATH_ERRORS.has(outcome.win32));
+    return outcome.kind !== "hang" && !looksDead(outcome);
   }
 
   async restart(): Promise<void> {

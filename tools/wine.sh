@@ -11,6 +11,13 @@ kb_install_driver() {
   local cli=(kb_wine "$KB_DENO_EXE" run -A "$KB_ROOT/cli.ts" service)
   "${cli[@]}" stop kbridge >>"$KB_LOG/driver-load.log" 2>&1
   cp "$KB_SYS" "$WINEPREFIX/drive_c/windows/system32/drivers/kbridge.sys" || return 1
+  # The fuzzer's test-only fixture driver (planted fault), loaded by tests/wine/fuzz.test.ts.
+  # Copied by rename so that a running kbcrashy host keeps its own image.
+  local crashy="$WINEPREFIX/drive_c/windows/system32/drivers/kbcrashy.sys"
+  make -s -C "$KB_ROOT/tests/fixture" OUT="$KB_BUILD/fixture" >>"$KB_LOG/driver-load.log" 2>&1 &&
+    { cmp -s "$KB_BUILD/fixture/kbcrashy.sys" "$crashy" ||
+      { cp "$KB_BUILD/fixture/kbcrashy.sys" "$crashy.tmp" && mv -f "$crashy.tmp" "$crashy"; }; } ||
+    { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
   if ! "${cli[@]}" status kbridge >>"$KB_LOG/driver-load.log" 2>&1; then
     "${cli[@]}" install kbridge --sys 'C:\windows\system32\drivers\kbridge.sys' \
       >>"$KB_LOG/driver-load.log" 2>&1 || { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }

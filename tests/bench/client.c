@@ -125,6 +125,12 @@ static unsigned count_threads(void)
     return threads;
 }
 
+/* The NTSTATUS of a completed request: the low 32 bits of OVERLAPPED.Internal. */
+static unsigned long completion_status(const OVERLAPPED *overlapped)
+{
+    return (ULONG)overlapped->Internal;
+}
+
 static int compare_ticks(const void *a, const void *b)
 {
     LONGLONG x = *(const LONGLONG *)a, y = *(const LONGLONG *)b;
@@ -268,8 +274,8 @@ static unsigned echo_pass(HANDLE device, HANDLE port, ECHO_SLOT *slots, unsigned
         for (i = 0; i < removed; i++) {
             ECHO_SLOT *slot = (ECHO_SLOT *)entries[i].lpOverlapped;
 
-            if (entries[i].Internal != 0 || entries[i].dwNumberOfBytesTransferred != bytes) {
-                fprintf(stderr, "client: echo completed with status 0x%lx\n", (unsigned long)entries[i].Internal);
+            if (completion_status(&slot->Overlapped) != 0 || entries[i].dwNumberOfBytesTransferred != bytes) {
+                fprintf(stderr, "client: echo completed with status 0x%lx\n", completion_status(&slot->Overlapped));
                 exit(1);
             }
             completed++;
@@ -495,8 +501,8 @@ static int latency_inverted(LONGLONG *samples, unsigned count, UINT32 intervalUs
             INVERTED_SLOT *slot = (INVERTED_SLOT *)entries[k].lpOverlapped;
             const KBRIDGE_RECORD_HEADER *record = (const KBRIDGE_RECORD_HEADER *)slot->Output;
 
-            if (entries[k].Internal != 0) {
-                fprintf(stderr, "client: INVERTED_WAIT completed with 0x%lx\n", (unsigned long)entries[k].Internal);
+            if (completion_status(&slot->Overlapped) != 0) {
+                fprintf(stderr, "client: INVERTED_WAIT completed with 0x%lx\n", completion_status(&slot->Overlapped));
                 return 1;
             }
             if (received < count) {
