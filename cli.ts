@@ -17,6 +17,7 @@
  * @module
  */
 import { KbridgeError } from "./src/errors.ts";
+import { benchCommand } from "./src/cli/bench.ts";
 import { ctlCommand } from "./src/cli/ctl.ts";
 import { fuzzCommand } from "./src/cli/fuzz.ts";
 import { serviceCommand } from "./src/cli/service.ts";
@@ -29,6 +30,7 @@ const HELP = `kbridge - talk to Windows kernel drivers from Deno
 Usage: kbridge <command> [options]
 
 Commands:
+  bench [<device> [<code>]]    time one control code: sync round trips, overlapped throughput
   ctl decode <code>            decode a control code
   ctl encode --device-type T --function N [--method M] [--access A]
   ioctl <device> <code> [...]  send one I/O control request
@@ -39,6 +41,7 @@ Commands:
 Run "kbridge <command> --help" for a command's options and examples.`;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  bench: benchCommand,
   ctl: ctlCommand,
   fuzz: fuzzCommand,
   ioctl: ioctlCommand,

@@ -183,7 +183,7 @@ typedef struct _KBRIDGE_PRODUCER_REQUEST {
     UINT32 MinSize;            /* payload bytes, 1 ... KBRIDGE_MAX_MESSAGE */
     UINT32 MaxSize;
     UINT32 IntervalUs;         /* pause between messages; 0 = none */
-    UINT32 Seed;               /* payload of message n: KbridgePatternByte(Seed ^ n, i) */
+    UINT32 Seed;               /* byte i of the run's message n (from 0): KbridgePatternByte(Seed ^ n, i) */
     UINT32 Flags;              /* KBRIDGE_PRODUCER_* */
 } KBRIDGE_PRODUCER_REQUEST;
 

@@ -22,7 +22,7 @@ import {
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { count: { type: "string", default: "200000" } },
+  options: { count: { type: "string", default: "1000000" } },
 });
 const count = Number(values.count);
 
@@ -55,33 +55,59 @@ const channelBit = {
   classic: Channel.CLASSIC,
 }[messages.channel];
 const seed = Date.now() >>> 0;
-device.ioctl(
-  IOCTL.PRODUCER_START,
-  ProducerRequest.encode({
-    channels: channelBit,
-    count,
-    minSize: 16,
-    maxSize: 256,
-    intervalUs: 0,
-    seed,
-    flags: Protocol.PRODUCER_WAIT_FOR_SPACE,
-  }),
-);
+const start = (run: { count: number; intervalUs: number; seed: number }) =>
+  device.ioctl(
+    IOCTL.PRODUCER_START,
+    ProducerRequest.encode({
+      channels: channelBit,
+      minSize: 16,
+      maxSize: 256,
+      flags: Protocol.PRODUCER_WAIT_FOR_SPACE,
+      ...run,
+    }),
+  );
+const hexOf = (data: Uint8Array) =>
+  [...data.subarray(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+// Payload byte i of a run's message n is patternByte(seed ^ n, i).
+const intact = (data: Uint8Array, runSeed: number, n: number) => {
+  const messageSeed = (runSeed ^ n) >>> 0;
+  return data.every((b, i) => b === patternByte(messageSeed, i));
+};
 
+// Live: the driver's thread writes one message every 100 ms; each is printed as it arrives.
+const live = 10;
+start({ count: live, intervalUs: 100_000, seed });
+let liveSeen = 0;
+while (liveSeen < live) {
+  const got = await messages.drain((data, sequence) => {
+    const time = new Date().toISOString().slice(11, 23);
+    console.log(
+      `  ${time}  message #${sequence}  ${String(data.length).padStart(3)} B  ${hexOf(data)} ...  ${
+        intact(data, seed, liveSeen) ? "ok" : "CORRUPT"
+      }`,
+    );
+    liveSeen++;
+  }, { timeoutMs: 5000 });
+  if (got === 0) {
+    console.error(`demo: no message for 5 s after ${liveSeen}`);
+    Deno.exit(1);
+  }
+}
+
+// Burst: as fast as the driver writes and the reader keeps up, with a rate line.
+const burstSeed = (seed + 1) >>> 0;
+console.log(`burst: ${count} messages of 16..256 B`);
+start({ count, intervalUs: 0, seed: burstSeed });
 let received = 0;
 let bytes = 0;
 let corrupt = 0;
-let lastReport = performance.now();
+const started = performance.now();
+let lastReport = started;
 let reportedCount = 0;
-const started = lastReport;
 while (received < count) {
   const got = await messages.drain((data, sequence) => {
-    if (received < 5) {
-      const hex = [...data.subarray(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
-      console.log(`  message #${sequence}: ${data.length} bytes  ${hex} ...`);
-    }
-    const messageSeed = (seed ^ sequence) >>> 0;
-    if (sequence !== received || data.some((b, i) => b !== patternByte(messageSeed, i))) corrupt++;
+    // Sequence numbers continue from the live phase on the same channel.
+    if (sequence !== live + received || !intact(data, burstSeed, received)) corrupt++;
     received++;
     bytes += data.length;
   }, { timeoutMs: 5000 });
@@ -90,11 +116,13 @@ while (received < count) {
     Deno.exit(1);
   }
   const now = performance.now();
-  if (now - lastReport >= 500 || received === count) {
+  if (now - lastReport >= 100 || received === count) {
     const rate = ((received - reportedCount) * 1000) / (now - lastReport);
     console.log(
-      `  ${received} messages, ${(bytes / 1e6).toFixed(1)} MB, ${Math.round(rate)} msg/s, ` +
-        `dropped ${messages.dropped}, corrupt ${corrupt}`,
+      `  ${String(received).padStart(8)} messages  ${(bytes / 1e6).toFixed(1).padStart(6)} MB  ` +
+        `${
+          String(Math.round(rate)).padStart(7)
+        } msg/s  dropped ${messages.dropped}  corrupt ${corrupt}`,
     );
     lastReport = now;
     reportedCount = received;

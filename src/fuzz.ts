@@ -43,19 +43,99 @@ import { type FindingKind, type Reproducer, writeReproducer } from "./fuzz_repro
 import { type FuzzCase, generateCase, STRATEGIES, type StrategyName } from "./fuzz_strategy.ts";
 import { type CallOutcome, type FuzzTarget, looksDead } from "./fuzz_target.ts";
 
-export { DeviceTarget, type FuzzTarget } from "./fuzz_target.ts";
-export { STRATEGIES, type StrategyName } from "./fuzz_strategy.ts";
+export {
+  /**
+   * The real target: a device and its driver's service (see `fuzz_target.ts`).
+   *
+   * @example
+   * ```ts ignore
+   * const target = new DeviceTarget("\\\\.\\KbCrashy", { service: "kbcrashy" });
+   * ```
+   */
+  DeviceTarget,
+  /**
+   * What the fuzzer sends requests to (see `fuzz_target.ts`).
+   *
+   * @example
+   * ```ts ignore
+   * const target: FuzzTarget = new DeviceTarget("\\\\.\\Kbridge");
+   * ```
+   */
+  type FuzzTarget,
+} from "./fuzz_target.ts";
+export {
+  /**
+   * The strategy names (see `fuzz_strategy.ts`).
+   *
+   * @example
+   * ```ts
+   * import { STRATEGIES } from "./fuzz.ts";
+   * STRATEGIES.length; // 4
+   * ```
+   */
+  STRATEGIES,
+  /**
+   * A strategy name (see `fuzz_strategy.ts`).
+   *
+   * @example
+   * ```ts
+   * import type { StrategyName } from "./fuzz.ts";
+   * const strategy: StrategyName = "bitflip";
+   * ```
+   */
+  type StrategyName,
+} from "./fuzz_strategy.ts";
 
-/** Default request deadline (ms): a request still pending then is cancelled. */
+/**
+ * Default request deadline (ms): a request still pending then is cancelled.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TIMEOUT_MS } from "./fuzz.ts";
+ * DEFAULT_TIMEOUT_MS; // 25
+ * ```
+ */
 export const DEFAULT_TIMEOUT_MS = 25;
-/** Default hang limit (ms): a cancelled request not completed this much later is a hang. */
+/**
+ * Default hang limit (ms): a cancelled request not completed this much later is a hang.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_HANG_MS } from "./fuzz.ts";
+ * DEFAULT_HANG_MS; // 5000
+ * ```
+ */
 export const DEFAULT_HANG_MS = 5000;
-/** Default largest input or output: 16 MiB + 1. */
+/**
+ * Default largest input or output: 16 MiB + 1.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_LENGTH } from "./fuzz.ts";
+ * DEFAULT_MAX_LENGTH; // 16777217
+ * ```
+ */
 export const DEFAULT_MAX_LENGTH: number = HUGE + 1;
-/** Default bound of minimization attempts per crash. */
+/**
+ * Default bound of minimization attempts per crash.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MINIMIZE_ATTEMPTS } from "./fuzz.ts";
+ * DEFAULT_MINIMIZE_ATTEMPTS; // 48
+ * ```
+ */
 export const DEFAULT_MINIMIZE_ATTEMPTS = 48;
 
-/** How a {@linkcode Fuzzer} works. */
+/**
+ * How a {@linkcode Fuzzer} works.
+ *
+ * @example
+ * ```ts
+ * import type { FuzzerOptions } from "./fuzz.ts";
+ * const options: FuzzerOptions = { seed: 1, outDir: "fuzz-out", service: "kbcrashy", timeoutMs: 10 };
+ * ```
+ */
 export interface FuzzerOptions {
   /** The seed of the run (see `Prng`). */
   readonly seed: number;
@@ -75,7 +155,15 @@ export interface FuzzerOptions {
   readonly onEvent?: (event: FuzzEvent) => void;
 }
 
-/** Limits of {@linkcode Fuzzer.run}. */
+/**
+ * Limits of {@linkcode Fuzzer.run}.
+ *
+ * @example
+ * ```ts
+ * import type { RunOptions } from "./fuzz.ts";
+ * const options: RunOptions = { iterations: 100_000, strategies: ["bitflip", "lengths"] };
+ * ```
+ */
 export interface RunOptions {
   /** Iterations to run (default 10,000 unless `durationMs` is given). */
   readonly iterations?: number;

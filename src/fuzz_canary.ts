@@ -7,7 +7,15 @@
  * @module
  */
 
-/** The canary's 8-byte pattern; byte `i` of a buffer is `CANARY[i % 8]`. */
+/**
+ * The canary's 8-byte pattern; byte `i` of a buffer is `CANARY[i % 8]`.
+ *
+ * @example
+ * ```ts
+ * import { CANARY } from "./fuzz_canary.ts";
+ * CANARY.length; // 8
+ * ```
+ */
 export const CANARY: readonly number[] = [0xcb, 0xde, 0x5a, 0xa5, 0x3c, 0xc3, 0x96, 0x69];
 
 /**
@@ -63,7 +71,15 @@ export function canaryDamage(buffer: Uint8Array, from: number): number {
   return -1;
 }
 
-/** One kernel-pointer-like value found in an output. */
+/**
+ * One kernel-pointer-like value found in an output.
+ *
+ * @example
+ * ```ts
+ * import type { KernelPointer } from "./fuzz_canary.ts";
+ * const hit: KernelPointer = { offset: 8, value: 0xffff_a001_2345_6780n };
+ * ```
+ */
 export interface KernelPointer {
   /** Its offset in the output (a multiple of 8). */
   readonly offset: number;

@@ -9,10 +9,27 @@
 import { walkLength, walkStep } from "./fuzz_mutate.ts";
 import type { Prng } from "./fuzz_prng.ts";
 
-/** Where a corpus entry came from. */
+/**
+ * Where a corpus entry came from: a seed, an input that drew a new status, or
+ * output bytes of the driver.
+ *
+ * @example
+ * ```ts
+ * import type { CorpusOrigin } from "./fuzz_corpus.ts";
+ * const origin: CorpusOrigin = "output";
+ * ```
+ */
 export type CorpusOrigin = "seed" | "status" | "output";
 
-/** One input of the corpus. */
+/**
+ * One input of the corpus.
+ *
+ * @example
+ * ```ts
+ * import { Corpus } from "./fuzz_corpus.ts";
+ * const entry = new Corpus([0x80222004]).entries[0]; // the first seed: empty input
+ * ```
+ */
 export interface CorpusEntry {
   /** Its position in the order of addition, from 0. */
   readonly id: number;
@@ -37,7 +54,15 @@ interface Walk {
 /** Consecutive steps a walk takes per turn. */
 const BURST = 8;
 
-/** One step of a walk: the mutated input to send with `code`. */
+/**
+ * One step of a walk: the mutated input to send with `code`.
+ *
+ * @example
+ * ```ts
+ * import { Corpus } from "./fuzz_corpus.ts";
+ * const step = new Corpus([0x80222004]).nextWalk(); // { entry, code: 0x80222004, input }
+ * ```
+ */
 export interface WalkCase {
   /** The entry walked over. */
   readonly entry: CorpusEntry;
@@ -47,7 +72,15 @@ export interface WalkCase {
   readonly input: Uint8Array;
 }
 
-/** Limits of a {@link Corpus}. */
+/**
+ * Limits of a {@link Corpus}.
+ *
+ * @example
+ * ```ts
+ * import { Corpus } from "./fuzz_corpus.ts";
+ * const corpus = new Corpus([0x80222004], { maxEntries: 64, maxOutputsPerCode: 4 });
+ * ```
+ */
 export interface CorpusOptions {
   /** Entries kept at most (default 512); further additions are ignored. */
   maxEntries?: number;
@@ -57,7 +90,15 @@ export interface CorpusOptions {
   maxEntryLength?: number;
 }
 
-/** The inputs every run starts from. */
+/**
+ * The inputs every run starts from: empty, zeros of 4, 8 and 16 bytes, 32 "A"s.
+ *
+ * @example
+ * ```ts
+ * import { SEED_INPUTS } from "./fuzz_corpus.ts";
+ * SEED_INPUTS[0].length; // 0
+ * ```
+ */
 export const SEED_INPUTS: readonly Uint8Array[] = [
   new Uint8Array(0),
   new Uint8Array(4),
@@ -153,7 +194,10 @@ export class Corpus {
     this.#entries.push(entry);
     const length = walkLength(entry.data.length);
     if (length > 0) {
-      const codes = [...this.#codes.filter((c) => c !== code), ...this.#codes.filter((c) => c === code)];
+      const codes = [
+        ...this.#codes.filter((c) => c !== code),
+        ...this.#codes.filter((c) => c === code),
+      ];
       const queue = origin === "output" ? this.#primary : this.#secondary;
       for (const c of codes) queue.push({ entry, code: c, step: 0, length, burst: 0 });
     }

@@ -50,7 +50,15 @@ export type CodeSpec =
   | { readonly kind: "list"; readonly codes: readonly number[] }
   | { readonly kind: "range"; readonly first: number; readonly last: number };
 
-/** Codes a `--codes` range may span at most. */
+/**
+ * Codes a `--codes` range may span at most.
+ *
+ * @example
+ * ```ts
+ * import { MAX_RANGE } from "./fuzz_discover.ts";
+ * MAX_RANGE; // 65536
+ * ```
+ */
 export const MAX_RANGE = 0x1_0000;
 
 function parseNumber(text: string, max: number): number | undefined {
@@ -149,7 +157,15 @@ export function codesOf(spec: Exclude<CodeSpec, { kind: "discover" }>): number[]
   return Array.from({ length: spec.last - spec.first + 1 }, (_, i) => spec.first + i);
 }
 
-/** What discovery probes: device types and functions. */
+/**
+ * What discovery probes: device types and functions.
+ *
+ * @example
+ * ```ts
+ * import type { DiscoverOptions } from "./fuzz_discover.ts";
+ * const options: DiscoverOptions = { deviceTypes: [0x8022], functions: { first: 0x800, last: 0xfff } };
+ * ```
+ */
 export interface DiscoverOptions {
   /** Device types to scan (e.g. 0x22, 0x8022). */
   readonly deviceTypes: readonly number[];

@@ -38,7 +38,15 @@ export interface MinimizeResult extends MinimizeCase {
   readonly reproduced: boolean;
 }
 
-/** How {@linkcode minimize} works. */
+/**
+ * How {@linkcode minimize} works.
+ *
+ * @example
+ * ```ts
+ * import type { MinimizeOptions } from "./fuzz_minimize.ts";
+ * const options: MinimizeOptions = { maxAttempts: 16, assumeFailing: true };
+ * ```
+ */
 export interface MinimizeOptions {
   /** Attempts at most, including the first check of the original (default 48). */
   maxAttempts?: number;

@@ -8,7 +8,15 @@
  */
 import type { Prng } from "./fuzz_prng.ts";
 
-/** 16 MiB, the size class of the "huge" buffers (the reference driver's transfer limit). */
+/**
+ * 16 MiB, the size class of the "huge" buffers (the reference driver's transfer limit).
+ *
+ * @example
+ * ```ts
+ * import { HUGE } from "./fuzz_mutate.ts";
+ * HUGE + 1; // 16777217: one past the limit
+ * ```
+ */
 export const HUGE: number = 16 * 1024 * 1024;
 
 /**
@@ -334,7 +342,15 @@ export function havoc(prng: Prng, data: Uint8Array): Uint8Array<ArrayBuffer> {
   }
 }
 
-/** Bytes of an input that deterministic walks cover; longer inputs are walked over this prefix. */
+/**
+ * Bytes of an input that deterministic walks cover; longer inputs are walked over this prefix.
+ *
+ * @example
+ * ```ts
+ * import { WALK_LIMIT } from "./fuzz_mutate.ts";
+ * WALK_LIMIT; // 64
+ * ```
+ */
 export const WALK_LIMIT = 64;
 
 /**

@@ -6,7 +6,15 @@
  * @module
  */
 
-/** The largest seed accepted: seeds are integers in 0..2^53-1. */
+/**
+ * The largest seed accepted: seeds are integers in 0..2^53-1.
+ *
+ * @example
+ * ```ts
+ * import { MAX_SEED } from "./fuzz_prng.ts";
+ * MAX_SEED; // 9007199254740991
+ * ```
+ */
 export const MAX_SEED: number = Number.MAX_SAFE_INTEGER;
 
 function splitmix32(state: { x: number }): number {

@@ -27,7 +27,15 @@
 import { decodeCtlCode, formatCtlCode, type MethodName } from "./ctl_code.ts";
 import { KbridgeError } from "./errors.ts";
 
-/** The `format` of the files this version writes and reads. */
+/**
+ * The `format` of the files this version writes and reads.
+ *
+ * @example
+ * ```ts
+ * import { REPRODUCER_FORMAT } from "./fuzz_reproducer.ts";
+ * REPRODUCER_FORMAT; // "kbridge-fuzz-reproducer/1"
+ * ```
+ */
 export const REPRODUCER_FORMAT = "kbridge-fuzz-reproducer/1";
 
 /**
@@ -105,6 +113,7 @@ export interface Reproducer {
  * ```
  */
 export class ReproducerError extends KbridgeError {
+  /** `"ReproducerError"`. */
   override name: string = "ReproducerError";
 
   /**

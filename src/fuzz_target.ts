@@ -144,7 +144,15 @@ export function errorOutcome(error: Win32Error): CallOutcome {
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Options of {@linkcode DeviceTarget}. */
+/**
+ * Options of {@linkcode DeviceTarget}.
+ *
+ * @example
+ * ```ts
+ * import type { DeviceTargetOptions } from "./fuzz_target.ts";
+ * const options: DeviceTargetOptions = { service: "kbcrashy", probeMs: 1000 };
+ * ```
+ */
 export interface DeviceTargetOptions {
   /** The driver's service, for restarts (none: a dead driver ends the run). */
   service?: string;

@@ -237,6 +237,41 @@ async function replay(
   }
 }
 
+function parseOptions(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        codes: { type: "string", default: "discover" },
+        "device-types": { type: "string" },
+        functions: { type: "string", default: "0x800-0xFFF" },
+        strategy: { type: "string", default: "all" },
+        iterations: { type: "string" },
+        duration: { type: "string" },
+        seed: { type: "string" },
+        out: { type: "string", default: "fuzz-out" },
+        service: { type: "string" },
+        timeout: { type: "string" },
+        "hang-timeout": { type: "string" },
+        "max-length": { type: "string" },
+        "minimize-attempts": { type: "string" },
+        "discover-budget": { type: "string" },
+        replay: { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    // node:util's messages run over several lines: keep the first.
+    const code = (error as { code?: unknown })?.code;
+    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
+      throw new UsageError((error as Error).message.split("\n")[0]);
+    }
+    throw error;
+  }
+}
+
 /**
  * Runs `kbridge fuzz ...` and returns the exit code.
  *
@@ -246,29 +281,7 @@ async function replay(
  * ```
  */
 export async function fuzzCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      codes: { type: "string", default: "discover" },
-      "device-types": { type: "string" },
-      functions: { type: "string", default: "0x800-0xFFF" },
-      strategy: { type: "string", default: "all" },
-      iterations: { type: "string" },
-      duration: { type: "string" },
-      seed: { type: "string" },
-      out: { type: "string", default: "fuzz-out" },
-      service: { type: "string" },
-      timeout: { type: "string" },
-      "hang-timeout": { type: "string" },
-      "max-length": { type: "string" },
-      "minimize-attempts": { type: "string" },
-      "discover-budget": { type: "string" },
-      replay: { type: "string" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-  });
+  const { values, positionals } = parseOptions(args);
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -359,9 +372,11 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     });
     let codes: number[];
     let skipped: number[] = [];
+    let discovery: Record<string, unknown> | undefined;
     if (spec.kind === "discover") {
       const found = await fuzzer.discover({ deviceTypes, functions, budget });
       codes = found.codes;
+      discovery = { probes: found.probes, truncated: found.truncated, statuses: found.statuses };
       report.end();
       console.error(
         `fuzz: discovered ${codes.length} codes in ${found.probes} probes` +
@@ -379,12 +394,21 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     }
     report.end();
     const summary = fuzzer.summary();
-    const result = { ...summary, codes: codes.map(hexCode), skipped: skipped.map(hexCode) };
-    console.log(
-      values.json
-        ? JSON.stringify(result)
-        : summaryText({ ...summary, codes: result.codes }, skipped),
-    );
+    const codeList = codes.map(hexCode);
+    if (values.json) {
+      const hexFindings = (list: Finding[]) => list.map((f) => ({ ...f, code: hexCode(f.code) }));
+      console.log(JSON.stringify({
+        ...summary,
+        codes: codeList,
+        skipped: skipped.map(hexCode),
+        ...(discovery !== undefined ? { discovery } : {}),
+        crashes: hexFindings(summary.crashes),
+        hangs: hexFindings(summary.hangs),
+        findings: hexFindings(summary.findings),
+      }));
+    } else {
+      console.log(summaryText({ ...summary, codes: codeList }, skipped));
+    }
     const failed = summary.crashes.length + summary.hangs.length + summary.findings.length > 0 ||
       summary.stopped !== undefined || codes.length === 0;
     return failed ? 1 : 0;

@@ -8,8 +8,10 @@
  *
  *   sync <echo|out_direct_echo> <bytes> <calls> <overlapped 0|1>   {"nsPerCall"}
  *   overlapped <depth> <requests> <bytes>                          {"requestsPerSecond","threads"}
+ *   pended <depth> <requests>                                      {"requestsPerSecond","threads"}
  *   latency <section|inverted> <count> <intervalUs> <bytes>        {"p50Us","p99Us","samples","gaps"}
  *   ring <bytes> <count> <ringBytes>                               {"messagesPerSecond","bytesPerSecond","wakeups","gaps"}
+ *   ring_filled <bytes> <cycles> <ringBytes>                       {"messagesPerSecond","bytesPerSecond","gaps"}
  *   memcpy <bytes> <count> <ringBytes>                             {"messagesPerSecond","bytesPerSecond"}
  *   frequency                                                      {"frequency"}
  *
@@ -253,9 +255,9 @@ static void issue_echo(HANDLE device, ECHO_SLOT *slot, DWORD bytes)
 }
 
 /* Keeps `depth` echo requests in flight until `requests` completed; returns the thread count
- * seen with the first `depth` in flight. */
+ * seen with the first `depth` issued when `sampleThreads` (a snapshot takes milliseconds), else 0. */
 static unsigned echo_pass(HANDLE device, HANDLE port, ECHO_SLOT *slots, unsigned depth,
-                          unsigned long requests, DWORD bytes)
+                          unsigned long requests, DWORD bytes, BOOL sampleThreads)
 {
     OVERLAPPED_ENTRY entries[MAX_DEPTH];
     unsigned long issued = 0, completed = 0;
@@ -266,7 +268,7 @@ static unsigned echo_pass(HANDLE device, HANDLE port, ECHO_SLOT *slots, unsigned
         issue_echo(device, &slots[issued], bytes);
         issued++;
     }
-    threads = count_threads();
+    threads = sampleThreads ? count_threads() : 0;
     while (completed < requests) {
         if (!GetQueuedCompletionStatusEx(port, entries, MAX_DEPTH, &removed, STALL_MS, FALSE)) {
             fail("GetQueuedCompletionStatusEx");
@@ -311,12 +313,101 @@ static int run_overlapped(int argc, char **argv)
     if (port == NULL) {
         fail("CreateIoCompletionPort");
     }
-    threads = echo_pass(device, port, slots, depth, requests / 10 + depth, bytes);
+    threads = echo_pass(device, port, slots, depth, requests / 10 + depth, bytes, TRUE);
     start = now();
-    echo_pass(device, port, slots, depth, requests, bytes);
+    echo_pass(device, port, slots, depth, requests, bytes, FALSE);
     printf("{\"requestsPerSecond\":%.1f,\"threads\":%u}\n", (double)requests / seconds(now() - start),
            threads);
     CloseHandle(port);
+    CloseHandle(device);
+    return 0;
+}
+
+/*
+ * Pended requests: `depth` PEND requests in flight at once (each pends in the
+ * driver), then one RELEASE of all of them from a second handle, then their
+ * completions from the port; again until `requests` completed.
+ */
+typedef struct _PEND_SLOT {
+    OVERLAPPED Overlapped;
+    KBRIDGE_PEND_REQUEST Request;
+    KBRIDGE_PEND_RESULT Result;
+} PEND_SLOT;
+
+/* One burst; returns the thread count seen with all `depth` requests pending when
+ * `sampleThreads`, else 0. */
+static unsigned pend_burst(HANDLE device, HANDLE control_device, HANDLE port, PEND_SLOT *slots,
+                           unsigned depth, BOOL sampleThreads)
+{
+    OVERLAPPED_ENTRY entries[MAX_DEPTH];
+    KBRIDGE_RELEASE_REQUEST release = { KBRIDGE_RELEASE_ALL, 0 };
+    UINT32 released = 0;
+    unsigned threads, completed = 0, i;
+    ULONG removed, k;
+
+    for (i = 0; i < depth; i++) {
+        memset(&slots[i].Overlapped, 0, sizeof(slots[i].Overlapped));
+        slots[i].Request.Tag = i;
+        slots[i].Request.TimeoutMs = 0;
+        if (DeviceIoControl(device, IOCTL_KBRIDGE_PEND, &slots[i].Request, sizeof(slots[i].Request),
+                            &slots[i].Result, sizeof(slots[i].Result), NULL, &slots[i].Overlapped) ||
+            GetLastError() != ERROR_IO_PENDING) {
+            fail("DeviceIoControl(PEND) pending");
+        }
+    }
+    threads = sampleThreads ? count_threads() : 0;
+    control(control_device, IOCTL_KBRIDGE_RELEASE, &release, sizeof(release), &released, sizeof(released));
+    while (completed < depth) {
+        if (!GetQueuedCompletionStatusEx(port, entries, MAX_DEPTH, &removed, STALL_MS, FALSE)) {
+            fail("GetQueuedCompletionStatusEx");
+        }
+        for (k = 0; k < removed; k++) {
+            PEND_SLOT *slot = (PEND_SLOT *)entries[k].lpOverlapped;
+
+            if (completion_status(&slot->Overlapped) != 0 || slot->Result.How != KBRIDGE_PEND_RELEASED) {
+                fprintf(stderr, "client: PEND completed with 0x%lx\n", completion_status(&slot->Overlapped));
+                exit(1);
+            }
+        }
+        completed += removed;
+    }
+    return threads;
+}
+
+static int run_pended(int argc, char **argv)
+{
+    static PEND_SLOT slots[MAX_DEPTH];
+    unsigned long depth, bursts, i;
+    HANDLE device, control_device, port;
+    unsigned threads;
+    LONGLONG start;
+
+    if (argc != 4) {
+        usage();
+    }
+    depth = number(argv[2]);
+    if (depth == 0 || depth > MAX_DEPTH) {
+        usage();
+    }
+    bursts = (number(argv[3]) + depth - 1) / depth;
+    device = open_device(TRUE);
+    control_device = open_device(FALSE);
+    port = CreateIoCompletionPort(device, NULL, 0, 1);
+    if (port == NULL) {
+        fail("CreateIoCompletionPort");
+    }
+    threads = pend_burst(device, control_device, port, slots, depth, TRUE);
+    for (i = 0; i < bursts / 10; i++) {
+        pend_burst(device, control_device, port, slots, depth, FALSE);
+    }
+    start = now();
+    for (i = 0; i < bursts; i++) {
+        pend_burst(device, control_device, port, slots, depth, FALSE);
+    }
+    printf("{\"requestsPerSecond\":%.1f,\"threads\":%u}\n", (double)(bursts * depth) / seconds(now() - start),
+           threads);
+    CloseHandle(port);
+    CloseHandle(control_device);
     CloseHandle(device);
     return 0;
 }
@@ -605,6 +696,84 @@ static int run_ring(int argc, char **argv)
     return 0;
 }
 
+/* Records of `bytes` that fit in a ring whatever its Head, with room for one pad record. */
+static UINT32 records_that_fit(UINT32 ringBytes, UINT32 bytes)
+{
+    return ringBytes / KBRIDGE_RECORD_SPAN(bytes) - 1;
+}
+
+static void wait_for_producer(HANDLE device)
+{
+    KBRIDGE_STATS stats;
+    LONGLONG start = now();
+
+    for (;;) {
+        control(device, IOCTL_KBRIDGE_GET_STATS, NULL, 0, &stats, sizeof(stats));
+        if (!stats.ProducerRunning) {
+            return;
+        }
+        if (seconds(now() - start) * 1000 > STALL_MS) {
+            fprintf(stderr, "client: the producer did not finish\n");
+            exit(1);
+        }
+        Sleep(5);
+    }
+}
+
+/*
+ * The reader alone: the producer fills the ring first, then the reader drains
+ * it in one batch. One untimed cycle first (it faults the view's pages in).
+ */
+static int run_ring_filled(int argc, char **argv)
+{
+    static unsigned char scratch[KBRIDGE_MAX_MESSAGE];
+    RING_READER ring;
+    unsigned long cycles, cycle, received = 0, gaps = 0, timed = 0;
+    UINT32 bytes, ringBytes, count;
+    LONGLONG elapsed = 0;
+
+    if (argc != 5) {
+        usage();
+    }
+    bytes = number(argv[2]);
+    cycles = number(argv[3]);
+    ringBytes = number(argv[4]);
+    if (bytes == 0 || bytes > KBRIDGE_MAX_MESSAGE || cycles == 0) {
+        usage();
+    }
+    count = records_that_fit(ringBytes, bytes);
+    ring_open(&ring, ringBytes);
+    for (cycle = 0; cycle <= cycles; cycle++) {
+        UINT32 head;
+        const KBRIDGE_RECORD_HEADER *record;
+        LONGLONG start;
+
+        start_producer(ring.Device, KBRIDGE_CHANNEL_SECTION, count, bytes, 0);
+        wait_for_producer(ring.Device);
+        start = now();
+        head = ring_head(&ring);
+        while ((record = ring_next(&ring, head)) != NULL) {
+            memcpy(scratch, record + 1, record->Length);
+            TOUCH(scratch);
+            gaps += record->Sequence != received;
+            received++;
+        }
+        ring_release(&ring);
+        if (cycle > 0) {
+            elapsed += now() - start;
+            timed += count;
+        }
+    }
+    if (received != (cycles + 1) * count) {
+        fprintf(stderr, "client: %lu of %lu messages in the ring\n", received, (cycles + 1) * count);
+        return 1;
+    }
+    ring_close(&ring);
+    printf("{\"messagesPerSecond\":%.1f,\"bytesPerSecond\":%.1f,\"gaps\":%lu}\n", (double)timed / seconds(elapsed),
+           (double)timed * bytes / seconds(elapsed), gaps);
+    return 0;
+}
+
 /* The same bytes copied out of a ring-sized buffer record by record, without the ring. */
 static int run_memcpy(int argc, char **argv)
 {
@@ -659,11 +828,17 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "overlapped") == 0) {
         return run_overlapped(argc, argv);
     }
+    if (strcmp(argv[1], "pended") == 0) {
+        return run_pended(argc, argv);
+    }
     if (strcmp(argv[1], "latency") == 0) {
         return run_latency(argc, argv);
     }
     if (strcmp(argv[1], "ring") == 0) {
         return run_ring(argc, argv);
+    }
+    if (strcmp(argv[1], "ring_filled") == 0) {
+        return run_ring_filled(argc, argv);
     }
     if (strcmp(argv[1], "memcpy") == 0) {
         return run_memcpy(argc, argv);

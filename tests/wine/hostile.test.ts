@@ -9,6 +9,7 @@ import {
   PendRequest,
   PendResult,
   ProducerRequest,
+  Protocol,
   stopDriver,
   Win32Error,
 } from "../../mod.ts";
@@ -71,7 +72,7 @@ Deno.test("two clients at once on different channels each get their own stream",
       maxSize: 64,
       intervalUs: 0,
       seed: 3,
-      flags: 1,
+      flags: Protocol.PRODUCER_WAIT_FOR_SPACE,
     }),
   );
   for (const subscription of [section, inverted]) {

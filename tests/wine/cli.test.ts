@@ -1,0 +1,160 @@
+// The CLI end to end against the reference driver under Wine.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { Channel, IOCTL, ProducerRequest, Protocol } from "../../mod.ts";
+import { DEVICE_PATH, openKbridge, readStats, SERVICE } from "./_driver.ts";
+
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+const hex = (code: number) => `0x${code.toString(16)}`;
+
+Deno.test("ioctl: echo with a hex dump, JSON output, and a decoded error", async () => {
+  openKbridge().close();
+  const dump = await cli(
+    "ioctl",
+    DEVICE_PATH,
+    hex(IOCTL.ECHO),
+    "--in",
+    "68 69 21",
+    "--out-size",
+    "3",
+  );
+  assert.equal(dump.code, 0, dump.stderr);
+  assert.match(dump.stdout, /3 bytes returned/);
+  assert.match(dump.stdout, /00000000 {2}68 69 21 +\|hi!\|/);
+  const json = await cli(
+    "ioctl",
+    DEVICE_PATH,
+    hex(IOCTL.ECHO),
+    "--in",
+    "0102",
+    "--out-size",
+    "2",
+    "--json",
+  );
+  assert.deepEqual(JSON.parse(json.stdout), {
+    code: IOCTL.ECHO,
+    control: "0x80222004 0x8022 fn 0x801 BUFFERED ANY",
+    bytesReturned: 2,
+    output: "0102",
+    error: null,
+  });
+  const small = await cli(
+    "ioctl",
+    DEVICE_PATH,
+    hex(IOCTL.ECHO),
+    "--in",
+    "010203",
+    "--out-size",
+    "1",
+  );
+  assert.equal(small.code, 1);
+  assert.match(small.stderr, /ERROR_INSUFFICIENT_BUFFER \(122\)/);
+});
+
+Deno.test("ioctl: --overlapped --timeout cancels a request the driver keeps pending", async () => {
+  const { code, stderr } = await cli(
+    "ioctl",
+    DEVICE_PATH,
+    hex(IOCTL.PEND),
+    "--in",
+    "0100000000000000",
+    "--out-size",
+    "8",
+    "--overlapped",
+    "--timeout",
+    "100",
+  );
+  assert.equal(code, 1);
+  assert.match(stderr, /timed out after 100 ms/);
+});
+
+Deno.test("ioctl: a device that does not exist and a missing input file exit 1 with one line", async () => {
+  const missing = await cli("ioctl", "\\\\.\\KbridgeNope", "0x1");
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /ERROR_FILE_NOT_FOUND \(2\)/);
+  const noFile = await cli("ioctl", DEVICE_PATH, "0x1", "--in", "@Z:\\no\\such\\file.bin");
+  assert.equal(noFile.code, 2);
+  assert.equal(noFile.stderr.trim().split("\n").length, 1);
+});
+
+Deno.test("watch: streams the driver's messages as JSON lines", async () => {
+  using device = openKbridge();
+  const watcher = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      CLI,
+      "watch",
+      DEVICE_PATH,
+      "--channel",
+      "inverted",
+      "--count",
+      "20",
+      "--json",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // Start producing once the watcher has its inverted requests pending.
+  for (let i = 0; i < 500; i++) {
+    if (readStats(device).invertedIrps > 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  device.ioctl(
+    IOCTL.PRODUCER_START,
+    ProducerRequest.encode({
+      channels: Channel.INVERTED,
+      count: 20,
+      minSize: 4,
+      maxSize: 4,
+      intervalUs: 0,
+      seed: 1,
+      flags: Protocol.PRODUCER_WAIT_FOR_SPACE,
+    }),
+  );
+  const output = await watcher.output();
+  const lines = new TextDecoder().decode(output.stdout).replaceAll("\r", "").trim().split("\n");
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  assert.equal(lines.length, 20);
+  lines.forEach((line, i) => {
+    const message = JSON.parse(line);
+    assert.equal(message.sequence, i);
+    assert.equal(message.length, 4);
+  });
+});
+
+Deno.test("service status, and bench --json", async () => {
+  const status = await cli("service", "status", SERVICE, "--json");
+  assert.equal(status.code, 0);
+  assert.equal(JSON.parse(status.stdout).state, "running");
+  const absent = await cli("service", "status", "kbridgeNoSuchService");
+  assert.equal(absent.code, 1);
+  assert.match(absent.stdout, /not installed/);
+  const bench = await cli(
+    "bench",
+    "--iterations",
+    "200",
+    "--depths",
+    "1,8",
+    "--size",
+    "64",
+    "--json",
+  );
+  assert.equal(bench.code, 0, bench.stderr);
+  const report = JSON.parse(bench.stdout);
+  assert.equal(report.rows.length, 3);
+  for (const row of report.rows) assert.ok(row.requestsPerSecond > 0);
+});
