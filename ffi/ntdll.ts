@@ -1,6 +1,6 @@
 /**
  * The `Deno.dlopen` symbol table of ntdll.dll: the NTSTATUS behind the last
- * Win32 error of the calling thread.
+ * Win32 error of the calling thread, and the NTSTATUS → Win32 error mapping.
  *
  * @example
  * ```ts ignore
@@ -14,4 +14,6 @@
 export const ntdllSymbols = {
   // NTSTATUS RtlGetLastNtStatus(void): the status the last Win32 error was converted from
   RtlGetLastNtStatus: { parameters: [], result: "u32" },
+  // ULONG RtlNtStatusToDosError(NTSTATUS): the Win32 error Windows reports for a status
+  RtlNtStatusToDosErrorNoTeb: { parameters: ["u32"], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;

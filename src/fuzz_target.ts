@@ -135,7 +135,7 @@ export function looksDead(outcome: CallOutcome): boolean {
  * // "STATUS_INVALID_PARAMETER"
  * ```
  */
-export function errorOutcome(error: Win32Error): CallOutcome {
+export function errorOutcome(error: Win32Error): Extract<CallOutcome, { kind: "error" }> {
   const status = error.ntStatus !== undefined ? ntStatusName(error.ntStatus) : error.errorName;
   return error.ntStatus !== undefined
     ? { kind: "error", status, win32: error.code, ntStatus: error.ntStatus >>> 0 }

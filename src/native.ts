@@ -46,6 +46,19 @@ export function kernel32(call: string): Kernel32 {
 }
 
 /**
+ * The Win32 error Windows reports for an NTSTATUS (`RtlNtStatusToDosErrorNoTeb`).
+ *
+ * @example
+ * ```ts ignore
+ * win32ErrorOf(0xc0000023); // 122, ERROR_INSUFFICIENT_BUFFER
+ * ```
+ */
+export function win32ErrorOf(status: number): number {
+  kernel32("RtlNtStatusToDosErrorNoTeb");
+  return ntdllLibrary!.symbols.RtlNtStatusToDosErrorNoTeb(status >>> 0);
+}
+
+/**
  * The last Win32 error of this thread and the NTSTATUS it came from; call it
  * right after the failing call, before any other FFI call.
  *

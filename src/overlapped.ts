@@ -10,7 +10,7 @@
  * @module
  */
 import { AbortError, TimeoutError, Win32Error } from "./errors.ts";
-import { kernel32, lastError, pointerValue } from "./native.ts";
+import { kernel32, lastError, pointerValue, win32ErrorOf } from "./native.ts";
 
 const ERROR_IO_PENDING = 997;
 const ERROR_OPERATION_ABORTED = 995;
@@ -55,40 +55,6 @@ interface Operation {
   overlapped: Uint8Array<ArrayBuffer>;
   cancelled?: CancelReason;
   settle(status: number, bytes: number): void;
-}
-
-/** The NTSTATUS → Win32 error mapping of the statuses a completion carries most often. */
-function win32FromNtStatus(status: number): number {
-  switch (status >>> 0) {
-    case 0xc000_0120:
-      return ERROR_OPERATION_ABORTED;
-    case 0xc000_0023:
-      return 122; // ERROR_INSUFFICIENT_BUFFER
-    case 0x8000_0005:
-      return 234; // ERROR_MORE_DATA
-    case 0xc000_0010:
-      return 1; // ERROR_INVALID_FUNCTION
-    case 0xc000_000d:
-      return 87; // ERROR_INVALID_PARAMETER
-    case 0xc000_0206:
-      return 1784; // ERROR_INVALID_USER_BUFFER
-    case 0xc000_00bb:
-      return 50; // ERROR_NOT_SUPPORTED
-    case 0xc000_003e:
-      return 23; // ERROR_CRC
-    case 0xc000_009a:
-      return 1450; // ERROR_NO_SYSTEM_RESOURCES
-    case 0x8000_0011:
-      return 170; // ERROR_BUSY
-    case 0xc000_0022:
-      return 5; // ERROR_ACCESS_DENIED
-    case 0xc000_0005:
-      return 998; // ERROR_NOACCESS
-    case STATUS_UNSUCCESSFUL:
-      return 31; // ERROR_GEN_FAILURE
-    default:
-      return 317; // ERROR_MR_MID_NOT_FOUND: no mapping known here; the NTSTATUS is kept
-  }
 }
 
 /** The NTSTATUS an OVERLAPPED holds, unless it is still the initial STATUS_PENDING or 0. */
@@ -285,7 +251,7 @@ export class CompletionPort {
         reason: cancelled.kind === "signal" ? cancelled.reason : "device closed",
       });
     }
-    return new Win32Error({ code: win32FromNtStatus(status), call, controlCode, ntStatus: status });
+    return new Win32Error({ code: win32ErrorOf(status), call, controlCode, ntStatus: status });
   }
 
   /** Waits on the port while requests are in flight; one nonblocking call at a time. */

@@ -76,55 +76,31 @@ interface Source {
   close(): Promise<void>;
 }
 
-/** The section channel: the driver's named section and event. */
-class SectionSource implements Source {
-  readonly channel = "section" as const;
+/** A ring channel (section or classic): a ring in shared memory and an event to sleep on. */
+class RingSource implements Source {
+  readonly channel: "section" | "classic";
   readonly #device: Device;
-  readonly #mapping: Deno.PointerObject;
-  readonly #view: Deno.PointerObject;
   readonly #reader: RingReader;
   readonly #waiter: EventWaiter;
+  readonly #closeCode: number;
+  readonly #unmap: () => void;
   #closed = false;
 
-  constructor(device: Device, ringBytes: number) {
-    const info = SectionInfo.decode(
-      device.ioctl(
-        IOCTL.SECTION_OPEN,
-        SectionRequest.encode({ ringBytes, reserved: 0 }),
-        SectionInfo.size,
-      ),
-    );
-    const k32 = kernel32("OpenFileMappingW");
-    let mapping: Deno.PointerObject | null = null;
-    let view: Deno.PointerObject | null = null;
-    try {
-      mapping = k32.OpenFileMappingW(FILE_MAP_READ_WRITE, 0, wideString(Names.SECTION));
-      if (mapping === null) {
-        throw new Win32Error({
-          code: k32.GetLastError(),
-          call: "OpenFileMappingW",
-          detail: Names.SECTION,
-        });
-      }
-      view = k32.MapViewOfFile(mapping, FILE_MAP_READ_WRITE, 0, 0, BigInt(info.viewBytes));
-      if (view === null) {
-        throw new Win32Error({
-          code: k32.GetLastError(),
-          call: "MapViewOfFile",
-          detail: Names.SECTION,
-        });
-      }
-      this.#reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(view, info.viewBytes));
-      this.#waiter = new EventWaiter(openNamedEvent(Names.EVENT));
-    } catch (error) {
-      if (view !== null) k32.UnmapViewOfFile(view);
-      if (mapping !== null) k32.CloseHandle(mapping);
-      device.ioctl(IOCTL.SECTION_CLOSE);
-      throw error;
-    }
+  /** `unmap` releases the process's view of the ring; `closeCode` asks the driver to let go. */
+  constructor(
+    channel: "section" | "classic",
+    device: Device,
+    reader: RingReader,
+    waiter: EventWaiter,
+    closeCode: number,
+    unmap: () => void,
+  ) {
+    this.channel = channel;
     this.#device = device;
-    this.#mapping = mapping;
-    this.#view = view;
+    this.#reader = reader;
+    this.#waiter = waiter;
+    this.#closeCode = closeCode;
+    this.#unmap = unmap;
   }
 
   get ended(): boolean {
@@ -135,8 +111,20 @@ class SectionSource implements Source {
     return this.#closed ? 0 : this.#reader.drain(callback, max);
   }
 
-  waitForData(timeoutMs: number): Promise<boolean> {
-    return waitOnRing(this.#reader, this.#waiter, timeoutMs);
+  async waitForData(timeoutMs: number): Promise<boolean> {
+    const reader = this.#reader;
+    if (reader.hasData) return true;
+    // The handshake of the ring comment in kbridge.h: announce the sleep, re-check, sleep.
+    this.#waiter.reset();
+    if (!reader.prepareToSleep()) {
+      reader.awake();
+      return reader.hasData;
+    }
+    try {
+      return await this.#waiter.wait(timeoutMs) || reader.hasData;
+    } finally {
+      reader.awake();
+    }
   }
 
   dropped(): number {
@@ -147,10 +135,8 @@ class SectionSource implements Source {
     if (this.#closed) return;
     this.#closed = true;
     await this.#waiter.close();
-    const k32 = kernel32("UnmapViewOfFile");
-    k32.UnmapViewOfFile(this.#view);
-    k32.CloseHandle(this.#mapping);
-    releaseOnDriver(this.#device, IOCTL.SECTION_CLOSE);
+    this.#unmap();
+    releaseOnDriver(this.#device, this.#closeCode);
   }
 }
 
@@ -167,86 +153,98 @@ function releaseOnDriver(device: Device, code: number): void {
   }
 }
 
-/** Sleeps on the ring's event unless a record is ready (see the ring comment in kbridge.h). */
-async function waitOnRing(
-  reader: RingReader,
-  waiter: EventWaiter,
-  timeoutMs: number,
-): Promise<boolean> {
-  if (reader.hasData) return true;
-  waiter.reset();
-  if (!reader.prepareToSleep()) {
-    reader.awake();
-    return reader.hasData;
-  }
+/** The section channel: the driver's named section and event, opened by name. */
+function openSection(device: Device, ringBytes: number): RingSource {
+  let info;
   try {
-    return await waiter.wait(timeoutMs) || reader.hasData;
-  } finally {
-    reader.awake();
+    info = SectionInfo.decode(
+      device.ioctl(
+        IOCTL.SECTION_OPEN,
+        SectionRequest.encode({ ringBytes, reserved: 0 }),
+        SectionInfo.size,
+      ),
+    );
+  } catch (error) {
+    if (error instanceof Win32Error && error.code === ERROR_BUSY) {
+      throw new ChannelUnavailableError("section", "another subscriber holds the section", {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  const k32 = kernel32("OpenFileMappingW");
+  let mapping: Deno.PointerObject | null = null;
+  let view: Deno.PointerObject | null = null;
+  const unmap = () => {
+    if (view !== null) k32.UnmapViewOfFile(view);
+    if (mapping !== null) k32.CloseHandle(mapping);
+  };
+  try {
+    mapping = k32.OpenFileMappingW(FILE_MAP_READ_WRITE, 0, wideString(Names.SECTION));
+    if (mapping === null) {
+      throw new Win32Error({
+        code: k32.GetLastError(),
+        call: "OpenFileMappingW",
+        detail: Names.SECTION,
+      });
+    }
+    view = k32.MapViewOfFile(mapping, FILE_MAP_READ_WRITE, 0, 0, BigInt(info.viewBytes));
+    if (view === null) {
+      throw new Win32Error({
+        code: k32.GetLastError(),
+        call: "MapViewOfFile",
+        detail: Names.SECTION,
+      });
+    }
+    const reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(view, info.viewBytes));
+    const waiter = new EventWaiter(openNamedEvent(Names.EVENT));
+    return new RingSource("section", device, reader, waiter, IOCTL.SECTION_CLOSE, unmap);
+  } catch (error) {
+    unmap();
+    releaseOnDriver(device, IOCTL.SECTION_CLOSE);
+    throw error;
   }
 }
 
 /** The classic channel: our event handle, the driver's ring mapped into this process. */
-class ClassicSource implements Source {
-  readonly channel = "classic" as const;
-  readonly #device: Device;
-  readonly #reader: RingReader;
-  readonly #waiter: EventWaiter;
-  #closed = false;
-
-  constructor(device: Device, ringBytes: number) {
-    const event = createEvent(false);
-    let info;
-    try {
-      const request = ClassicRequest.encode({
-        eventHandle: pointerValue(event),
-        ringBytes,
-        reserved: 0,
-      });
-      info = ClassicInfo.decode(device.ioctl(IOCTL.CLASSIC_OPEN, request, ClassicInfo.size));
-    } catch (error) {
-      kernel32("CloseHandle").CloseHandle(event);
-      if (error instanceof Win32Error && error.code === ERROR_NOT_SUPPORTED) {
-        throw new ChannelUnavailableError(
-          "classic",
-          "the driver cannot reference this process's event or map memory into it on this host " +
-            "(under Wine the driver runs in another process)",
-          { cause: error },
-        );
-      }
-      throw error;
+function openClassic(device: Device, ringBytes: number): RingSource {
+  const event = createEvent(false);
+  let info;
+  try {
+    const request = ClassicRequest.encode({
+      eventHandle: pointerValue(event),
+      ringBytes,
+      reserved: 0,
+    });
+    info = ClassicInfo.decode(device.ioctl(IOCTL.CLASSIC_OPEN, request, ClassicInfo.size));
+  } catch (error) {
+    kernel32("CloseHandle").CloseHandle(event);
+    if (error instanceof Win32Error && error.code === ERROR_NOT_SUPPORTED) {
+      throw new ChannelUnavailableError(
+        "classic",
+        "the driver cannot reference this process's event or map memory into it on this host " +
+          "(under Wine the driver runs in another process)",
+        { cause: error },
+      );
     }
-    const base = Deno.UnsafePointer.create(info.userAddress);
-    if (base === null) {
-      throw new KbridgeError("kbridge: the driver returned a null classic mapping");
-    }
-    this.#device = device;
-    this.#reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(base, info.viewBytes));
-    this.#waiter = new EventWaiter(event);
+    throw error;
   }
-
-  get ended(): boolean {
-    return this.#closed || (this.#reader.producerClosed && !this.#reader.hasData);
+  const base = Deno.UnsafePointer.create(info.userAddress);
+  if (base === null) {
+    kernel32("CloseHandle").CloseHandle(event);
+    releaseOnDriver(device, IOCTL.CLASSIC_CLOSE);
+    throw new KbridgeError("kbridge: the driver returned a null classic mapping");
   }
-
-  drainReady(callback: MessageCallback, max: number): number {
-    return this.#closed ? 0 : this.#reader.drain(callback, max);
-  }
-
-  waitForData(timeoutMs: number): Promise<boolean> {
-    return waitOnRing(this.#reader, this.#waiter, timeoutMs);
-  }
-
-  dropped(): number {
-    return this.#closed ? 0 : this.#reader.dropped;
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#waiter.close();
-    releaseOnDriver(this.#device, IOCTL.CLASSIC_CLOSE);
-  }
+  const reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(base, info.viewBytes));
+  // The driver owns the mapping and unmaps it at CLASSIC_CLOSE.
+  return new RingSource(
+    "classic",
+    device,
+    reader,
+    new EventWaiter(event),
+    IOCTL.CLASSIC_CLOSE,
+    () => {},
+  );
 }
 
 /** The inverted call: N overlapped INVERTED_WAIT requests kept pending. */
@@ -451,18 +449,9 @@ function openSource(device: Device, channel: ChannelName, options: SubscribeOpti
   const ringBytes = options.ringBytes ?? 1 << 20;
   switch (channel) {
     case "classic":
-      return new ClassicSource(device, ringBytes);
+      return openClassic(device, ringBytes);
     case "section":
-      try {
-        return new SectionSource(device, ringBytes);
-      } catch (error) {
-        if (error instanceof Win32Error && error.code === ERROR_BUSY) {
-          throw new ChannelUnavailableError("section", "another subscriber holds the section", {
-            cause: error,
-          });
-        }
-        throw error;
-      }
+      return openSection(device, ringBytes);
     case "inverted":
       return new InvertedSource(device, options.pending ?? 8);
   }

@@ -1,23 +1,10 @@
 // The CLI's commands that need no Windows, run as a user would (a subprocess),
 // and its usage errors: one line, exit code 2.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-
-const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
+import { runCli } from "./_util.ts";
 
 Deno.test("ctl decode prints the fields and the CTL_CODE expression", async () => {
-  const { code, stdout } = await cli("ctl", "decode", "0x222003");
+  const { code, stdout } = await runCli("ctl", "decode", "0x222003");
   assert.equal(code, 0);
   assert.match(stdout, /device type {2}0x22 FILE_DEVICE_UNKNOWN/);
   assert.match(stdout, /function {5}0x800 \(2048\)/);
@@ -26,9 +13,9 @@ Deno.test("ctl decode prints the fields and the CTL_CODE expression", async () =
 });
 
 Deno.test("ctl encode gives the code in hex and decimal, and JSON on request", async () => {
-  const text = await cli("ctl", "encode", "--device-type", "0x8022", "--function", "0x801");
+  const text = await runCli("ctl", "encode", "--device-type", "0x8022", "--function", "0x801");
   assert.match(text.stdout, /code {9}0x80222004 \(2149720068\)/);
-  const json = await cli(
+  const json = await runCli(
     "ctl",
     "encode",
     "--device-type",
@@ -52,7 +39,7 @@ Deno.test("usage errors: one line on stderr, exit code 2", async () => {
       ["service", "start"],
     ]
   ) {
-    const { code, stderr, stdout } = await cli(...args);
+    const { code, stderr, stdout } = await runCli(...args);
     assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
     assert.equal(stderr.trim().split("\n").length, 1, `${args.join(" ")}: ${stderr}`);
     assert.equal(stdout, "");
@@ -62,14 +49,14 @@ Deno.test("usage errors: one line on stderr, exit code 2", async () => {
 
 Deno.test("every command has --help with examples, exit 0", async () => {
   for (const command of ["ctl", "ioctl", "service", "watch", "bench", "fuzz"]) {
-    const { code, stdout } = await cli(command, "--help");
+    const { code, stdout } = await runCli(command, "--help");
     assert.equal(code, 0, command);
     assert.match(stdout, /Usage:[\s\S]*Examples:/, command);
   }
 });
 
 Deno.test("a Windows-only command on Linux fails with exit 1 and says why", async () => {
-  const { code, stderr } = await cli("ioctl", "\\\\.\\Kbridge", "0x80222004");
+  const { code, stderr } = await runCli("ioctl", "\\\\.\\Kbridge", "0x80222004");
   assert.equal(code, 1);
   assert.match(stderr, /needs Windows/);
 });

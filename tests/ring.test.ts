@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { pattern, RecordHeader, Ring, RingHeader } from "../mod.ts";
 import { RingReader } from "../src/ring.ts";
+import { xorshift32 } from "./_util.ts";
 
 /** A producer following the ring comment of driver/kbridge.h. */
 class TestProducer {
@@ -61,22 +62,10 @@ class TestProducer {
   }
 }
 
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
 Deno.test("mixed sizes with wrap-around: in order, byte-exact, received + dropped = offered", () => {
   const producer = new TestProducer(16384);
   const reader = new RingReader(producer.memory);
-  const next = random(1);
+  const next = xorshift32(1);
   const offered = 50_000;
   let received = 0;
   let last = -1;

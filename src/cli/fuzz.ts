@@ -348,10 +348,10 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     0x1_0000,
   );
 
+  const target = new DeviceTarget(device, { service: values.service });
   console.error(`fuzz: seed ${seed} (repeat this run with --seed ${seed})`);
   const terminal = Deno.stderr.isTerminal();
   const report = reporter(terminal, values.service);
-  const target = new DeviceTarget(device, { service: values.service });
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   try {

@@ -10,7 +10,7 @@
  *   overlapped <depth> <requests> <bytes>                          {"requestsPerSecond","threads"}
  *   pended <depth> <requests>                                      {"requestsPerSecond","threads"}
  *   latency <section|inverted> <count> <intervalUs> <bytes>        {"p50Us","p99Us","samples","gaps"}
- *   ring <bytes> <count> <ringBytes>                               {"messagesPerSecond","bytesPerSecond","wakeups","gaps"}
+ *   ring <bytes> <count> <ringBytes>                               {"messagesPerSecond","bytesPerSecond","wakeupsPerMessage","gaps"}
  *   ring_filled <bytes> <cycles> <ringBytes>                       {"messagesPerSecond","bytesPerSecond","gaps"}
  *   memcpy <bytes> <count> <ringBytes>                             {"messagesPerSecond","bytesPerSecond"}
  *   frequency                                                      {"frequency"}
@@ -690,9 +690,9 @@ static int run_ring(int argc, char **argv)
         }
     }
     ring_close(&ring);
-    printf("{\"messagesPerSecond\":%.1f,\"bytesPerSecond\":%.1f,\"wakeups\":%lu,\"gaps\":%lu}\n",
+    printf("{\"messagesPerSecond\":%.1f,\"bytesPerSecond\":%.1f,\"wakeupsPerMessage\":%.4f,\"gaps\":%lu}\n",
            (double)(count - 1) / seconds(last - first), (double)(count - 1) * bytes / seconds(last - first),
-           ring.Wakeups, gaps);
+           (double)ring.Wakeups / (double)count, gaps);
     return 0;
 }
 

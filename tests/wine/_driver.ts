@@ -8,6 +8,7 @@ import {
   startDriver,
   Stats,
 } from "../../mod.ts";
+import { xorshift32 } from "../_util.ts";
 
 /** The service the test harness installs (tools/wine.sh). */
 export const SERVICE = "kbridge";
@@ -34,17 +35,8 @@ export function readStats(device: Device): ReturnType<typeof Stats.decode> {
   return Stats.decode(device.ioctl(IOCTL.GET_STATS, null, Stats.size));
 }
 
-/** Random bytes from a seeded generator (xorshift32), for reproducible payloads. */
+/** Random bytes from a seeded generator, for reproducible payloads. */
 export function seededBytes(seed: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  const next = xorshift32(seed);
+  return Uint8Array.from({ length }, () => next() & 0xff);
 }

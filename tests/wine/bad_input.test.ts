@@ -16,18 +16,7 @@ import {
   subscribe,
 } from "../../mod.ts";
 import { DEVICE_PATH, openKbridge } from "./_driver.ts";
-
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
+import { xorshift32 } from "../_util.ts";
 
 function detachedBuffer(): ArrayBuffer {
   const buffer = new ArrayBuffer(16);
@@ -77,7 +66,8 @@ async function onlyTypedErrors(label: string, fn: () => unknown): Promise<void> 
 
 Deno.test("device calls with random arguments raise only typed errors", async () => {
   await using device = openKbridge();
-  const next = random(99);
+  const nextInt = xorshift32(99);
+  const next = () => nextInt() / 0x1_0000_0000;
   const pick = () => ODD_VALUES[Math.floor(next() * ODD_VALUES.length)];
   const codes = [...Object.values(IOCTL), 0, 0xffff_ffff, IOCTL.PEND];
   const untyped = device as unknown as Record<

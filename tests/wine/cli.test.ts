@@ -1,27 +1,15 @@
 // The CLI end to end against the reference driver under Wine.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { runCli } from "../_util.ts";
 import { Channel, IOCTL, ProducerRequest, Protocol } from "../../mod.ts";
 import { DEVICE_PATH, openKbridge, readStats, SERVICE } from "./_driver.ts";
-
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
 
 const hex = (code: number) => `0x${code.toString(16)}`;
 
 Deno.test("ioctl: echo with a hex dump, JSON output, and a decoded error", async () => {
   openKbridge().close();
-  const dump = await cli(
+  const dump = await runCli(
     "ioctl",
     DEVICE_PATH,
     hex(IOCTL.ECHO),
@@ -33,7 +21,7 @@ Deno.test("ioctl: echo with a hex dump, JSON output, and a decoded error", async
   assert.equal(dump.code, 0, dump.stderr);
   assert.match(dump.stdout, /3 bytes returned/);
   assert.match(dump.stdout, /00000000 {2}68 69 21 +\|hi!\|/);
-  const json = await cli(
+  const json = await runCli(
     "ioctl",
     DEVICE_PATH,
     hex(IOCTL.ECHO),
@@ -50,7 +38,7 @@ Deno.test("ioctl: echo with a hex dump, JSON output, and a decoded error", async
     output: "0102",
     error: null,
   });
-  const small = await cli(
+  const small = await runCli(
     "ioctl",
     DEVICE_PATH,
     hex(IOCTL.ECHO),
@@ -64,7 +52,7 @@ Deno.test("ioctl: echo with a hex dump, JSON output, and a decoded error", async
 });
 
 Deno.test("ioctl: --overlapped --timeout cancels a request the driver keeps pending", async () => {
-  const { code, stderr } = await cli(
+  const { code, stderr } = await runCli(
     "ioctl",
     DEVICE_PATH,
     hex(IOCTL.PEND),
@@ -81,10 +69,10 @@ Deno.test("ioctl: --overlapped --timeout cancels a request the driver keeps pend
 });
 
 Deno.test("ioctl: a device that does not exist and a missing input file exit 1 with one line", async () => {
-  const missing = await cli("ioctl", "\\\\.\\KbridgeNope", "0x1");
+  const missing = await runCli("ioctl", "\\\\.\\KbridgeNope", "0x1");
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /ERROR_FILE_NOT_FOUND \(2\)/);
-  const noFile = await cli("ioctl", DEVICE_PATH, "0x1", "--in", "@Z:\\no\\such\\file.bin");
+  const noFile = await runCli("ioctl", DEVICE_PATH, "0x1", "--in", "@Z:\\no\\such\\file.bin");
   assert.equal(noFile.code, 2);
   assert.equal(noFile.stderr.trim().split("\n").length, 1);
 });
@@ -95,7 +83,7 @@ Deno.test("watch: streams the driver's messages as JSON lines", async () => {
     args: [
       "run",
       "-A",
-      CLI,
+      fileURLToPath(new URL("../../cli.ts", import.meta.url)),
       "watch",
       DEVICE_PATH,
       "--channel",
@@ -137,13 +125,13 @@ Deno.test("watch: streams the driver's messages as JSON lines", async () => {
 });
 
 Deno.test("service status, and bench --json", async () => {
-  const status = await cli("service", "status", SERVICE, "--json");
+  const status = await runCli("service", "status", SERVICE, "--json");
   assert.equal(status.code, 0);
   assert.equal(JSON.parse(status.stdout).state, "running");
-  const absent = await cli("service", "status", "kbridgeNoSuchService");
+  const absent = await runCli("service", "status", "kbridgeNoSuchService");
   assert.equal(absent.code, 1);
   assert.match(absent.stdout, /not installed/);
-  const bench = await cli(
+  const bench = await runCli(
     "bench",
     "--iterations",
     "200",

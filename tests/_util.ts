@@ -1,0 +1,31 @@
+// Helpers shared by the Linux-side and the Wine-side tests.
+import { fileURLToPath } from "node:url";
+
+/** A seeded xorshift32 generator of 32-bit unsigned integers, for reproducible tests. */
+export function xorshift32(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
+
+const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
+
+/** Runs the CLI as a user would, in a subprocess of the running Deno. */
+export async function runCli(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
