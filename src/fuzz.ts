@@ -183,7 +183,7 @@ export interface RunOptions {
  * import type { Finding } from "./fuzz.ts";
  * const f: Finding = {
  *   kind: "crash", code: 0x80232400, control: "0x80232400 0x8023 fn 0x900 BUFFERED ANY",
- *   iteration: 180, strategy: "bitflip", status: "the driver's host died", inputLength: 32,
+ *   iteration: 175, strategy: "bitflip", status: "the driver's host died", inputLength: 32,
  *   outputSize: 64, count: 1,
  * };
  * ```
@@ -478,6 +478,7 @@ export class Fuzzer {
   ): Promise<void> {
     const maxAttempts = this.#options.minimizeAttempts ?? DEFAULT_MINIMIZE_ATTEMPTS;
     if (maxAttempts <= 0 || !this.#target.restartable) return;
+    if (request.input.length === 0 && request.outputSize === 0) return; // nothing to shrink
     const stillCrashes = async (candidate: MinimizeCase): Promise<boolean> => {
       if (this.#stopped !== undefined) return false;
       const observation = await this.#execute({ code: request.code, ...candidate });
@@ -529,11 +530,11 @@ export class Fuzzer {
   }
 
   /** Probes one code for discovery (no input, no output), handling crashes. */
-  async #probe(code: number, index: number): Promise<{ accepted: boolean; status: string }> {
+  async #probe(code: number): Promise<{ accepted: boolean; status: string }> {
     const request = { code, input: new Uint8Array(), outputSize: 0, strategy: "discover" };
     const observation = await this.#execute(request);
     if (observation.kind === "crash") {
-      await this.#crash(request, -1 - index, observation.status);
+      await this.#crash(request, -1, observation.status);
       return { accepted: true, status: "CRASH" };
     }
     const { outcome } = observation;
@@ -541,7 +542,7 @@ export class Fuzzer {
       await this.#record(
         "hang",
         request,
-        -1 - index,
+        -1,
         `no completion ${this.#hangMs} ms after the cancel`,
       );
       await this.#restart("a hang during discovery");
@@ -554,11 +555,10 @@ export class Fuzzer {
    * way is recorded (and the driver restarted) like any other.
    */
   discover(options: DiscoverOptions): Promise<DiscoverResult> {
-    let index = 0;
     return discoverCodes(
       (code) =>
         this.#stopped === undefined
-          ? this.#probe(code, index++)
+          ? this.#probe(code)
           : Promise.resolve({ accepted: false, status: "STOPPED" }),
       {
         ...options,
@@ -574,9 +574,9 @@ export class Fuzzer {
   async filterCodes(codes: readonly number[]): Promise<{ accepted: number[]; skipped: number[] }> {
     const accepted: number[] = [];
     const skipped: number[] = [];
-    for (const [index, code] of codes.entries()) {
+    for (const code of codes) {
       if (this.#stopped !== undefined) break;
-      ((await this.#probe(code, index)).accepted ? accepted : skipped).push(code);
+      ((await this.#probe(code)).accepted ? accepted : skipped).push(code);
     }
     return { accepted, skipped };
   }
@@ -646,7 +646,8 @@ export class Fuzzer {
         iteration,
         `no completion ${this.#hangMs} ms after the cancel at ${this.#timeoutMs} ms`,
       );
-      await this.#restart(`a hang at iteration ${iteration}`);
+      // Without a service the run goes on with a new handle (the hung request is abandoned).
+      if (this.#target.restartable) await this.#restart(`a hang at iteration ${iteration}`);
     } else {
       await this.#check(request, iteration, observation.outcome, observation.output);
     }
@@ -783,7 +784,7 @@ export interface ReplayResult {
  *
  * @example
  * ```ts ignore
- * const reproducer = await readReproducer("fuzz-out/crash-80232400-000180.json");
+ * const reproducer = await readReproducer("fuzz-out/crash-80232400-000175.json");
  * const target = new DeviceTarget(reproducer.device, { service: reproducer.service });
  * const result = await replayReproducer(target, reproducer);
  * Deno.exit(result.reproduced ? 1 : 0);

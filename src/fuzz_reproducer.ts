@@ -15,7 +15,7 @@
  *   "inputLength": 16,
  *   "outputSize": 4,
  *   "seed": 1,
- *   "iteration": 180,
+ *   "iteration": 175,
  *   "strategy": "bitflip",
  *   "service": "kbcrashy",
  *   "status": "the driver's host died: STATUS_ACCESS_DENIED"
@@ -69,7 +69,7 @@ const KINDS: readonly FindingKind[] = ["crash", "hang", "canary", "kernel-pointe
  *   input: new Uint8Array([0x4b, 0x42, 0xff]),
  *   outputSize: 4,
  *   seed: 1,
- *   iteration: 180,
+ *   iteration: 175,
  *   strategy: "bitflip",
  *   status: "the driver's host died: STATUS_ACCESS_DENIED",
  * };
@@ -88,7 +88,7 @@ export interface Reproducer {
   readonly outputSize: number;
   /** The seed of the run that found it. */
   readonly seed: number;
-  /** The iteration (from 0) that found it. */
+  /** The iteration (from 0) that found it; -1 during code discovery. */
   readonly iteration: number;
   /** The strategy that made the request (`minimize` for a minimized one). */
   readonly strategy: string;
@@ -206,15 +206,16 @@ function integerField(
   object: Record<string, unknown>,
   name: string,
   max: number,
+  min = 0,
 ): number {
   const value = object[name];
   const number = typeof value === "string" && /^0x[0-9a-f]+$/i.test(value)
     ? parseInt(value.slice(2), 16)
     : value;
-  if (typeof number !== "number" || !Number.isSafeInteger(number) || number < 0 || number > max) {
+  if (typeof number !== "number" || !Number.isSafeInteger(number) || number < min || number > max) {
     throw new ReproducerError(
       file,
-      value === undefined ? `${name} is missing` : `${name} must be an integer in 0..${max}`,
+      value === undefined ? `${name} is missing` : `${name} must be an integer in ${min}..${max}`,
     );
   }
   return number;
@@ -287,7 +288,7 @@ export function decodeReproducer(text: string, file = "the reproducer"): Reprodu
     input,
     outputSize: integerField(file, object, "outputSize", 0xffff_ffff),
     seed: integerField(file, object, "seed", Number.MAX_SAFE_INTEGER),
-    iteration: integerField(file, object, "iteration", Number.MAX_SAFE_INTEGER),
+    iteration: integerField(file, object, "iteration", Number.MAX_SAFE_INTEGER, -1),
     strategy: stringField(file, object, "strategy")!,
     ...(service !== undefined && service !== "" ? { service } : {}),
     status: stringField(file, object, "status", true) ?? "",
@@ -304,20 +305,22 @@ export function decodeReproducer(text: string, file = "the reproducer"): Reprodu
 }
 
 /**
- * The file name of a reproducer: kind, control code and iteration, and
- * `.min` for a minimized one, e.g. `crash-80232400-000180.min.json`.
+ * The file name of a reproducer: kind, control code and iteration (or
+ * `discovery`), and `.min` for a minimized one, e.g. `crash-80232400-000175.min.json`.
  *
  * @example
  * ```ts
  * import { reproducerName } from "./fuzz_reproducer.ts";
- * reproducerName({ kind: "crash", code: 0x80232400, iteration: 180 }); // "crash-80232400-000180.json"
+ * reproducerName({ kind: "crash", code: 0x80232400, iteration: 175 }); // "crash-80232400-000175.json"
  * ```
  */
 export function reproducerName(
   reproducer: Pick<Reproducer, "kind" | "code" | "iteration" | "minimizedFrom">,
 ): string {
   const code = reproducer.code.toString(16).toUpperCase().padStart(8, "0");
-  const iteration = String(reproducer.iteration).padStart(6, "0");
+  const iteration = reproducer.iteration < 0
+    ? "discovery"
+    : String(reproducer.iteration).padStart(6, "0");
   const suffix = reproducer.minimizedFrom !== undefined ? ".min" : "";
   return `${reproducer.kind}-${code}-${iteration}${suffix}.json`;
 }
@@ -327,7 +330,7 @@ export function reproducerName(
  *
  * @example
  * ```ts ignore
- * const path = await writeReproducer("fuzz-out", reproducer); // "fuzz-out/crash-80232400-000180.json"
+ * const path = await writeReproducer("fuzz-out", reproducer); // "fuzz-out/crash-80232400-000175.json"
  * ```
  */
 export async function writeReproducer(directory: string, reproducer: Reproducer): Promise<string> {
@@ -345,7 +348,7 @@ export async function writeReproducer(directory: string, reproducer: Reproducer)
  *
  * @example
  * ```ts ignore
- * const reproducer = await readReproducer("fuzz-out/crash-80232400-000180.json");
+ * const reproducer = await readReproducer("fuzz-out/crash-80232400-000175.json");
  * ```
  */
 export async function readReproducer(path: string): Promise<Reproducer> {

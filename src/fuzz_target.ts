@@ -249,16 +249,15 @@ export class DeviceTarget implements FuzzTarget {
   }
 
   async alive(): Promise<boolean> {
-    let fresh: Device;
+    // Close first: an exclusive device cannot be opened twice.
+    this.#drop();
     try {
-      fresh = openDevice(this.path);
+      this.#device = openDevice(this.path);
     } catch (error) {
       if (error instanceof Win32Error) return false;
       throw error;
     }
     // The device opens: make sure the driver answers a harmless request on the new handle.
-    this.#drop();
-    this.#device = fresh;
     const outcome = await this.call(
       0,
       new Uint8Array(),

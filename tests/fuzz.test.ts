@@ -545,6 +545,62 @@ Deno.test("engine: canary damage and kernel pointers in outputs are findings", a
   assert.deepEqual(kinds, ["canary 8023200b", "kernel-pointer 80232000"]);
 });
 
+Deno.test("engine: a hang is a finding; the driver is restarted and the run goes on", async () => {
+  const model = new CrashyModel({ fixed: true });
+  const call = model.call.bind(model);
+  model.call = (code, input, output) =>
+    code === CRASHY.SUM && input.length === 7
+      ? Promise.resolve({ kind: "hang" })
+      : call(code, input, output);
+  const fuzzer = new Fuzzer(model, { seed: 6 });
+  await fuzzer.run(CRASHY_CODES, { iterations: 3000 });
+  const summary = fuzzer.summary();
+  assert.equal(summary.iterations, 3000);
+  assert.equal(summary.hangs.length, 1);
+  assert.equal(summary.hangs[0].code, CRASHY.SUM);
+  assert.equal(summary.hangs[0].inputLength, 7);
+  assert.equal(summary.restarts, summary.hangs[0].count);
+  assert.equal(summary.statuses["0x8023200B"].HANG, summary.hangs[0].count);
+});
+
+Deno.test("engine: a crash during discovery is recorded as such and the code counts as accepted", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = new CrashyModel();
+    const call = model.call.bind(model);
+    model.call = (code, input, output) => {
+      if (code === 0x8023e000) { // CTL_CODE(0x8023, 0x800, BUFFERED, READ_WRITE): faults on no input
+        model.dead = true;
+        return Promise.resolve({ kind: "error", status: "STATUS_ACCESS_DENIED", win32: 5 });
+      }
+      return call(code, input, output);
+    };
+    const fuzzer = new Fuzzer(model, { seed: 1, outDir: dir, service: CRASHY.SERVICE });
+    const found = await fuzzer.discover({ deviceTypes: [CRASHY.DEVICE_TYPE] });
+    assert.deepEqual(found.codes, [...CRASHY_CODES, 0x8023e000].sort((a, b) => a - b));
+    assert.equal(found.statuses["0x8023E000"], "CRASH");
+    const [crash] = fuzzer.summary().crashes;
+    assert.equal(crash.iteration, -1);
+    assert.ok(crash.reproducer!.endsWith("crash-8023E000-discovery.json"));
+    const reproducer = await readReproducer(crash.reproducer!);
+    assert.equal(reproducer.strategy, "discover");
+    assert.equal(reproducer.iteration, -1);
+    assert.equal(model.restarts, 1);
+    assert.equal(crash.minimized, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("engine: codes of a list or range the driver rejects are skipped after a first pass", async () => {
+  const fuzzer = new Fuzzer(new CrashyModel(), { seed: 1 });
+  const { accepted, skipped } = await fuzzer.filterCodes(
+    codesOf({ kind: "range", first: 0x80232000, last: 0x8023200f }),
+  );
+  assert.deepEqual(accepted, [CRASHY.GET_INFO, CRASHY.ECHO, CRASHY.SUM]);
+  assert.equal(skipped.length, 13);
+});
+
 Deno.test("cli: usage errors exit 2 with one line, before any device is opened", async () => {
   const errors: string[] = [];
   const original = console.error;

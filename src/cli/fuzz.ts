@@ -66,7 +66,7 @@ Examples:
   kbridge fuzz '\\\\.\\Kbridge' --codes discover --device-types 0x8022 --iterations 0
   kbridge fuzz '\\\\.\\KbCrashy' --device-types 0x8023 --service kbcrashy --seed 1 --iterations 2000
   kbridge fuzz '\\\\.\\Kbridge' --codes 0x80222000-0x80222100 --strategy lengths --duration 60 --json
-  kbridge fuzz --replay fuzz-out/crash-80232400-000180.json`;
+  kbridge fuzz --replay fuzz-out/crash-80232400-000175.json`;
 
 const encoder = new TextEncoder();
 
@@ -146,6 +146,17 @@ function reporter(
 ): { onEvent: (event: FuzzEvent) => void; end: () => void } {
   let statusShown = false;
   const write = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
+  let columns = 80;
+  try {
+    columns = Deno.consoleSize().columns || 80;
+  } catch {
+    // Not a console: keep 80.
+  }
+  /** A status line, cut to the terminal's width so that it never wraps. */
+  const status = (text: string) => {
+    write(`\r\x1b[K${text.slice(0, Math.max(20, columns - 1))}`);
+    statusShown = true;
+  };
   const line = (text: string) => {
     if (statusShown) write("\r\x1b[K");
     statusShown = false;
@@ -156,20 +167,15 @@ function reporter(
       switch (event.type) {
         case "progress":
           if (!terminal) return;
-          write(
-            `\r\x1b[K${event.iterations} iterations | ${
-              Math.round(event.perSecond)
-            }/s | ${event.codes} codes | ` +
-              `${event.statuses} statuses | ${event.crashes} crashes | ${event.hangs} hangs | ${event.findings} findings`,
+          status(
+            `${event.iterations} it | ${Math.round(event.perSecond)}/s | ${event.codes} codes | ` +
+              `${event.statuses} statuses | crashes ${event.crashes} | hangs ${event.hangs} | ` +
+              `findings ${event.findings}`,
           );
-          statusShown = true;
           return;
         case "discovery":
           if (!terminal) return;
-          write(
-            `\r\x1b[Kdiscovering: ${event.probed}/${event.total} codes probed, ${event.accepted} accepted`,
-          );
-          statusShown = true;
+          status(`discovering: ${event.probed}/${event.total} probed, ${event.accepted} accepted`);
           return;
         case "finding":
           if (event.repeated) return;
@@ -332,7 +338,7 @@ export async function fuzzCommand(args: string[]): Promise<number> {
   const maxLength = positiveInteger(
     values["max-length"],
     "--max-length",
-    0xffff_ffff,
+    0x4000_0000,
     DEFAULT_MAX_LENGTH,
   );
   const minimizeAttempts = positiveInteger(

@@ -8,10 +8,12 @@
  * this file with the Windows build of Deno under Wine:
  *
  *     deno.exe run -A tests/bench/bench.ts --client build/bench/client.exe
- *       [--rounds 5] [--scale 1] [--micro micro.json] [--cpu NAME] [--wine VERSION]
+ *       [--rounds 5] [--scale 1] [--only REGEXP] [--micro micro.json] [--cpu NAME] [--wine VERSION]
  *
  * It prints the results table and writes tests/bench/results.md and results.json.
- * `--scale` multiplies every iteration count (e.g. 0.1 for a quick look).
+ * `--scale` multiplies every iteration count (e.g. 0.1 for a quick look); `--only`
+ * runs just the workloads whose name matches (and then prints their runs instead
+ * of writing the results files).
  *
  * @module
  */
@@ -42,6 +44,7 @@ const { values: options } = parseArgs({
     client: { type: "string", default: "build/bench/client.exe" },
     rounds: { type: "string", default: "5" },
     scale: { type: "string", default: "1" },
+    only: { type: "string" },
     micro: { type: "string" },
     cpu: { type: "string", default: "unknown" },
     wine: { type: "string", default: "unknown" },
@@ -155,13 +158,14 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.max(1, Math.ceil(p * sorted.length - 1e-6)) - 1];
 }
 
+/** Percentiles of the samples after the first tenth (warm-up: the first messages find a cold consumer). */
 function latencyMetrics(samples: Float64Array, gaps: number): Metrics {
-  samples.sort();
+  const steady = samples.slice(Math.floor(samples.length / 10)).sort();
   const us = (t: number) => seconds(t) * 1e6;
   return {
-    p50Us: us(percentile(samples, 0.5)),
-    p99Us: us(percentile(samples, 0.99)),
-    samples: samples.length,
+    p50Us: us(percentile(steady, 0.5)),
+    p99Us: us(percentile(steady, 0.99)),
+    samples: steady.length,
     gaps,
   };
 }
@@ -643,10 +647,11 @@ for (const [bytes, label] of RING_SIZES) {
 
 type Results = Record<string, Record<string, Metrics[]>>;
 
-async function runWorkloads(): Promise<Results> {
+async function runWorkloads(selected: Workload[]): Promise<Results> {
   const results: Results = {};
-  for (const workload of workloads) {
+  for (const workload of selected) {
     const sides = Object.keys(workload.sides);
+    const started = Date.now();
     const perSide: Record<string, Metrics[]> = Object.fromEntries(sides.map((side) => [side, []]));
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < sides.length; i++) {
@@ -656,7 +661,8 @@ async function runWorkloads(): Promise<Results> {
     }
     results[workload.name] = perSide;
     const line = sides.map((side) => `${side} ${JSON.stringify(perSide[side].at(-1))}`);
-    console.error(`bench: ${workload.name}: ${line.join("; ")}`);
+    const took = ((Date.now() - started) / 1000).toFixed(1);
+    console.error(`bench: ${workload.name} (${took} s): ${line.join("; ")}`);
   }
   return results;
 }
@@ -844,7 +850,20 @@ if (!clock.bracketed || Math.abs(clock.rate - 1) > 0.01) {
       "latency from timestamps would be meaningless",
   );
 }
-const results = await runWorkloads();
+if (options.only !== undefined) {
+  const only = new RegExp(options.only);
+  const results = await runWorkloads(workloads.filter((workload) => only.test(workload.name)));
+  for (const [name, sides] of Object.entries(results)) {
+    for (const [side, runs] of Object.entries(sides)) {
+      const metrics = Object.keys(runs[0]).map((metric) =>
+        `${metric} ${summarize(runs.map((m) => m[metric])).median.toPrecision(4)}`
+      );
+      console.log(`${name} | ${side} | ${metrics.join(", ")}`);
+    }
+  }
+  Deno.exit(0);
+}
+const results = await runWorkloads(workloads);
 const micro = await readMicro(options.micro);
 
 const measured = rows.map((row) => {
