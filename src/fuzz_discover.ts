@@ -12,6 +12,7 @@
  */
 import { ctlCode } from "./ctl_code.ts";
 import type { CallOutcome } from "./fuzz_target.ts";
+import { parseUnsigned } from "./numbers.ts";
 
 const STATUS_NOT_IMPLEMENTED = 0xc000_0002;
 const STATUS_INVALID_DEVICE_REQUEST = 0xc000_0010;
@@ -61,16 +62,6 @@ export type CodeSpec =
  */
 export const MAX_RANGE = 0x1_0000;
 
-function parseNumber(text: string, max: number): number | undefined {
-  const trimmed = text.trim();
-  const value = /^0x[0-9a-f]+$/i.test(trimmed)
-    ? parseInt(trimmed.slice(2), 16)
-    : /^[0-9]+$/.test(trimmed)
-    ? Number(trimmed)
-    : NaN;
-  return Number.isSafeInteger(value) && value >= 0 && value <= max ? value : undefined;
-}
-
 /**
  * Parses `first-last` (or `first..last`) of integers within `max`; a single
  * number is a range of one. Returns an error message instead when malformed.
@@ -85,8 +76,8 @@ function parseNumber(text: string, max: number): number | undefined {
 export function parseRange(text: string, max: number): { first: number; last: number } | string {
   const parts = text.includes("..") ? text.split("..") : text.split("-");
   if (parts.length > 2) return `${text}: a range is <first>-<last>`;
-  const first = parseNumber(parts[0], max);
-  const last = parts.length === 2 ? parseNumber(parts[1], max) : first;
+  const first = parseUnsigned(parts[0], max);
+  const last = parts.length === 2 ? parseUnsigned(parts[1], max) : first;
   if (first === undefined || last === undefined) {
     return `${text}: need integers in 0..0x${max.toString(16).toUpperCase()} (decimal or 0x hex)`;
   }
@@ -107,7 +98,7 @@ export function parseList(text: string, max: number): number[] | string {
   const out: number[] = [];
   for (const part of text.split(",")) {
     if (part.trim() === "") continue;
-    const value = parseNumber(part, max);
+    const value = parseUnsigned(part, max);
     if (value === undefined) {
       return `"${part.trim()}" is no integer in 0..0x${max.toString(16).toUpperCase()}`;
     }

@@ -125,28 +125,6 @@ export class Prng {
 }
 
 /**
- * Parses a seed given on the command line: decimal or `0x` hexadecimal, 0..2^53-1.
- * Returns `undefined` for text that is no such integer.
- *
- * @example
- * ```ts
- * import { parseSeed } from "./fuzz_prng.ts";
- *
- * parseSeed("0x2a"); // 42
- * parseSeed("-1"); // undefined
- * ```
- */
-export function parseSeed(text: string): number | undefined {
-  const trimmed = text.trim();
-  const value = /^0x[0-9a-f]+$/i.test(trimmed)
-    ? parseInt(trimmed.slice(2), 16)
-    : /^[0-9]+$/.test(trimmed)
-    ? Number(trimmed)
-    : NaN;
-  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-}
-
-/**
  * A fresh seed for a run without `--seed`: 32 random bits (short enough to retype).
  *
  * @example

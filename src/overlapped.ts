@@ -10,7 +10,7 @@
  * @module
  */
 import { AbortError, TimeoutError, Win32Error } from "./errors.ts";
-import { kernel32, lastError, pointerValue, win32ErrorOf } from "./native.ts";
+import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "./native.ts";
 
 const ERROR_IO_PENDING = 997;
 const ERROR_OPERATION_ABORTED = 995;
@@ -55,6 +55,27 @@ interface Operation {
   overlapped: Uint8Array<ArrayBuffer>;
   cancelled?: CancelReason;
   settle(status: number, bytes: number): void;
+}
+
+/** Issues an overlapped DeviceIoControl; true when it completed at once. */
+function startDeviceIoControl(
+  k32: Kernel32,
+  handle: Deno.PointerValue,
+  args: IoctlArguments,
+  overlapped: Uint8Array,
+): boolean {
+  const { code, input, output } = args;
+  return k32.DeviceIoControl(
+    handle,
+    code,
+    input,
+    input?.byteLength ?? 0,
+    output,
+    output.byteLength,
+    null,
+    overlapped,
+  ) !==
+    0;
 }
 
 /** The NTSTATUS an OVERLAPPED holds, unless it is still the initial STATUS_PENDING or 0. */
@@ -130,16 +151,7 @@ export class CompletionPort {
       },
     };
     this.#operations.set(key, operation);
-    const ok = k32.DeviceIoControl(
-      handle,
-      args.code,
-      args.input,
-      args.input?.byteLength ?? 0,
-      args.output,
-      args.output.byteLength,
-      null,
-      overlapped,
-    );
+    const ok = startDeviceIoControl(k32, handle, args, overlapped);
     if (!ok) {
       const error = lastError(k32);
       if (error.code !== ERROR_IO_PENDING) {
@@ -171,16 +183,7 @@ export class CompletionPort {
       const overlapped = new Uint8Array(OVERLAPPED_SIZE);
       new DataView(overlapped.buffer).setBigUint64(24, pointerValue(event) | 1n, true);
       const returned = new Uint32Array(1);
-      const ok = k32.DeviceIoControl(
-        handle,
-        args.code,
-        args.input,
-        args.input?.byteLength ?? 0,
-        args.output,
-        args.output.byteLength,
-        null,
-        overlapped,
-      );
+      const ok = startDeviceIoControl(k32, handle, args, overlapped);
       const started = ok ? undefined : lastError(k32);
       if (started !== undefined && started.code !== ERROR_IO_PENDING) {
         throw new Win32Error({ ...started, call: "DeviceIoControl", controlCode: args.code });

@@ -31,7 +31,8 @@ import {
   writePointers,
   writeValue,
 } from "../src/fuzz_mutate.ts";
-import { parseSeed, Prng } from "../src/fuzz_prng.ts";
+import { Prng } from "../src/fuzz_prng.ts";
+import { parseUnsigned } from "../src/numbers.ts";
 import {
   decodeReproducer,
   encodeReproducer,
@@ -101,12 +102,12 @@ Deno.test("prng: int, range, chance and pick stay in bounds and cover them", () 
   assert.throws(() => prng.int(0), RangeError);
 });
 
-Deno.test("prng: parseSeed takes decimal and hex up to 2^53-1", () => {
-  assert.equal(parseSeed("42"), 42);
-  assert.equal(parseSeed("0x2A"), 42);
-  assert.equal(parseSeed(" 9007199254740991 "), 2 ** 53 - 1);
+Deno.test("parseUnsigned takes decimal and hex up to 2^53-1", () => {
+  assert.equal(parseUnsigned("42"), 42);
+  assert.equal(parseUnsigned("0x2A"), 42);
+  assert.equal(parseUnsigned(" 9007199254740991 "), 2 ** 53 - 1);
   for (const bad of ["", "-1", "1.5", "abc", "9007199254740992", "0x"]) {
-    assert.equal(parseSeed(bad), undefined, bad);
+    assert.equal(parseUnsigned(bad), undefined, bad);
   }
 });
 

@@ -17,7 +17,8 @@ import {
   replayReproducer,
 } from "../fuzz.ts";
 import { codesOf, parseCodeSpec, parseList, parseRange } from "../fuzz_discover.ts";
-import { parseSeed, randomSeed } from "../fuzz_prng.ts";
+import { randomSeed } from "../fuzz_prng.ts";
+import { parseUnsigned } from "../numbers.ts";
 import { readReproducer } from "../fuzz_reproducer.ts";
 import { parseStrategies, STRATEGIES } from "../fuzz_strategy.ts";
 import { DeviceTarget } from "../fuzz_target.ts";
@@ -322,7 +323,7 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     : parseInteger(values.iterations, "--iterations", Number.MAX_SAFE_INTEGER);
   let seed = randomSeed();
   if (values.seed !== undefined) {
-    const parsed = parseSeed(values.seed);
+    const parsed = parseUnsigned(values.seed);
     if (parsed === undefined) {
       throw new UsageError(`--seed must be an integer in 0..2^53-1, got "${values.seed}"`);
     }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { parseUnsigned } from "../numbers.ts";
 
 /**
  * A mistake in the command line; the CLI prints it on one line and exits with 2.
@@ -28,13 +29,8 @@ export class UsageError extends Error {
  */
 export function parseInteger(text: string | undefined, what: string, max: number): number {
   if (text === undefined) throw new UsageError(`${what} is required`);
-  const trimmed = text.trim();
-  const value = /^0x[0-9a-f]+$/i.test(trimmed)
-    ? parseInt(trimmed.slice(2), 16)
-    : /^[0-9]+$/.test(trimmed)
-    ? parseInt(trimmed, 10)
-    : NaN;
-  if (!Number.isSafeInteger(value) || value > max) {
+  const value = parseUnsigned(text, max);
+  if (value === undefined) {
     throw new UsageError(
       `${what} must be an integer in 0..0x${max.toString(16).toUpperCase()}, got "${text}"`,
     );

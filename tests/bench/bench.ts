@@ -56,7 +56,7 @@ const SCALE = Number(options.scale);
 const RING_BYTES = 1 << 20;
 /** The ring of the pre-filled ring workload: the largest the protocol allows. */
 const FILLED_RING_BYTES = 64 << 20;
-const FILLED_CYCLES = 3;
+const FILLED_CYCLES = 2;
 const INVERTED_PENDING = 8;
 const LATENCY_INTERVAL_US = 1000;
 const LATENCY_BYTES = 64;
@@ -577,7 +577,7 @@ for (
 }
 const DEPTHS = [1, 8, 64] as const;
 const ECHO_REQUESTS: Record<number, number> = { 1: 3000, 8: 6000, 64: 6000 };
-const PEND_REQUESTS: Record<number, number> = { 1: 3000, 8: 8000, 64: 16000 };
+const PEND_REQUESTS: Record<number, number> = { 1: 3000, 8: 8000, 64: 10000 };
 for (const depth of DEPTHS) {
   workloads.push({
     name: `overlapped ECHO ${depth} deep`,

@@ -4,7 +4,7 @@
 // death survived, replayed and minimized, a long clean run of the reference
 // driver, and the command line's errors.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { runCli } from "../_util.ts";
 import {
   installDriver,
   IOCTL,
@@ -16,8 +16,6 @@ import {
 } from "../../mod.ts";
 import { readReproducer } from "../../src/fuzz_reproducer.ts";
 import { DEVICE_PATH, ensureDriverRunning, openKbridge, readStats, SERVICE } from "./_driver.ts";
-
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 
 /** The fixture: built by tests/fixture/Makefile, copied into the prefix by tools/wine.sh. */
 const CRASHY_SERVICE = "kbcrashy";
@@ -31,17 +29,6 @@ const FIXED_SEED_ITERATION = 175;
 
 /** Iterations of the long run of the reference driver (KB_FUZZ_ITERATIONS overrides). */
 const LONG_RUN = Number(Deno.env.get("KB_FUZZ_ITERATIONS") ?? 100_000);
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
-}
 
 const hex = (code: number) => `0x${code.toString(16).toUpperCase().padStart(8, "0")}`;
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -108,7 +95,7 @@ async function quietResources(
 
 Deno.test("discover finds exactly the reference driver's IOCTL set (device type 0x8022)", async () => {
   openKbridge().close();
-  const run = await cli(
+  const run = await runCli(
     "fuzz",
     DEVICE_PATH,
     "--codes",
@@ -136,7 +123,7 @@ Deno.test("the fixture's planted fault: found from a fixed seed, reproducer, res
   try {
     let crash: Record<string, unknown> & { reproducer: string; minimized: Record<string, unknown> };
     await t.step("fuzz finds it from the fixed seed within 2,000 iterations", async () => {
-      const run = await cli(
+      const run = await runCli(
         "fuzz",
         CRASHY_PATH,
         "--device-types",
@@ -208,7 +195,7 @@ Deno.test("the fixture's planted fault: found from a fixed seed, reproducer, res
           inputLength: original.input.length,
           outputSize: original.outputSize,
         });
-        const replay = await cli("fuzz", "--replay", crash.minimized.reproducer as string);
+        const replay = await runCli("fuzz", "--replay", crash.minimized.reproducer as string);
         assert.equal(replay.code, 1, replay.stdout + replay.stderr);
         assert.match(replay.stdout, /still fails: crash/);
         assert.ok(crashyAnswers());
@@ -218,7 +205,7 @@ Deno.test("the fixture's planted fault: found from a fixed seed, reproducer, res
     await t.step(
       "replay reproduces it (exit 1), restarts the service; a harmless variant exits 0",
       async () => {
-        const replay = await cli("fuzz", "--replay", crash.reproducer, "--json");
+        const replay = await runCli("fuzz", "--replay", crash.reproducer, "--json");
         assert.equal(replay.code, 1, replay.stdout + replay.stderr);
         const result = JSON.parse(replay.stdout);
         assert.equal(result.reproduced, true);
@@ -229,7 +216,7 @@ Deno.test("the fixture's planted fault: found from a fixed seed, reproducer, res
         variant.input = "4b4200" + variant.input.slice(6); // flags 0x00: the benign path
         const harmless = `${out}/harmless.json`;
         await Deno.writeTextFile(harmless, JSON.stringify(variant));
-        const clean = await cli("fuzz", "--replay", harmless);
+        const clean = await runCli("fuzz", "--replay", harmless);
         assert.equal(clean.code, 0, clean.stdout + clean.stderr);
         assert.match(clean.stdout, /does not reproduce \(ok, OK\)/);
       },
@@ -246,7 +233,7 @@ Deno.test(`a ${LONG_RUN}-iteration fuzz run of the reference driver, all strateg
   const out = await Deno.makeTempDir({ prefix: "kbfuzz" });
   try {
     const started = performance.now();
-    const run = await cli(
+    const run = await runCli(
       "fuzz",
       DEVICE_PATH,
       "--codes",
@@ -310,14 +297,14 @@ Deno.test("bad arguments: one-line errors with exit code 2 (usage) or 1 (failure
     ],
   ];
   for (const [args, code, pattern] of cases) {
-    const run = await cli(...args);
+    const run = await runCli(...args);
     assert.equal(run.code, code, `${args.join(" ")}: ${run.stderr}`);
     const lines = run.stderr.trimEnd().split("\n");
     assert.equal(lines.length, 1, `${args.join(" ")}: ${run.stderr}`);
     assert.match(lines[0], pattern);
     assert.equal(run.stdout, "");
   }
-  const help = await cli("fuzz", "--help");
+  const help = await runCli("fuzz", "--help");
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Examples:\n {2}kbridge fuzz/);
 });
