@@ -22,7 +22,15 @@ const FILE_FLAG_OVERLAPPED = 0x4000_0000;
 /** Largest buffer one DeviceIoControl call accepts (a DWORD length). */
 const MAX_BUFFER = 0xffff_ffff;
 
-/** How {@linkcode openDevice} opens a device. */
+/**
+ * How {@linkcode openDevice} opens a device.
+ *
+ * @example
+ * ```ts ignore
+ * const options: OpenDeviceOptions = { access: "read", overlapped: false };
+ * using device = openDevice("\\\\.\\Kbridge", options);
+ * ```
+ */
 export interface OpenDeviceOptions {
   /** Desired access: "read", "write", "readwrite" (default) or a raw access mask. */
   access?: "read" | "write" | "readwrite" | number;
@@ -33,7 +41,15 @@ export interface OpenDeviceOptions {
   overlapped?: boolean;
 }
 
-/** What an IOCTL's output argument may be: a size to allocate, or a buffer to fill. */
+/**
+ * What an IOCTL's output argument may be: a size to allocate, or a buffer to fill.
+ *
+ * @example
+ * ```ts ignore
+ * device.ioctl(IOCTL.ECHO, input, 64); // a new 64-byte buffer
+ * device.ioctl(IOCTL.ECHO, input, reusable); // fills `reusable`, returns a view of it
+ * ```
+ */
 export type OutputArgument = number | Uint8Array;
 
 function accessMask(access: OpenDeviceOptions["access"]): number {

@@ -10,7 +10,14 @@ import { INVALID_HANDLE_VALUE, kernel32, pointerValue } from "./native.ts";
 const TH32CS_SNAPTHREAD = 0x4;
 const THREADENTRY32_SIZE = 28;
 
-/** This process's thread and handle counts. */
+/**
+ * This process's thread and handle counts.
+ *
+ * @example
+ * ```ts ignore
+ * const { threads, handles }: ProcessResources = processResources();
+ * ```
+ */
 export interface ProcessResources {
   /** Threads of this process (toolhelp snapshot). */
   threads: number;

@@ -26,7 +26,15 @@ const OVERLAPPED_SIZE = 32;
 /** sizeof(OVERLAPPED_ENTRY) on x64: key, lpOverlapped, Internal, bytes (+4 padding). */
 const ENTRY_SIZE = 32;
 
-/** Options of an overlapped IOCTL. */
+/**
+ * Options of an overlapped IOCTL.
+ *
+ * @example
+ * ```ts ignore
+ * const options: IoctlAsyncOptions = { signal: AbortSignal.timeout(5000), timeoutMs: 1000 };
+ * await device.ioctlAsync(IOCTL.PEND, request, PendResult.size, options);
+ * ```
+ */
 export interface IoctlAsyncOptions {
   /** Cancels the request (`CancelIoEx`); the Promise rejects with an `AbortError`. */
   signal?: AbortSignal;

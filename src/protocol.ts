@@ -8,7 +8,15 @@
 import { ctlCode, type TransferMethod } from "./ctl_code.ts";
 import { bytes, struct, type StructType } from "./struct.ts";
 
-/** Device type of the reference driver's control codes (vendor range). */
+/**
+ * Device type of the reference driver's control codes (vendor range).
+ *
+ * @example
+ * ```ts
+ * import { decodeCtlCode, IOCTL, KBRIDGE_DEVICE_TYPE } from "@kbridge/kbridge";
+ * decodeCtlCode(IOCTL.ECHO).deviceType === KBRIDGE_DEVICE_TYPE; // true
+ * ```
+ */
 export const KBRIDGE_DEVICE_TYPE = 0x8022;
 
 function code(fn: number, method: TransferMethod): number {
@@ -190,7 +198,15 @@ export const Names: {
   EVENT: "Global\\KbridgeRingEvent",
 });
 
-/** `KBRIDGE_VERSION_INFO`. */
+/**
+ * `KBRIDGE_VERSION_INFO`.
+ *
+ * @example
+ * ```ts
+ * import { VersionInfo } from "@kbridge/kbridge";
+ * VersionInfo.decode(new Uint8Array(16)).protocolVersion; // 0
+ * ```
+ */
 export const VersionInfo: StructType<{
   protocolVersion: number;
   capabilities: number;
@@ -203,37 +219,86 @@ export const VersionInfo: StructType<{
   driverMinor: "u32",
 });
 
-/** `KBRIDGE_CHECKSUM_REQUEST`. */
+/**
+ * `KBRIDGE_CHECKSUM_REQUEST`.
+ *
+ * @example
+ * ```ts
+ * import { ChecksumRequest, fnv1a } from "@kbridge/kbridge";
+ * const data = new Uint8Array([1, 2, 3]);
+ * ChecksumRequest.encode({ length: data.length, fnv1a: fnv1a(data) });
+ * ```
+ */
 export const ChecksumRequest: StructType<{ length: number; fnv1a: number }> = struct({
   length: "u32",
   fnv1a: "u32",
 });
 
-/** `KBRIDGE_FILL_REQUEST`. */
+/**
+ * `KBRIDGE_FILL_REQUEST`.
+ *
+ * @example
+ * ```ts
+ * import { FillRequest } from "@kbridge/kbridge";
+ * FillRequest.encode({ seed: 7, reserved: 0 }).length; // 8
+ * ```
+ */
 export const FillRequest: StructType<{ seed: number; reserved: number }> = struct({
   seed: "u32",
   reserved: "u32",
 });
 
-/** `KBRIDGE_PEND_REQUEST`. */
+/**
+ * `KBRIDGE_PEND_REQUEST`.
+ *
+ * @example
+ * ```ts
+ * import { PendRequest } from "@kbridge/kbridge";
+ * PendRequest.encode({ tag: 1, timeoutMs: 500 });
+ * ```
+ */
 export const PendRequest: StructType<{ tag: number; timeoutMs: number }> = struct({
   tag: "u32",
   timeoutMs: "u32",
 });
 
-/** `KBRIDGE_PEND_RESULT`. */
+/**
+ * `KBRIDGE_PEND_RESULT`.
+ *
+ * @example
+ * ```ts
+ * import { PendResult } from "@kbridge/kbridge";
+ * PendResult.decode(new Uint8Array(8)); // { tag: 0, how: 0 }
+ * ```
+ */
 export const PendResult: StructType<{ tag: number; how: number }> = struct({
   tag: "u32",
   how: "u32",
 });
 
-/** `KBRIDGE_RELEASE_REQUEST`. */
+/**
+ * `KBRIDGE_RELEASE_REQUEST`.
+ *
+ * @example
+ * ```ts
+ * import { Protocol, ReleaseRequest } from "@kbridge/kbridge";
+ * ReleaseRequest.encode({ tag: Protocol.RELEASE_ALL, reserved: 0 });
+ * ```
+ */
 export const ReleaseRequest: StructType<{ tag: number; reserved: number }> = struct({
   tag: "u32",
   reserved: "u32",
 });
 
-/** `KBRIDGE_STATS`, the driver's resource counters. */
+/**
+ * `KBRIDGE_STATS`, the driver's resource counters.
+ *
+ * @example
+ * ```ts ignore
+ * const stats = Stats.decode(device.ioctl(IOCTL.GET_STATS, null, Stats.size));
+ * console.log(stats.pendedIrps, stats.poolAllocations);
+ * ```
+ */
 export const Stats: StructType<{
   openFiles: number;
   poolAllocations: number;
@@ -264,29 +329,77 @@ export const Stats: StructType<{
   ringDropped: "u64",
 });
 
-/** `KBRIDGE_SECTION_REQUEST`. */
+/**
+ * `KBRIDGE_SECTION_REQUEST`.
+ *
+ * @example
+ * ```ts
+ * import { SectionRequest } from "@kbridge/kbridge";
+ * SectionRequest.encode({ ringBytes: 1 << 20, reserved: 0 });
+ * ```
+ */
 export const SectionRequest: StructType<{ ringBytes: number; reserved: number }> = struct({
   ringBytes: "u32",
   reserved: "u32",
 });
 
-/** `KBRIDGE_SECTION_INFO`. */
+/**
+ * `KBRIDGE_SECTION_INFO`.
+ *
+ * @example
+ * ```ts
+ * import { SectionInfo } from "@kbridge/kbridge";
+ * SectionInfo.size; // 8
+ * ```
+ */
 export const SectionInfo: StructType<{ viewBytes: number; ringBytes: number }> = struct({
   viewBytes: "u32",
   ringBytes: "u32",
 });
 
-/** `KBRIDGE_CLASSIC_REQUEST`. */
+/**
+ * `KBRIDGE_CLASSIC_REQUEST`.
+ *
+ * @example
+ * ```ts
+ * import { ClassicRequest } from "@kbridge/kbridge";
+ * ClassicRequest.encode({ eventHandle: 0x1234n, ringBytes: 65536, reserved: 0 });
+ * ```
+ */
 export const ClassicRequest: StructType<
   { eventHandle: bigint; ringBytes: number; reserved: number }
 > = struct({ eventHandle: "u64", ringBytes: "u32", reserved: "u32" });
 
-/** `KBRIDGE_CLASSIC_INFO`. */
+/**
+ * `KBRIDGE_CLASSIC_INFO`.
+ *
+ * @example
+ * ```ts
+ * import { ClassicInfo } from "@kbridge/kbridge";
+ * ClassicInfo.offsets.viewBytes; // 8
+ * ```
+ */
 export const ClassicInfo: StructType<
   { userAddress: bigint; viewBytes: number; ringBytes: number }
 > = struct({ userAddress: "u64", viewBytes: "u32", ringBytes: "u32" });
 
-/** `KBRIDGE_PRODUCER_REQUEST`. */
+/**
+ * `KBRIDGE_PRODUCER_REQUEST`.
+ *
+ * @example
+ * ```ts
+ * import { Channel, ProducerRequest } from "@kbridge/kbridge";
+ * ProducerRequest.encode({
+ *   channels: Channel.SECTION,
+ *   count: 1000,
+ *   minSize: 1,
+ *   maxSize: 4096,
+ *   intervalUs: 0,
+ *   seed: 1,
+ *   flags: 0,
+ * });
+ * ```
+ */
 export const ProducerRequest: StructType<{
   channels: number;
   count: number;
@@ -305,13 +418,30 @@ export const ProducerRequest: StructType<{
   flags: "u32",
 });
 
-/** `KBRIDGE_INJECT_HEADER`, followed by the payload. */
+/**
+ * `KBRIDGE_INJECT_HEADER`, followed by the payload.
+ *
+ * @example
+ * ```ts
+ * import { Channel, InjectHeader } from "@kbridge/kbridge";
+ * const payload = new TextEncoder().encode("hi");
+ * const input = new Uint8Array([...InjectHeader.encode({ channels: Channel.INVERTED, length: 2 }), ...payload]);
+ * ```
+ */
 export const InjectHeader: StructType<{ channels: number; length: number }> = struct({
   channels: "u32",
   length: "u32",
 });
 
-/** `KBRIDGE_RING_HEADER`, at offset 0 of a ring view. */
+/**
+ * `KBRIDGE_RING_HEADER`, at offset 0 of a ring view.
+ *
+ * @example
+ * ```ts
+ * import { RingHeader } from "@kbridge/kbridge";
+ * RingHeader.offsets.tail; // 128: the consumer's cache line
+ * ```
+ */
 export const RingHeader: StructType<{
   magic: number;
   version: number;
@@ -342,7 +472,15 @@ export const RingHeader: StructType<{
   reserved3: bytes(64),
 });
 
-/** `KBRIDGE_RECORD_HEADER`, before each record's payload in a ring or an inverted-call output. */
+/**
+ * `KBRIDGE_RECORD_HEADER`, before each record's payload in a ring or an inverted-call output.
+ *
+ * @example
+ * ```ts
+ * import { RecordHeader } from "@kbridge/kbridge";
+ * RecordHeader.size; // 24
+ * ```
+ */
 export const RecordHeader: StructType<{
   length: number;
   flags: number;

@@ -21,8 +21,14 @@ const TIMESTAMP = RecordHeader.offsets.timestamp;
 const ALIGN_MASK = Ring.ALIGN - 1;
 
 /**
- * Called by {@linkcode RingReader.drain} for each message. `data` is a view of
- * the shared memory, valid only until the callback returns.
+ * Called for each message by `drain`. `data` is a view of the shared memory,
+ * valid only until the callback returns: copy it (`data.slice()`) to keep it.
+ *
+ * @example
+ * ```ts ignore
+ * const callback: MessageCallback = (data, sequence) => console.log(sequence, data.length);
+ * await subscription.drain(callback, { timeoutMs: 1000 });
+ * ```
  */
 export type MessageCallback = (data: Uint8Array, sequence: number, timestamp: number) => void;
 

@@ -16,7 +16,14 @@ const SERVICE_STATUS_SIZE = 28;
 const ERROR_SERVICE_NOT_ACTIVE = 1062;
 const ERROR_SERVICE_DOES_NOT_EXIST = 1060;
 
-/** When Windows starts the driver. */
+/**
+ * When Windows starts the driver.
+ *
+ * @example
+ * ```ts ignore
+ * installDriver("kbridge", "C:\\drivers\\kbridge.sys", { startType: "demand" });
+ * ```
+ */
 export type DriverStartType = "boot" | "system" | "auto" | "demand" | "disabled";
 
 const START_TYPES: Record<DriverStartType, number> = {
@@ -27,7 +34,14 @@ const START_TYPES: Record<DriverStartType, number> = {
   disabled: 4,
 };
 
-/** The state of a service, as `QueryServiceStatus` reports it. */
+/**
+ * The state of a service, as `QueryServiceStatus` reports it.
+ *
+ * @example
+ * ```ts ignore
+ * const state: ServiceState | undefined = queryDriver("kbridge")?.state;
+ * ```
+ */
 export type ServiceState =
   | "stopped"
   | "start-pending"
@@ -47,7 +61,15 @@ const STATES: readonly ServiceState[] = [
   "paused",
 ];
 
-/** A driver service's status. */
+/**
+ * A driver service's status.
+ *
+ * @example
+ * ```ts ignore
+ * const status: DriverStatus | null = queryDriver("kbridge");
+ * if (status?.state === "running") console.log("loaded");
+ * ```
+ */
 export interface DriverStatus {
   /** The service name. */
   name: string;
@@ -57,7 +79,14 @@ export interface DriverStatus {
   win32ExitCode: number;
 }
 
-/** Options of {@linkcode installDriver}. */
+/**
+ * Options of {@linkcode installDriver}.
+ *
+ * @example
+ * ```ts ignore
+ * installDriver("kbridge", "C:\\drivers\\kbridge.sys", { displayName: "kbridge reference driver" });
+ * ```
+ */
 export interface InstallDriverOptions {
   /** The name shown by service tools (default: the service name). */
   displayName?: string;

@@ -39,10 +39,25 @@ const ERROR_BUSY = 170;
 /** Longest single wait; bounds how stale `dropped` and close can be. */
 const WAIT_SLICE_MS = 1000;
 
-/** A channel of the reference protocol. */
+/**
+ * A channel of the reference protocol.
+ *
+ * @example
+ * ```ts ignore
+ * const channel: ChannelName = subscription.channel; // what "auto" chose
+ * ```
+ */
 export type ChannelName = "section" | "inverted" | "classic";
 
-/** Options of {@linkcode subscribe}. */
+/**
+ * Options of {@linkcode subscribe}.
+ *
+ * @example
+ * ```ts ignore
+ * const options: SubscribeOptions = { channel: "inverted", pending: 16 };
+ * await using messages = device.subscribe(options);
+ * ```
+ */
 export interface SubscribeOptions {
   /** The channel; "auto" (default) tries classic, then section, then inverted. */
   channel?: ChannelName | "auto";
@@ -52,7 +67,17 @@ export interface SubscribeOptions {
   pending?: number;
 }
 
-/** One message from the driver. */
+/**
+ * One message from the driver.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const message of device.subscribe()) {
+ *   const { sequence, data }: Message = message;
+ *   console.log(sequence, data.length);
+ * }
+ * ```
+ */
 export interface Message {
   /** Per-channel sequence number from 0; a gap means messages were dropped. */
   sequence: number;

@@ -44,6 +44,7 @@ check "deno fmt" "$KB_LINUX_DENO" fmt --check
 check "deno lint" "$KB_LINUX_DENO" lint
 check "deno check" "$KB_LINUX_DENO" check mod.ts cli.ts src/ ffi/ tests/ examples/ tools/
 check "deno doc lint" "$KB_LINUX_DENO" doc --lint mod.ts
+check "deno doc examples" "$KB_LINUX_DENO" test -A --doc mod.ts cli.ts src/
 check "deno publish dry-run" "$KB_LINUX_DENO" publish --dry-run --allow-dirty
 
 echo "--- Linux: deno test"

@@ -11,7 +11,7 @@ import { parseUnsigned } from "../numbers.ts";
  * @example
  * ```ts
  * import { UsageError } from "./usage.ts";
- * throw new UsageError('unknown command "frob"');
+ * const error = new UsageError('unknown command "frob"'); // the CLI exits with 2
  * ```
  */
 export class UsageError extends Error {
