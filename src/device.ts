@@ -92,6 +92,11 @@ export function checkIoctlArguments(
   return { code: checkedCode, input: checkedInput, output: checkedOutput };
 }
 
+/** Closes the handle of a device that was garbage-collected without `close()`. */
+const forgottenDevices = new FinalizationRegistry<Deno.PointerValue>((handle) => {
+  kernel32("CloseHandle").CloseHandle(handle);
+});
+
 /**
  * An open device handle. Create one with {@linkcode openDevice}; close it with
  * {@linkcode Device.close} or a `using` / `await using` declaration.
@@ -117,6 +122,7 @@ export class Device implements Disposable, AsyncDisposable {
     this.path = path;
     this.overlapped = overlapped;
     if (overlapped) completionPort().associate(handle, path);
+    forgottenDevices.register(this, handle, this);
   }
 
   /** Whether {@linkcode Device.close} has run. */
@@ -274,6 +280,7 @@ export class Device implements Disposable, AsyncDisposable {
     const k32 = kernel32("CloseHandle");
     if (this.overlapped) completionPort().cancelAll(this.#handle);
     k32.CloseHandle(this.#handle);
+    forgottenDevices.unregister(this);
     this.#handle = null;
   }
 

@@ -451,10 +451,18 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
     return messages;
   }
 
-  /** Yields messages (copies) until the subscription is closed or the driver ends the stream. */
+  /**
+   * Yields messages (copies) until the driver ends the stream or the
+   * subscription is closed. Leaving the loop (`break`, `return`, a throw)
+   * closes the subscription, as it cancels a stream.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Message> {
-    while (!this.#source.ended) {
-      for (const message of await this.readMany(256)) yield message;
+    try {
+      while (!this.#source.ended) {
+        for (const message of await this.readMany(256)) yield message;
+      }
+    } finally {
+      await this.close();
     }
   }
 

@@ -168,6 +168,21 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
   assert.equal(processResources().handles, handlesBefore);
 });
 
+Deno.test("leaving a for await loop closes the subscription", async () => {
+  await using device = openKbridge();
+  startProducer(device, { channels: Channel.SECTION, count: 0, minSize: 8, maxSize: 8, seed: 9 });
+  const subscription = device.subscribe({ channel: "section", ringBytes: 4096 });
+  let seen = 0;
+  for await (const message of subscription) {
+    assert.equal(message.data.length, 8);
+    if (++seen === 3) break;
+  }
+  device.ioctl(IOCTL.PRODUCER_STOP);
+  assert.equal(readStats(device).sections, 0);
+  await using again = device.subscribe({ channel: "section", ringBytes: 4096 });
+  assert.equal(again.channel, "section");
+});
+
 Deno.test("inverted queue overflow is counted and reported", async () => {
   await using device = openKbridge();
   const before = readStats(device).invertedOverflow;
