@@ -456,13 +456,16 @@ async function ringThroughput(
       batches++;
     }
   } else {
-    // The iterator hands out copies already: that is this reader's one copy.
+    // The iterator hands out copies already: that is this reader's one copy. Leaving the
+    // loop closes the subscription, so the clock stops inside it.
     for await (const message of subscription) {
       if (message.sequence !== received) gaps++;
       if (++received === 1) first = ticks();
-      if (received === count) break;
+      if (received === count) {
+        last = ticks();
+        break;
+      }
     }
-    last = ticks();
   }
   device.ioctl(IOCTL.PRODUCER_STOP);
   const elapsed = seconds(last - first);
@@ -499,6 +502,8 @@ async function ringFilled(
   await using device = openDevice(Names.DEVICE_PATH);
   await using subscription = device.subscribe({ channel: "section", ringBytes: FILLED_RING_BYTES });
   const count = recordsThatFit(FILLED_RING_BYTES, bytes);
+  // One iterator for every cycle: leaving a for-await loop would close the subscription.
+  const messages = subscription[Symbol.asyncIterator]();
   const scratch = new Uint8Array(Protocol.MAX_MESSAGE);
   let received = 0;
   let gaps = 0;
@@ -521,17 +526,19 @@ async function ringFilled(
       }
     } else {
       // The iterator hands out copies already: that is this reader's one copy.
-      for await (const message of subscription) {
-        if (message.sequence !== received) gaps++;
-        if (++received === target) break;
+      while (received < target) {
+        const next = await messages.next();
+        if (next.done) throw new Error(`the subscription ended after ${received} messages`);
+        if (next.value.sequence !== received) gaps++;
+        received++;
       }
     }
     if (cycle > 0) elapsed += ticks() - start;
   }
-  const messages = count * cycles;
+  const timed = count * cycles;
   return {
-    messagesPerSecond: messages / seconds(elapsed),
-    bytesPerSecond: messages * bytes / seconds(elapsed),
+    messagesPerSecond: timed / seconds(elapsed),
+    bytesPerSecond: timed * bytes / seconds(elapsed),
     gaps,
   };
 }
@@ -865,6 +872,16 @@ if (options.only !== undefined) {
         `${metric} ${summarize(runs.map((m) => m[metric])).median.toPrecision(4)}`
       );
       console.log(`${name} | ${side} | ${metrics.join(", ")}`);
+    }
+    if (sides.c !== undefined && sides.deno !== undefined) {
+      const metric = Object.keys(sides.c[0])[0];
+      const ratios = sides.c.map((c, round) => sides.deno[round][metric] / c[metric]);
+      const { median, min, max } = summarize(ratios);
+      console.log(
+        `${name} | deno / c, ${metric}, by round | ${median.toFixed(3)} (${min.toFixed(3)} … ${
+          max.toFixed(3)
+        })`,
+      );
     }
   }
   Deno.exit(0);

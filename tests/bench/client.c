@@ -6,14 +6,16 @@
  * command runs one workload against \\.\Kbridge the way a plain C program
  * would, and prints one JSON line with its figures:
  *
- *   sync <echo|out_direct_echo> <bytes> <calls> <overlapped 0|1>   {"nsPerCall"} (median chunk)
- *   overlapped <depth> <requests> <bytes>                          {"requestsPerSecond","threads"}
- *   pended <depth> <requests>                                      {"requestsPerSecond","threads"}
- *   latency <section|inverted> <count> <intervalUs> <bytes>        {"p50Us","p99Us","samples","gaps"}
- *   ring <bytes> <count> <ringBytes>                               {"messagesPerSecond","bytesPerSecond","wakeupsPerMessage","gaps"}
- *   ring_filled <bytes> <cycles> <ringBytes>                       {"messagesPerSecond","bytesPerSecond","gaps"}
- *   memcpy <bytes> <count> <ringBytes>                             {"messagesPerSecond","bytesPerSecond"}
- *   frequency                                                      {"frequency"}
+ *   sync <echo|out_direct_echo> <bytes> <calls> <overlapped 0|1>   {"nsPerCall"}: median of 11 chunks
+ *   overlapped <depth> <requests> <bytes>    ECHO kept `depth` deep     {"requestsPerSecond","threads"}
+ *   pended <depth> <requests>                PEND bursts + RELEASE      {"requestsPerSecond","threads"}
+ *   latency <section|inverted> <count> <intervalUs> <bytes>             {"p50Us","p99Us","samples","gaps"}
+ *                                            (the first tenth of the messages is warm-up)
+ *   ring <bytes> <count> <ringBytes>         reader beside the producer {"messagesPerSecond","bytesPerSecond",
+ *                                                                         "wakeupsPerMessage","gaps"}
+ *   ring_filled <bytes> <cycles> <ringBytes> reader of a filled ring    {"messagesPerSecond","bytesPerSecond","gaps"}
+ *   memcpy <bytes> <count> <ringBytes>       the ceiling of the above   {"messagesPerSecond","bytesPerSecond"}
+ *   frequency                                                           {"frequency"}
  *
  * Every time comes from QueryPerformanceCounter, the clock the driver stamps
  * records with (KeQueryPerformanceCounter).
