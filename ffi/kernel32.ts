@@ -41,6 +41,11 @@ export const kernel32Symbols = {
     // HANDLE port, LPOVERLAPPED_ENTRY entries, ULONG count, PULONG removed, DWORD ms, BOOL alertable
     parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
     result: "i32",
+  },
+  GetQueuedCompletionStatusExAsync: {
+    name: "GetQueuedCompletionStatusEx",
+    parameters: ["pointer", "buffer", "u32", "buffer", "u32", "i32"],
+    result: "i32",
     nonblocking: true,
   },
   PostQueuedCompletionStatus: {
@@ -55,14 +60,7 @@ export const kernel32Symbols = {
   },
   OpenEventW: { parameters: ["u32", "i32", "buffer"], result: "pointer" }, // access, inherit, name
   SetEvent: { parameters: ["pointer"], result: "i32" },
-  ResetEvent: { parameters: ["pointer"], result: "i32" },
   WaitForSingleObject: { parameters: ["pointer", "u32"], result: "u32" }, // HANDLE, DWORD ms
-  WaitForSingleObjectAsync: {
-    name: "WaitForSingleObject",
-    parameters: ["pointer", "u32"],
-    result: "u32",
-    nonblocking: true,
-  },
   WaitForMultipleObjectsAsync: {
     name: "WaitForMultipleObjects",
     // DWORD count, const HANDLE* handles, BOOL waitAll, DWORD ms
@@ -77,9 +75,7 @@ export const kernel32Symbols = {
     result: "pointer",
   },
   UnmapViewOfFile: { parameters: ["pointer"], result: "i32" },
-  GetCurrentProcess: { parameters: [], result: "pointer" },
   GetCurrentProcessId: { parameters: [], result: "u32" },
-  GetProcessHandleCount: { parameters: ["pointer", "buffer"], result: "i32" }, // HANDLE, PDWORD
   QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" }, // LARGE_INTEGER*
   QueryPerformanceFrequency: { parameters: ["buffer"], result: "i32" },
   CreateToolhelp32Snapshot: { parameters: ["u32", "u32"], result: "pointer" }, // flags, pid

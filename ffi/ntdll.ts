@@ -1,6 +1,7 @@
 /**
  * The `Deno.dlopen` symbol table of ntdll.dll: the NTSTATUS behind the last
- * Win32 error of the calling thread, and the NTSTATUS → Win32 error mapping.
+ * Win32 error of the calling thread, the NTSTATUS → Win32 error mapping, and
+ * the system's handle table (for leak checks).
  *
  * @example
  * ```ts ignore
@@ -16,4 +17,6 @@ export const ntdllSymbols = {
   RtlGetLastNtStatus: { parameters: [], result: "u32" },
   // ULONG RtlNtStatusToDosError(NTSTATUS): the Win32 error Windows reports for a status
   RtlNtStatusToDosErrorNoTeb: { parameters: ["u32"], result: "u32" },
+  // NTSTATUS NtQuerySystemInformation(SYSTEM_INFORMATION_CLASS, PVOID, ULONG length, PULONG returned)
+  NtQuerySystemInformation: { parameters: ["u32", "buffer", "u32", "buffer"], result: "u32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -19,6 +19,8 @@ const GENERIC_WRITE = 0x4000_0000;
 const FILE_SHARE_READ_WRITE = 0x3;
 const OPEN_EXISTING = 3;
 const FILE_FLAG_OVERLAPPED = 0x4000_0000;
+/** The DWORD a synchronous DeviceIoControl writes its byte count to, reused by every call. */
+const bytesReturned = new Uint32Array(1);
 /** Largest buffer one DeviceIoControl call accepts (a DWORD length). */
 const MAX_BUFFER = 0xffff_ffff;
 
@@ -184,7 +186,7 @@ export class Device implements Disposable, AsyncDisposable {
       );
     }
     const k32 = kernel32("DeviceIoControl");
-    const returned = new Uint32Array(1);
+    const returned = bytesReturned;
     const ok = k32.DeviceIoControl(
       this.#handle,
       args.code,

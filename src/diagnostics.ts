@@ -5,10 +5,17 @@
  * @module
  */
 import { Win32Error } from "./errors.ts";
-import { INVALID_HANDLE_VALUE, kernel32, pointerValue } from "./native.ts";
+import { INVALID_HANDLE_VALUE, kernel32, ntdll, pointerValue, win32ErrorOf } from "./native.ts";
 
 const TH32CS_SNAPTHREAD = 0x4;
 const THREADENTRY32_SIZE = 28;
+const SYSTEM_EXTENDED_HANDLE_INFORMATION = 64;
+const STATUS_INFO_LENGTH_MISMATCH = 0xc000_0004;
+/** SYSTEM_HANDLE_INFORMATION_EX: NumberOfHandles, Reserved, then the entries. */
+const HANDLE_TABLE_HEADER = 16;
+/** SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX: Object, UniqueProcessId, HandleValue, access, … */
+const HANDLE_ENTRY_SIZE = 40;
+const HANDLE_ENTRY_PROCESS_ID = 8;
 
 /**
  * This process's thread and handle counts.
@@ -21,7 +28,10 @@ const THREADENTRY32_SIZE = 28;
 export interface ProcessResources {
   /** Threads of this process (toolhelp snapshot). */
   threads: number;
-  /** Open handles of this process (`GetProcessHandleCount`). */
+  /**
+   * Open handles of this process, counted in the system's handle table
+   * (`NtQuerySystemInformation`; Wine's `GetProcessHandleCount` always says 0).
+   */
   handles: number;
 }
 
@@ -54,9 +64,36 @@ export function processResources(): ProcessResources {
   } finally {
     k32.CloseHandle(snapshot);
   }
-  const count = new Uint32Array(1);
-  if (!k32.GetProcessHandleCount(k32.GetCurrentProcess(), count)) {
-    throw new Win32Error({ code: k32.GetLastError(), call: "GetProcessHandleCount" });
+  return { threads, handles: countHandles(pid) };
+}
+
+/** This process's entries in the system's handle table. */
+function countHandles(pid: number): number {
+  const query = ntdll("NtQuerySystemInformation").NtQuerySystemInformation;
+  const needed = new Uint32Array(1);
+  let size = 1 << 18;
+  for (;;) {
+    const table = new Uint8Array(size);
+    const status = query(SYSTEM_EXTENDED_HANDLE_INFORMATION, table, size, needed);
+    if (status === STATUS_INFO_LENGTH_MISMATCH) {
+      size = Math.max(size * 2, needed[0] + (1 << 16));
+      continue;
+    }
+    if (status !== 0) {
+      throw new Win32Error({
+        code: win32ErrorOf(status),
+        ntStatus: status,
+        call: "NtQuerySystemInformation",
+      });
+    }
+    const view = new DataView(table.buffer);
+    const entries = Number(view.getBigUint64(0, true));
+    const own = BigInt(pid);
+    let count = 0;
+    for (let i = 0; i < entries; i++) {
+      const at = HANDLE_TABLE_HEADER + i * HANDLE_ENTRY_SIZE + HANDLE_ENTRY_PROCESS_ID;
+      if (view.getBigUint64(at, true) === own) count++;
+    }
+    return count;
   }
-  return { threads, handles: count[0] };
 }

@@ -79,11 +79,6 @@ export class EventWaiter {
     return this.#event;
   }
 
-  /** Clears the event (for a notification event; harmless for a synchronization one). */
-  reset(): void {
-    if (!this.#closed) kernel32("ResetEvent").ResetEvent(this.#event);
-  }
-
   /** Resolves `true` when the event is signalled, `false` on timeout or close. */
   wait(timeoutMs: number = INFINITE): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);

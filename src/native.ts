@@ -11,6 +11,8 @@ import { KbridgeError, UnsupportedPlatformError } from "./errors.ts";
 
 /** The loaded kernel32.dll symbols. */
 export type Kernel32 = Deno.DynamicLibrary<typeof kernel32Symbols>["symbols"];
+/** The loaded ntdll.dll symbols. */
+export type Ntdll = Deno.DynamicLibrary<typeof ntdllSymbols>["symbols"];
 /** The loaded advapi32.dll symbols. */
 export type Advapi32 = Deno.DynamicLibrary<typeof advapi32Symbols>["symbols"];
 
@@ -46,6 +48,19 @@ export function kernel32(call: string): Kernel32 {
 }
 
 /**
+ * ntdll.dll, loaded (with kernel32.dll) on first use.
+ *
+ * @example
+ * ```ts ignore
+ * const status = ntdll("RtlGetLastNtStatus").RtlGetLastNtStatus();
+ * ```
+ */
+export function ntdll(call: string): Ntdll {
+  kernel32(call);
+  return ntdllLibrary!.symbols;
+}
+
+/**
  * The Win32 error Windows reports for an NTSTATUS (`RtlNtStatusToDosErrorNoTeb`).
  *
  * @example
@@ -54,8 +69,7 @@ export function kernel32(call: string): Kernel32 {
  * ```
  */
 export function win32ErrorOf(status: number): number {
-  kernel32("RtlNtStatusToDosErrorNoTeb");
-  return ntdllLibrary!.symbols.RtlNtStatusToDosErrorNoTeb(status >>> 0);
+  return ntdll("RtlNtStatusToDosErrorNoTeb").RtlNtStatusToDosErrorNoTeb(status >>> 0);
 }
 
 /**

@@ -10,6 +10,7 @@
  * @module
  */
 import { AbortError, TimeoutError, Win32Error } from "./errors.ts";
+import { createEvent } from "./event.ts";
 import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "./native.ts";
 
 const ERROR_IO_PENDING = 997;
@@ -98,6 +99,9 @@ export class CompletionPort {
   readonly #entries = new Uint8Array(ENTRY_SIZE * BATCH);
   readonly #removed = new Uint32Array(1);
   #polling = false;
+  #blockingEvent: Deno.PointerObject | undefined;
+  readonly #blockingOverlapped = new Uint8Array(OVERLAPPED_SIZE);
+  readonly #returned = new Uint32Array(1);
 
   /** Requests in flight on all devices. */
   get inFlight(): number {
@@ -185,45 +189,43 @@ export class CompletionPort {
    */
   ioctlBlocking(handle: Deno.PointerValue, args: IoctlArguments, timeoutMs?: number): Uint8Array {
     const k32 = kernel32("DeviceIoControl");
-    const event = k32.CreateEventW(null, 1, 0, null);
-    if (event === null) throw new Win32Error({ code: k32.GetLastError(), call: "CreateEventW" });
-    try {
-      const overlapped = new Uint8Array(OVERLAPPED_SIZE);
-      new DataView(overlapped.buffer).setBigUint64(24, pointerValue(event) | 1n, true);
-      const returned = new Uint32Array(1);
-      const ok = startDeviceIoControl(k32, handle, args, overlapped);
-      const started = ok ? undefined : lastError(k32);
-      if (started !== undefined && started.code !== ERROR_IO_PENDING) {
-        throw new Win32Error({ ...started, call: "DeviceIoControl", controlCode: args.code });
+    // One event serves every blocking call (they never overlap: JavaScript waits for each);
+    // the I/O manager resets it when a request starts.
+    this.#blockingEvent ??= createEvent(true);
+    const event = this.#blockingEvent;
+    const overlapped = this.#blockingOverlapped.fill(0);
+    new DataView(overlapped.buffer).setBigUint64(24, pointerValue(event) | 1n, true);
+    const returned = this.#returned;
+    const ok = startDeviceIoControl(k32, handle, args, overlapped);
+    const started = ok ? undefined : lastError(k32);
+    if (started !== undefined && started.code !== ERROR_IO_PENDING) {
+      throw new Win32Error({ ...started, call: "DeviceIoControl", controlCode: args.code });
+    }
+    let timedOut = false;
+    if (started !== undefined && timeoutMs !== undefined) {
+      if (k32.WaitForSingleObject(event, timeoutMs) === WAIT_TIMEOUT) {
+        timedOut = true;
+        k32.CancelIoEx(handle, overlapped);
       }
-      let timedOut = false;
-      if (started !== undefined && timeoutMs !== undefined) {
-        if (k32.WaitForSingleObject(event, timeoutMs) === WAIT_TIMEOUT) {
-          timedOut = true;
-          k32.CancelIoEx(handle, overlapped);
-        }
-      }
-      if (!k32.GetOverlappedResult(handle, overlapped, returned, 1)) {
-        const code = k32.GetLastError();
-        if (timedOut && code === ERROR_OPERATION_ABORTED) {
-          throw new TimeoutError({
-            call: "DeviceIoControl",
-            controlCode: args.code,
-            timeoutMs: timeoutMs!,
-          });
-        }
-        const status = new DataView(overlapped.buffer).getUint32(0, true);
-        throw new Win32Error({
-          code,
+    }
+    if (!k32.GetOverlappedResult(handle, overlapped, returned, 1)) {
+      const code = k32.GetLastError();
+      if (timedOut && code === ERROR_OPERATION_ABORTED) {
+        throw new TimeoutError({
           call: "DeviceIoControl",
           controlCode: args.code,
-          ntStatus: knownStatus(status),
+          timeoutMs: timeoutMs!,
         });
       }
-      return args.output.subarray(0, returned[0]);
-    } finally {
-      k32.CloseHandle(event);
+      const status = new DataView(overlapped.buffer).getUint32(0, true);
+      throw new Win32Error({
+        code,
+        call: "DeviceIoControl",
+        controlCode: args.code,
+        ntStatus: knownStatus(status),
+      });
     }
+    return args.output.subarray(0, returned[0]);
   }
 
   /** Cancels every request of `handle` (before it is closed). */
@@ -265,22 +267,32 @@ export class CompletionPort {
     return new Win32Error({ code: win32ErrorOf(status), call, controlCode, ntStatus: status });
   }
 
-  /** Waits on the port while requests are in flight; one nonblocking call at a time. */
+  /**
+   * Takes completions from the port while requests are in flight: first
+   * without waiting (no thread hop when some are ready), else with one
+   * nonblocking wait at a time.
+   */
   async #poll(): Promise<void> {
     if (this.#polling) return;
     this.#polling = true;
     const k32 = kernel32("GetQueuedCompletionStatusEx");
     const view = new DataView(this.#entries.buffer);
+    const port = this.#port;
     try {
       while (this.#operations.size > 0) {
-        const ok = await k32.GetQueuedCompletionStatusEx(
-          this.#port,
-          this.#entries,
-          BATCH,
-          this.#removed,
-          INFINITE,
-          0,
-        );
+        let ok =
+          k32.GetQueuedCompletionStatusEx(port, this.#entries, BATCH, this.#removed, 0, 0) !== 0;
+        if (!ok && k32.GetLastError() === WAIT_TIMEOUT) {
+          ok = await k32.GetQueuedCompletionStatusExAsync(
+            port,
+            this.#entries,
+            BATCH,
+            this.#removed,
+            INFINITE,
+            0,
+          ) !==
+            0;
+        }
         if (!ok) {
           // The port itself failed: no completion can be trusted any more.
           for (const operation of this.#operations.values()) {
@@ -300,6 +312,8 @@ export class CompletionPort {
             view.getUint32(base + 24, true),
           );
         }
+        // Let the settled requests' continuations issue their next requests first.
+        await Promise.resolve();
       }
     } finally {
       this.#polling = false;

@@ -140,7 +140,7 @@ class RingSource implements Source {
     const reader = this.#reader;
     if (reader.hasData) return true;
     // The handshake of the ring comment in kbridge.h: announce the sleep, re-check, sleep.
-    this.#waiter.reset();
+    // Both events are auto-reset, so a stale signal costs one empty wake-up at most.
     if (!reader.prepareToSleep()) {
       reader.awake();
       return reader.hasData;
@@ -302,15 +302,14 @@ class InvertedSource implements Source {
     return Stats.decode(this.#device.ioctl(IOCTL.GET_STATS, null, Stats.size)).invertedOverflow;
   }
 
-  #post(): void {
-    const output = new Uint8Array(RecordHeader.size + Protocol.MAX_MESSAGE);
+  /** Issues one INVERTED_WAIT; `output` is a recycled buffer or a new one. */
+  #post(output: Uint8Array = new Uint8Array(RecordHeader.size + Protocol.MAX_MESSAGE)): void {
     const request = this.#device.ioctlAsync(IOCTL.INVERTED_WAIT, null, output, {
       signal: this.#abort.signal,
     })
       .then(
         (record) => {
           this.#ready.push(record);
-          if (!this.#closed) this.#post();
         },
         (error) => {
           if (!this.#closed) this.#error ??= error;
@@ -331,13 +330,24 @@ class InvertedSource implements Source {
     let count = 0;
     while (count < max && this.#ready.length > 0) {
       const record = this.#ready.shift()!;
-      const header = RecordHeader.decode(record);
+      const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+      const length = view.getUint32(RecordHeader.offsets.length, true);
+      const sequence = view.getUint32(RecordHeader.offsets.sequence, true) +
+        view.getUint32(RecordHeader.offsets.sequence + 4, true) * 0x1_0000_0000;
+      const timestamp = view.getUint32(RecordHeader.offsets.timestamp, true) +
+        view.getUint32(RecordHeader.offsets.timestamp + 4, true) * 0x1_0000_0000;
       count++;
-      callback(
-        record.subarray(RecordHeader.size, RecordHeader.size + header.length),
-        Number(header.sequence),
-        Number(header.timestamp),
-      );
+      try {
+        callback(
+          record.subarray(RecordHeader.size, RecordHeader.size + length),
+          sequence,
+          timestamp,
+        );
+      } finally {
+        // The request is re-issued once its message is consumed, with the same buffer:
+        // a slow consumer holds fewer requests, and the driver queues (up to its limit).
+        if (!this.#closed) this.#post(new Uint8Array(record.buffer));
+      }
     }
     if (count === 0 && this.#error !== undefined) {
       const error = this.#error;

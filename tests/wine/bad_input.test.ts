@@ -134,6 +134,12 @@ Deno.test("10,000 open/ioctl/close cycles leave the handle count where it starte
   using warm = openDevice(DEVICE_PATH);
   warm.ioctl(IOCTL.ECHO, new Uint8Array(8), 8);
   const before = processResources().handles;
+  assert.ok(before > 0);
+  // The count sees one handle more, so it would see a leak.
+  const extra = openDevice(DEVICE_PATH, { overlapped: false });
+  assert.equal(processResources().handles, before + 1);
+  extra.close();
+  assert.equal(processResources().handles, before);
   for (let i = 0; i < 10_000; i++) {
     using device = openDevice(DEVICE_PATH, { overlapped: i % 2 === 0 });
     device.ioctl(IOCTL.ECHO, new Uint8Array(8), 8);
