@@ -138,6 +138,48 @@ export class RingReader {
   }
 
   /**
+   * Copies whole ready records (each a `KBRIDGE_RECORD_HEADER`, the payload,
+   * padding to 8 bytes; pad records left out) into `target`, as many as fit,
+   * and releases their space to the producer. Returns the bytes copied (0 when
+   * empty, or when the next record is larger than `target`). One or two
+   * `set()` calls move the bytes, so no object is made per message.
+   */
+  copyRecords(target: Uint8Array): number {
+    const head = Atomics.load(this.#indices, HEAD) | 0;
+    const view = this.#view;
+    const capacity = this.#mask + 1;
+    let tail = this.#tail;
+    let copied = 0;
+    while (tail !== head) {
+      const offset = tail & this.#mask;
+      if ((view.getUint32(offset + 4, true) & Ring.RECORD_PAD) !== 0) {
+        tail = (tail + (capacity - offset)) | 0;
+        continue;
+      }
+      // The run of records from `offset` up to the head, the end of the ring, or what fits.
+      let end = offset;
+      let next = tail;
+      while (next !== head && end < capacity) {
+        if ((view.getUint32(end + 4, true) & Ring.RECORD_PAD) !== 0) break;
+        const span = (RECORD + view.getUint32(end, true) + ALIGN_MASK) & ~ALIGN_MASK;
+        if (end + span > capacity) {
+          throw new KbridgeError(`kbridge: corrupt ring record of ${span} bytes at offset ${end}`);
+        }
+        if (copied + (end - offset) + span > target.length) break;
+        end += span;
+        next = (next + span) | 0;
+      }
+      if (end === offset) break;
+      target.set(this.#data.subarray(offset, end), copied);
+      copied += end - offset;
+      tail = next;
+    }
+    this.#tail = tail;
+    Atomics.store(this.#indices, TAIL, tail);
+    return copied;
+  }
+
+  /**
    * Announces that the consumer is about to sleep, then tells whether it may:
    * `false` when a record arrived meanwhile. Call {@linkcode RingReader.awake} after the sleep.
    */

@@ -128,3 +128,33 @@ Deno.test("the consumer's sleep handshake: no sleep when data arrived", () => {
   assert.equal(reader.prepareToSleep(), false);
   reader.awake();
 });
+
+Deno.test("copyRecords: whole records across the wrap, pad records left out, only what fits", () => {
+  const producer = new TestProducer(4096);
+  const reader = new RingReader(producer.memory);
+  const next = xorshift32(5);
+  const target = new Uint8Array(RecordHeader.size + 4096);
+  let expected = 0;
+  for (let round = 0; round < 2000; round++) {
+    for (let i = next() % 4; i >= 0; i--) {
+      producer.write(pattern(producer.nextSequence, 1 + (next() % 600)));
+    }
+    const small = next() % 3 === 0 ? target.subarray(0, 700) : target;
+    const bytes = reader.copyRecords(small);
+    const view = new DataView(small.buffer, small.byteOffset, bytes);
+    for (let at = 0; at < bytes;) {
+      const length = view.getUint32(at, true);
+      assert.equal(view.getUint32(at + 4, true), 0, "no pad record is copied");
+      const sequence = Number(view.getBigUint64(at + RecordHeader.offsets.sequence, true));
+      assert.ok(sequence >= expected);
+      const payload = small.subarray(at + RecordHeader.size, at + RecordHeader.size + length);
+      assert.deepEqual(payload, pattern(sequence, length));
+      expected = sequence + 1;
+      at += (RecordHeader.size + length + Ring.ALIGN - 1) & ~(Ring.ALIGN - 1);
+      assert.ok(at <= bytes);
+    }
+  }
+  assert.ok(expected > 1000);
+  while (reader.copyRecords(target) > 0);
+  assert.equal(reader.hasData, false);
+});

@@ -3,6 +3,7 @@
 // under Wine.
 import assert from "node:assert/strict";
 import {
+  ArgumentError,
   Channel,
   ChannelUnavailableError,
   type Device,
@@ -12,6 +13,7 @@ import {
   processResources,
   ProducerRequest,
   Protocol,
+  RecordHeader,
   type Subscription,
 } from "../../mod.ts";
 import { openKbridge, readStats } from "./_driver.ts";
@@ -167,6 +169,45 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
   assert.equal(statsAfter.invertedQueued, 0);
   assert.equal(processResources().handles, handlesBefore);
 });
+
+for (const channel of ["section", "inverted"] as const) {
+  Deno.test(`readInto on the ${channel} channel: 20,000 records in order, byte-exact`, async () => {
+    await using device = openKbridge();
+    await using subscription = device.subscribe({ channel, ringBytes: 1 << 16, pending: 16 });
+    const count = 20_000;
+    startProducer(
+      device,
+      {
+        channels: channel === "section" ? Channel.SECTION : Channel.INVERTED,
+        count,
+        minSize: 1,
+        maxSize: 300,
+        seed: 77,
+      },
+      Protocol.PRODUCER_WAIT_FOR_SPACE,
+    );
+    const batch = new Uint8Array(1 << 16);
+    const view = new DataView(batch.buffer);
+    let expected = 0;
+    while (expected < count) {
+      const bytes = await subscription.readInto(batch, { timeoutMs: 10_000 });
+      assert.ok(bytes > 0, `stalled after ${expected}`);
+      for (let at = 0; at < bytes;) {
+        const length = view.getUint32(at, true);
+        assert.equal(Number(view.getBigUint64(at + RecordHeader.offsets.sequence, true)), expected);
+        const seed = (77 ^ expected) >>> 0;
+        for (let i = 0; i < length; i++) {
+          if (batch[at + RecordHeader.size + i] !== patternByte(seed, i)) {
+            assert.fail(`record ${expected} byte ${i}`);
+          }
+        }
+        at += (RecordHeader.size + length + 7) & ~7;
+        expected++;
+      }
+    }
+    await assert.rejects(subscription.readInto(new Uint8Array(100)), ArgumentError);
+  });
+}
 
 Deno.test("leaving a for await loop closes the subscription", async () => {
   await using device = openKbridge();
