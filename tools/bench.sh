@@ -10,8 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$KB_ROOT"
 bash tools/setup.sh
 source tools/wine.sh
-make -s -C driver OUT="$KB_BUILD/driver"
-kb_install_driver || { echo "bench: could not load the driver (see $KB_LOG/driver-load.log)" >&2; exit 1; }
+kb_build_and_load bench
 
 mkdir -p "$KB_BUILD/bench"
 x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -Idriver -o "$KB_BUILD/bench/client.exe" tests/bench/client.c

@@ -24,3 +24,10 @@ kb_install_driver() {
   fi
   "${cli[@]}" start kbridge >>"$KB_LOG/driver-load.log" 2>&1 || { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
 }
+
+# Builds the reference driver and loads it; on failure says so for `$1` (the caller's name).
+kb_build_and_load() {
+  make -s -C "$KB_ROOT/driver" OUT="$KB_BUILD/driver" &&
+    kb_install_driver ||
+    { echo "$1: could not build or load the driver (see $KB_LOG/driver-load.log)" >&2; return 1; }
+}
