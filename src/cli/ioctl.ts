@@ -4,17 +4,20 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { formatCtlCode } from "../ctl_code.ts";
+import { decodeCtlCode, formatCtlCode } from "../ctl_code.ts";
 import { openDevice } from "../device.ts";
 import { Win32Error } from "../errors.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 
 const HELP = `Usage:
-  kbridge ioctl <device> <code> [--in <hex>|@<file>|-] [--out-size <n>] [--overlapped]
-                [--timeout <ms>] [--repeat <n>] [--json] [--raw <file>]
+  kbridge ioctl <device> <code> [--in <hex>|@<file>|-] [--out-size <n> | --direct <hex>|@<file>]
+                [--method-aware] [--overlapped] [--timeout <ms>] [--repeat <n>] [--json] [--raw <file>]
 
   --in        input bytes: hex ("01 02 ff", "0102ff"), @file, or - for standard input
   --out-size  output buffer size in bytes (default 0)
+  --direct    the second buffer's bytes instead (what METHOD_IN_DIRECT hands the driver to read)
+  --method-aware  say how the code's transfer method moves the buffers, and require --direct
+              for METHOD_IN_DIRECT
   --overlapped  send it as an overlapped request (needed for --timeout)
   --timeout   cancel the request after this many milliseconds
   --repeat    send it n times (prints the last reply and the time per call)
@@ -22,7 +25,19 @@ const HELP = `Usage:
 
 Examples:
   kbridge ioctl '\\\\.\\Kbridge' 0x80222004 --in "68 69" --out-size 2
-  kbridge ioctl '\\\\.\\Kbridge' 0x80222000 --out-size 16 --json`;
+  kbridge ioctl '\\\\.\\Kbridge' 0x80222000 --out-size 16 --json
+  kbridge ioctl '\\\\.\\Kbridge' 0x80222009 --in @request.bin --direct @data.bin --method-aware`;
+
+/** How each transfer method moves the buffers, for --method-aware. */
+const METHOD_NOTES: Record<string, string> = {
+  BUFFERED: "input and output share one system buffer; the bytes returned are copied back",
+  IN_DIRECT:
+    "input is copied to a system buffer; the second buffer is locked (MDL) and read by the driver",
+  OUT_DIRECT:
+    "input is copied to a system buffer; the output buffer is locked (MDL) and written by the driver",
+  NEITHER:
+    "the driver gets the raw user addresses (Type3InputBuffer, UserBuffer) and must probe them",
+};
 
 /**
  * Parses hex input: pairs of hex digits, optionally separated by spaces, commas or colons.
@@ -92,7 +107,9 @@ export async function ioctlCommand(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       in: { type: "string" },
-      "out-size": { type: "string", default: "0" },
+      "out-size": { type: "string" },
+      direct: { type: "string" },
+      "method-aware": { type: "boolean", default: false },
       overlapped: { type: "boolean", default: false },
       timeout: { type: "string" },
       repeat: { type: "string", default: "1" },
@@ -111,7 +128,15 @@ export async function ioctlCommand(args: string[]): Promise<number> {
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const code = parseInteger(codeText, "<code>", 0xffff_ffff);
-  const outSize = parseInteger(values["out-size"], "--out-size", 0xffff_ffff);
+  if (values["out-size"] !== undefined && values.direct !== undefined) {
+    throw new UsageError("give --out-size or --direct, not both");
+  }
+  const method = decodeCtlCode(code).methodName;
+  if (values["method-aware"] && method === "IN_DIRECT" && values.direct === undefined) {
+    throw new UsageError(
+      "METHOD_IN_DIRECT hands the driver its second buffer to read: give it with --direct",
+    );
+  }
   const repeat = Math.max(1, parseInteger(values.repeat, "--repeat", 1e9));
   const timeoutMs = values.timeout === undefined
     ? undefined
@@ -120,6 +145,10 @@ export async function ioctlCommand(args: string[]): Promise<number> {
     throw new UsageError("--timeout needs --overlapped");
   }
   const input = await readInput(values.in);
+  const direct = values.direct === undefined ? undefined : await readInput(values.direct);
+  const outSize = direct?.length ??
+    parseInteger(values["out-size"] ?? "0", "--out-size", 0xffff_ffff);
+  if (values["method-aware"]) console.error(`${formatCtlCode(code)}: ${METHOD_NOTES[method]}`);
 
   await using device = openDevice(path, { overlapped: values.overlapped });
   let output: Uint8Array = new Uint8Array();
@@ -127,9 +156,11 @@ export async function ioctlCommand(args: string[]): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < repeat && error === undefined; i++) {
     try {
+      // With --direct the second buffer starts with those bytes (a fresh copy per call).
+      const second = direct?.slice() ?? outSize;
       output = values.overlapped
-        ? await device.ioctlAsync(code, input, outSize, { timeoutMs })
-        : device.ioctl(code, input, outSize);
+        ? await device.ioctlAsync(code, input, second, { timeoutMs })
+        : device.ioctl(code, input, second);
     } catch (caught) {
       if (!(caught instanceof Win32Error)) throw caught;
       error = caught;

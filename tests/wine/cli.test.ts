@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../_util.ts";
-import { Channel, IOCTL, ProducerRequest, Protocol } from "../../mod.ts";
+import { Channel, ChecksumRequest, fnv1a, IOCTL, ProducerRequest, Protocol } from "../../mod.ts";
 import { DEVICE_PATH, openKbridge, readStats, SERVICE } from "./_driver.ts";
 
 const hex = (code: number) => `0x${code.toString(16)}`;
@@ -49,6 +49,44 @@ Deno.test("ioctl: echo with a hex dump, JSON output, and a decoded error", async
   );
   assert.equal(small.code, 1);
   assert.match(small.stderr, /ERROR_INSUFFICIENT_BUFFER \(122\)/);
+});
+
+Deno.test("ioctl --method-aware: METHOD_IN_DIRECT data goes in the --direct buffer", async () => {
+  const data = new Uint8Array([1, 2, 3, 4, 5]);
+  const toHex = (bytes: Uint8Array) =>
+    [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const request = toHex(ChecksumRequest.encode({ length: data.length, fnv1a: fnv1a(data) }));
+  const code = hex(IOCTL.IN_DIRECT_VERIFY);
+  const ok = await runCli(
+    "ioctl",
+    DEVICE_PATH,
+    code,
+    "--in",
+    request,
+    "--direct",
+    toHex(data),
+    "--method-aware",
+  );
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(
+    ok.stderr,
+    /IN_DIRECT ANY: input is copied to a system buffer; the second buffer is locked/,
+  );
+  assert.match(ok.stdout, /0 bytes returned/);
+  const corrupt = await runCli(
+    "ioctl",
+    DEVICE_PATH,
+    code,
+    "--in",
+    request,
+    "--direct",
+    "0102030406",
+  );
+  assert.equal(corrupt.code, 1);
+  assert.match(corrupt.stderr, /ERROR_CRC \(23\)/);
+  const missing = await runCli("ioctl", DEVICE_PATH, code, "--in", request, "--method-aware");
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--direct/);
 });
 
 Deno.test("ioctl: --overlapped --timeout cancels a request the driver keeps pending", async () => {
