@@ -61,6 +61,11 @@ export const kernel32Symbols = {
   OpenEventW: { parameters: ["u32", "i32", "buffer"], result: "pointer" }, // access, inherit, name
   SetEvent: { parameters: ["pointer"], result: "i32" },
   WaitForSingleObject: { parameters: ["pointer", "u32"], result: "u32" }, // HANDLE, DWORD ms
+  WaitForMultipleObjects: {
+    // DWORD count, const HANDLE* handles, BOOL waitAll, DWORD ms
+    parameters: ["u32", "buffer", "i32", "u32"],
+    result: "u32",
+  },
   WaitForMultipleObjectsAsync: {
     name: "WaitForMultipleObjects",
     // DWORD count, const HANDLE* handles, BOOL waitAll, DWORD ms

@@ -83,14 +83,29 @@ export class EventWaiter {
   wait(timeoutMs: number = INFINITE): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
     const k32 = kernel32("WaitForMultipleObjects");
-    this.#waiting = k32.WaitForMultipleObjectsAsync(2, this.#handles, 0, timeoutMs).then(
-      (result) => {
-        if (result === WAIT_OBJECT_0) return true;
-        if (result === WAIT_OBJECT_0 + 1 || result === WAIT_TIMEOUT) return false;
-        throw new Win32Error({ code: k32.GetLastError(), call: "WaitForMultipleObjects" });
-      },
+    this.#waiting = k32.WaitForMultipleObjectsAsync(2, this.#handles, 0, timeoutMs).then((result) =>
+      this.#outcome(result)
     );
     return this.#waiting;
+  }
+
+  /**
+   * Like {@linkcode EventWaiter.wait}, but blocks the calling thread: for a
+   * Worker that wants the fastest wake-up.
+   */
+  waitSync(timeoutMs: number = INFINITE): boolean {
+    if (this.#closed) return false;
+    const k32 = kernel32("WaitForMultipleObjects");
+    return this.#outcome(k32.WaitForMultipleObjects(2, this.#handles, 0, timeoutMs));
+  }
+
+  #outcome(result: number): boolean {
+    if (result === WAIT_OBJECT_0) return true;
+    if (result === WAIT_OBJECT_0 + 1 || result === WAIT_TIMEOUT) return false;
+    throw new Win32Error({
+      code: kernel32("GetLastError").GetLastError(),
+      call: "WaitForMultipleObjects",
+    });
   }
 
   /** Wakes a pending wait, lets it return, then closes both handles. Idempotent. */

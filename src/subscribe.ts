@@ -97,6 +97,8 @@ interface Source {
   copyReady(target: Uint8Array): number;
   /** Resolves when messages may be ready (true), or on timeout/close/end (false). */
   waitForData(timeoutMs: number): Promise<boolean>;
+  /** Blocks until messages may be ready (ring channels only: undefined otherwise). */
+  waitForDataSync?(timeoutMs: number): boolean;
   /** True once no more messages can come. */
   readonly ended: boolean;
   /** Messages the driver dropped for this channel. */
@@ -154,6 +156,20 @@ class RingSource implements Source {
     }
     try {
       return await this.#waiter.wait(timeoutMs) || reader.hasData;
+    } finally {
+      reader.awake();
+    }
+  }
+
+  waitForDataSync(timeoutMs: number): boolean {
+    const reader = this.#reader;
+    if (reader.hasData) return true;
+    if (!reader.prepareToSleep()) {
+      reader.awake();
+      return reader.hasData;
+    }
+    try {
+      return this.#waiter.waitSync(timeoutMs) || reader.hasData;
     } finally {
       reader.awake();
     }
@@ -478,6 +494,41 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
     if (left <= 0) return false;
     await this.#source.waitForData(Math.min(left, WAIT_SLICE_MS));
     return true;
+  }
+
+  /**
+   * {@linkcode Subscription.drain} that blocks the calling thread while it
+   * waits, for the lowest wake-up latency: call it in a Worker, never on a
+   * thread whose event loop must keep running. Ring channels (section,
+   * classic) only.
+   *
+   * @throws {ChannelUnavailableError} on the inverted channel, whose completions need the event loop
+   *
+   * @example
+   * ```ts ignore
+   * // worker.ts
+   * await using device = openDevice(Names.DEVICE_PATH);
+   * await using messages = device.subscribe({ channel: "section" });
+   * for (;;) messages.drainSync((data, sequence) => self.postMessage({ sequence, size: data.length }));
+   * ```
+   */
+  drainSync(callback: MessageCallback, options: { max?: number; timeoutMs?: number } = {}): number {
+    const source = this.#source;
+    if (source.waitForDataSync === undefined) {
+      throw new ChannelUnavailableError(
+        source.channel,
+        "drainSync needs a ring channel (section or classic): the inverted call completes through the event loop",
+      );
+    }
+    const max = options.max ?? Infinity;
+    const deadline = this.#deadline("Subscription.drainSync", options.timeoutMs);
+    for (;;) {
+      const count = source.drainReady(callback, max);
+      if (count > 0 || source.ended) return count;
+      const left = deadline - Date.now();
+      if (left <= 0) return 0;
+      source.waitForDataSync(Math.min(left, WAIT_SLICE_MS));
+    }
   }
 
   /** Waits for messages like {@linkcode Subscription.drain} and returns copies of up to `max`. */

@@ -427,6 +427,34 @@ async function latency(channel: "section" | "inverted", count: number): Promise<
   return latencyMetrics(samples, gaps);
 }
 
+/** 3b. Section latency with the consumer in a Worker that blocks in drainSync. */
+async function latencyInWorker(count: number): Promise<Metrics> {
+  await using device = openDevice(Names.DEVICE_PATH);
+  const worker = new Worker(new URL("./latency_worker.ts", import.meta.url), { type: "module" });
+  try {
+    const replies: { ready?: boolean; samples?: Float64Array; gaps?: number; received?: number }[] =
+      [];
+    let notify = () => {};
+    worker.onmessage = (event) => {
+      replies.push(event.data);
+      notify();
+    };
+    const next = async () => {
+      while (replies.length === 0) await new Promise<void>((resolve) => (notify = resolve));
+      return replies.shift()!;
+    };
+    worker.postMessage({ count, ringBytes: RING_BYTES });
+    await next();
+    startProducer(device, Channel.SECTION, count, LATENCY_BYTES, LATENCY_INTERVAL_US);
+    const { samples, gaps, received } = await next();
+    if (received !== count) throw new Error(`the worker got ${received} of ${count} messages`);
+    device.ioctl(IOCTL.PRODUCER_STOP);
+    return latencyMetrics(samples!, gaps!);
+  } finally {
+    worker.terminate();
+  }
+}
+
 /** 4. Ring throughput with a lossless producer: every payload is copied out once. */
 async function ringThroughput(
   reader: "drain" | "iterator",
@@ -637,6 +665,7 @@ for (const channel of ["section", "inverted"] as const) {
     sides: {
       c: () => client("latency", channel, count, LATENCY_INTERVAL_US, LATENCY_BYTES),
       deno: () => latency(channel, count),
+      ...(channel === "section" ? { denoWorker: () => latencyInWorker(count) } : {}),
     },
   });
 }
@@ -792,6 +821,13 @@ const rows: Row[] = [
       target: { op: "<=", ratio: p === "p50" ? 1.1 : 1.5 },
     }))
   ),
+  ...(["p50", "p99"] as const).map((p): Row => ({
+    workload: `latency section, ${p}, Deno drainSync in a Worker`,
+    c: cell("latency section", "c", `${p}Us`),
+    deno: cell("latency section", "denoWorker", `${p}Us`),
+    format: microseconds,
+    target: { op: "<=", ratio: p === "p50" ? 1.1 : 1.5 },
+  })),
   ...RING_SIZES.flatMap(([bytes, label]) =>
     (["streaming", "pre-filled"] as const).flatMap((mode) => [
       {

@@ -209,6 +209,37 @@ for (const channel of ["section", "inverted"] as const) {
   });
 }
 
+Deno.test("drainSync in a Worker reads the section ring in order; the inverted channel refuses it", async () => {
+  await using device = openKbridge();
+  const worker = new Worker(new URL("./clients/sync_reader.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    const replies: { ready?: boolean; received?: number; errors?: number }[] = [];
+    let notify = () => {};
+    worker.onmessage = (event) => {
+      replies.push(event.data);
+      notify();
+    };
+    const next = async () => {
+      while (replies.length === 0) await new Promise<void>((resolve) => (notify = resolve));
+      return replies.shift()!;
+    };
+    worker.postMessage({ count: 5000, seed: 11 });
+    assert.deepEqual(await next(), { ready: true });
+    startProducer(
+      device,
+      { channels: Channel.SECTION, count: 5000, minSize: 1, maxSize: 200, seed: 11 },
+      Protocol.PRODUCER_WAIT_FOR_SPACE,
+    );
+    assert.deepEqual(await next(), { received: 5000, errors: 0 });
+  } finally {
+    worker.terminate();
+  }
+  await using inverted = device.subscribe({ channel: "inverted", pending: 1 });
+  assert.throws(() => inverted.drainSync(() => {}), ChannelUnavailableError);
+});
+
 Deno.test("leaving a for await loop closes the subscription", async () => {
   await using device = openKbridge();
   startProducer(device, { channels: Channel.SECTION, count: 0, minSize: 8, maxSize: 8, seed: 9 });
