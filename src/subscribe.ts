@@ -145,33 +145,34 @@ class RingSource implements Source {
     return this.#closed ? 0 : this.#reader.copyRecords(target);
   }
 
-  async waitForData(timeoutMs: number): Promise<boolean> {
+  /**
+   * The handshake of the ring comment in kbridge.h: announce the sleep and
+   * re-check. True when the caller must sleep (and call `awake()` after).
+   * Both events are auto-reset, so a stale signal costs one empty wake-up at most.
+   */
+  #mustSleep(): boolean {
     const reader = this.#reader;
-    if (reader.hasData) return true;
-    // The handshake of the ring comment in kbridge.h: announce the sleep, re-check, sleep.
-    // Both events are auto-reset, so a stale signal costs one empty wake-up at most.
-    if (!reader.prepareToSleep()) {
-      reader.awake();
-      return reader.hasData;
-    }
+    if (reader.hasData) return false;
+    if (reader.prepareToSleep()) return true;
+    reader.awake();
+    return false;
+  }
+
+  async waitForData(timeoutMs: number): Promise<boolean> {
+    if (!this.#mustSleep()) return this.#reader.hasData;
     try {
-      return await this.#waiter.wait(timeoutMs) || reader.hasData;
+      return await this.#waiter.wait(timeoutMs) || this.#reader.hasData;
     } finally {
-      reader.awake();
+      this.#reader.awake();
     }
   }
 
   waitForDataSync(timeoutMs: number): boolean {
-    const reader = this.#reader;
-    if (reader.hasData) return true;
-    if (!reader.prepareToSleep()) {
-      reader.awake();
-      return reader.hasData;
-    }
+    if (!this.#mustSleep()) return this.#reader.hasData;
     try {
-      return this.#waiter.waitSync(timeoutMs) || reader.hasData;
+      return this.#waiter.waitSync(timeoutMs) || this.#reader.hasData;
     } finally {
-      reader.awake();
+      this.#reader.awake();
     }
   }
 
