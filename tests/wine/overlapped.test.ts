@@ -121,6 +121,7 @@ Deno.test("timeoutMs cancels a request that does not complete: TimeoutError", as
 
 Deno.test("closing a device with requests in flight rejects them all; nothing stays pending", async () => {
   using observer = openKbridge();
+  readStats(observer); // the first blocking call makes the event all blocking calls share
   const handlesBefore = processResources().handles;
   const device = openKbridge();
   const requests = Array.from(
