@@ -154,7 +154,7 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
     await device.subscribe({ channel, ringBytes: 4096, pending: 2 }).close();
   }
   const statsBefore = readStats(device);
-  const handlesBefore = processResources().handles;
+  const before = processResources();
   for (let i = 0; i < 1000; i++) {
     const channel = i % 2 === 0 ? "section" : "inverted";
     await using subscription = device.subscribe({ channel, ringBytes: 4096, pending: 2 });
@@ -172,7 +172,14 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
   assert.equal(statsAfter.sections, 0);
   assert.equal(statsAfter.invertedIrps, 0);
   assert.equal(statsAfter.invertedQueued, 0);
-  assert.equal(processResources().handles, handlesBefore);
+  // Deno's pool for nonblocking calls may start a thread meanwhile (one handle each); a leak
+  // of ours would show once per cycle, a thousand times.
+  const after = processResources();
+  const newThreads = Math.max(0, after.threads - before.threads);
+  assert.ok(
+    after.handles - before.handles <= newThreads,
+    `handles ${before.handles} -> ${after.handles}, threads ${before.threads} -> ${after.threads}`,
+  );
 });
 
 for (const channel of ["section", "inverted"] as const) {
