@@ -42,6 +42,7 @@ import { Prng } from "./fuzz_prng.ts";
 import { type FindingKind, type Reproducer, writeReproducer } from "./fuzz_reproducer.ts";
 import { type FuzzCase, generateCase, STRATEGIES, type StrategyName } from "./fuzz_strategy.ts";
 import { type CallOutcome, type FuzzTarget, looksDead } from "./fuzz_target.ts";
+import { hex32 } from "./hex.ts";
 
 export {
   /**
@@ -312,10 +313,6 @@ function statusKey(observation: Observation): string {
     case "error":
       return outcome.status;
   }
-}
-
-function hexCode(code: number): string {
-  return `0x${code.toString(16).toUpperCase().padStart(8, "0")}`;
 }
 
 /** A coarse input-length class: 0, then powers of two. */
@@ -733,7 +730,7 @@ export class Fuzzer {
   summary(): FuzzSummary {
     const statuses: Record<string, Record<string, number>> = {};
     for (const [code, counts] of [...this.#statuses.entries()].sort((a, b) => a[0] - b[0])) {
-      statuses[hexCode(code)] = Object.fromEntries(
+      statuses[hex32(code)] = Object.fromEntries(
         [...counts.entries()].sort((a, b) => b[1] - a[1]),
       );
     }
@@ -744,7 +741,7 @@ export class Fuzzer {
       iterations: this.#iterations,
       elapsedMs: Math.round(this.#elapsedMs),
       perSecond: Math.round(this.#iterations * 1000 / Math.max(1, this.#elapsedMs)),
-      codes: this.#codes.map(hexCode),
+      codes: this.#codes.map(hex32),
       strategies: [...this.#strategies],
       statuses,
       crashes: findings.filter((f) => f.kind === "crash"),

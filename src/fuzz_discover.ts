@@ -13,6 +13,7 @@
 import { ctlCode } from "./ctl_code.ts";
 import type { CallOutcome } from "./fuzz_target.ts";
 import { parseUnsigned } from "./numbers.ts";
+import { hex32 } from "./hex.ts";
 
 const STATUS_NOT_IMPLEMENTED = 0xc000_0002;
 const STATUS_INVALID_DEVICE_REQUEST = 0xc000_0010;
@@ -262,7 +263,7 @@ export async function discoverCodes(
     const answer = await probe(code);
     if (answer.accepted) {
       accepted.push(code);
-      statuses[`0x${code.toString(16).toUpperCase().padStart(8, "0")}`] = answer.status;
+      statuses[hex32(code)] = answer.status;
     }
     if (probes % 256 === 0) options.onProgress?.(probes, Math.min(total, budget), accepted.length);
   }

@@ -26,6 +26,7 @@
  */
 import { decodeCtlCode, formatCtlCode, type MethodName } from "./ctl_code.ts";
 import { KbridgeError } from "./errors.ts";
+import { fromHex, hex32, toHex } from "./hex.ts";
 
 /**
  * The `format` of the files this version writes and reads.
@@ -130,41 +131,6 @@ export class ReproducerError extends KbridgeError {
 }
 
 /**
- * Bytes as lower-case hex without separators.
- *
- * @example
- * ```ts
- * import { toHex } from "./fuzz_reproducer.ts";
- * toHex(new Uint8Array([0x4b, 0x42, 0xff])); // "4b42ff"
- * ```
- */
-export function toHex(data: Uint8Array): string {
-  const digits = new Array<string>(data.length);
-  for (let i = 0; i < data.length; i++) digits[i] = data[i].toString(16).padStart(2, "0");
-  return digits.join("");
-}
-
-/**
- * The inverse of {@linkcode toHex}; `undefined` for text that is no even run of hex digits.
- *
- * @example
- * ```ts
- * import { fromHex } from "./fuzz_reproducer.ts";
- * fromHex("4b42ff"); // Uint8Array [0x4b, 0x42, 0xff]
- * ```
- */
-export function fromHex(text: string): Uint8Array<ArrayBuffer> | undefined {
-  if (text.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(text)) return undefined;
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
-function hexCode(code: number): string {
-  return `0x${code.toString(16).toUpperCase().padStart(8, "0")}`;
-}
-
-/**
  * The JSON text of a reproducer (one object, indented, ending with a newline).
  *
  * @example
@@ -184,7 +150,7 @@ export function encodeReproducer(reproducer: Reproducer): string {
     format: REPRODUCER_FORMAT,
     kind: reproducer.kind,
     device: reproducer.device,
-    code: hexCode(reproducer.code),
+    code: hex32(reproducer.code),
     control: formatCtlCode(reproducer.code),
     method: info.methodName satisfies MethodName,
     input: toHex(reproducer.input),

@@ -233,7 +233,8 @@ export class CompletionPort {
     const k32 = kernel32("CancelIoEx");
     let any = false;
     for (const operation of this.#operations.values()) {
-      if (operation.handle === handle || pointerValue(operation.handle) === pointerValue(handle)) {
+      // The device passes its one handle object to every call, so identity is enough.
+      if (operation.handle === handle) {
         operation.cancelled ??= { kind: "closed" };
         any = true;
       }

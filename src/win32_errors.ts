@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { hex32 } from "./hex.ts";
 
 /**
  * Win32 error code (as returned by `GetLastError`) to its `winerror.h` name.
@@ -245,7 +246,7 @@ export function ntStatusName(status: number): string {
  */
 export function formatNtStatus(status: number): string {
   if (!isInt32Bits(status)) return String(status);
-  return `0x${(status >>> 0).toString(16).toUpperCase().padStart(8, "0")}`;
+  return hex32(status);
 }
 
 /** An integer that fits 32 bits, signed or unsigned. */

@@ -29,3 +29,17 @@ export async function runCli(
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
   return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
 }
+
+/** The messages a Worker posts, taken in order: each call resolves with the next one. */
+export function workerReplies<T>(worker: Worker): () => Promise<T> {
+  const replies: T[] = [];
+  let notify = () => {};
+  worker.onmessage = (event: MessageEvent<T>) => {
+    replies.push(event.data);
+    notify();
+  };
+  return async () => {
+    while (replies.length === 0) await new Promise<void>((resolve) => (notify = resolve));
+    return replies.shift()!;
+  };
+}

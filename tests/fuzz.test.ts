@@ -36,14 +36,13 @@ import { parseUnsigned } from "../src/numbers.ts";
 import {
   decodeReproducer,
   encodeReproducer,
-  fromHex,
   readReproducer,
   type Reproducer,
   ReproducerError,
   reproducerName,
-  toHex,
   writeReproducer,
 } from "../src/fuzz_reproducer.ts";
+import { fromHex, toHex } from "../src/hex.ts";
 import { generateCase, parseStrategies, STRATEGIES } from "../src/fuzz_strategy.ts";
 import { looksDead } from "../src/fuzz_target.ts";
 import { CRASHY, CRASHY_CODES, crashyFaults, CrashyModel } from "./fixture/crashy_model.ts";

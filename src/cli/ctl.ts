@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { ctlCode, ctlCodeExpression, decodeCtlCode } from "../ctl_code.ts";
 import { parseInteger, UsageError } from "./usage.ts";
+import { hex32 } from "../hex.ts";
 
 const HELP = `Usage:
   kbridge ctl decode <code> [--json]
@@ -21,7 +22,7 @@ Examples:
 function describe(code: number, json: boolean): string {
   const info = decodeCtlCode(code);
   if (json) return JSON.stringify({ ...info, expression: ctlCodeExpression(code) });
-  const hex = `0x${code.toString(16).toUpperCase().padStart(8, "0")}`;
+  const hex = hex32(code);
   return [
     `code         ${hex} (${code})`,
     `device type  0x${info.deviceType.toString(16).toUpperCase()}${

@@ -23,6 +23,7 @@ import { readReproducer } from "../fuzz_reproducer.ts";
 import { parseStrategies, STRATEGIES } from "../fuzz_strategy.ts";
 import { DeviceTarget } from "../fuzz_target.ts";
 import { parseInteger, UsageError } from "./usage.ts";
+import { hex32 } from "../hex.ts";
 
 const HELP = `Usage:
   kbridge fuzz <device> [--codes discover|<list>|<range>] [--device-types <list>]
@@ -70,10 +71,6 @@ Examples:
   kbridge fuzz --replay fuzz-out/crash-80232400-000175.json`;
 
 const encoder = new TextEncoder();
-
-function hexCode(code: number): string {
-  return `0x${code.toString(16).toUpperCase().padStart(8, "0")}`;
-}
 
 function positiveInteger(
   text: string | undefined,
@@ -226,7 +223,7 @@ async function replay(
     });
     if (values.json) {
       console.log(
-        JSON.stringify({ file, device: target.path, code: hexCode(reproducer.code), ...result }),
+        JSON.stringify({ file, device: target.path, code: hex32(reproducer.code), ...result }),
       );
     } else if (result.reproduced) {
       console.log(
@@ -401,13 +398,13 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     }
     report.end();
     const summary = fuzzer.summary();
-    const codeList = codes.map(hexCode);
+    const codeList = codes.map(hex32);
     if (values.json) {
-      const hexFindings = (list: Finding[]) => list.map((f) => ({ ...f, code: hexCode(f.code) }));
+      const hexFindings = (list: Finding[]) => list.map((f) => ({ ...f, code: hex32(f.code) }));
       console.log(JSON.stringify({
         ...summary,
         codes: codeList,
-        skipped: skipped.map(hexCode),
+        skipped: skipped.map(hex32),
         ...(discovery !== undefined ? { discovery } : {}),
         crashes: hexFindings(summary.crashes),
         hangs: hexFindings(summary.hangs),

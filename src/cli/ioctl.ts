@@ -8,6 +8,7 @@ import { decodeCtlCode, formatCtlCode } from "../ctl_code.ts";
 import { openDevice } from "../device.ts";
 import { Win32Error } from "../errors.ts";
 import { parseInteger, UsageError } from "./usage.ts";
+import { fromHex, toHex } from "../hex.ts";
 
 const HELP = `Usage:
   kbridge ioctl <device> <code> [--in <hex>|@<file>|-] [--out-size <n> | --direct <hex>|@<file>]
@@ -49,13 +50,11 @@ const METHOD_NOTES: Record<string, string> = {
  * ```
  */
 export function parseHex(text: string): Uint8Array {
-  const digits = text.replace(/0x/gi, "").replace(/[\s,:]/g, "");
-  if (!/^([0-9a-f]{2})*$/i.test(digits)) {
+  const bytes = fromHex(text.replace(/0x/gi, "").replace(/[\s,:]/g, ""));
+  if (bytes === undefined) {
     throw new UsageError(`--in: malformed hex "${text}" (need pairs of hex digits)`);
   }
-  const out = new Uint8Array(digits.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(digits.slice(i * 2, i * 2 + 2), 16);
-  return out;
+  return bytes;
 }
 
 /**
@@ -71,7 +70,7 @@ export function hexDump(data: Uint8Array): string {
   const lines: string[] = [];
   for (let offset = 0; offset < data.length; offset += 16) {
     const row = data.subarray(offset, offset + 16);
-    const hex = [...row].map((b) => b.toString(16).padStart(2, "0")).join(" ").padEnd(47);
+    const hex = toHex(row, " ").padEnd(47);
     const ascii = [...row].map((b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join(
       "",
     );
@@ -173,7 +172,7 @@ export async function ioctlCommand(args: string[]): Promise<number> {
       code,
       control: formatCtlCode(code),
       bytesReturned: output.length,
-      output: [...output].map((b) => b.toString(16).padStart(2, "0")).join(""),
+      output: toHex(output),
       error: error
         ? {
           code: error.code,

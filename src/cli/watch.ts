@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { openDevice } from "../device.ts";
 import type { ChannelName } from "../subscribe.ts";
 import { parseInteger, UsageError } from "./usage.ts";
+import { toHex } from "../hex.ts";
 
 const HELP = `Usage:
   kbridge watch <device> [--channel auto|section|inverted|classic] [--count <n>] [--json]
@@ -91,14 +92,14 @@ export async function watchCommand(args: string[]): Promise<number> {
         bytes += data.length;
         windowMessages++;
         windowBytes += data.length;
-        const hex = [...data.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+        const hex = toHex(data.subarray(0, 16), " ");
         lines.push(
           values.json
             ? JSON.stringify({
               sequence,
               timestamp,
               length: data.length,
-              data: [...data].map((b) => b.toString(16).padStart(2, "0")).join(""),
+              data: toHex(data),
             })
             : `#${sequence} ${data.length} B  ${hex}${data.length > 16 ? " ..." : ""}`,
         );

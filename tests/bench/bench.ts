@@ -37,6 +37,7 @@ import {
   Stats,
   VersionInfo,
 } from "../../mod.ts";
+import { workerReplies } from "../_util.ts";
 
 const { values: options } = parseArgs({
   args: Deno.args,
@@ -432,17 +433,9 @@ async function latencyInWorker(count: number): Promise<Metrics> {
   await using device = openDevice(Names.DEVICE_PATH);
   const worker = new Worker(new URL("./latency_worker.ts", import.meta.url), { type: "module" });
   try {
-    const replies: { ready?: boolean; samples?: Float64Array; gaps?: number; received?: number }[] =
-      [];
-    let notify = () => {};
-    worker.onmessage = (event) => {
-      replies.push(event.data);
-      notify();
-    };
-    const next = async () => {
-      while (replies.length === 0) await new Promise<void>((resolve) => (notify = resolve));
-      return replies.shift()!;
-    };
+    const next = workerReplies<
+      { ready?: boolean; samples?: Float64Array; gaps?: number; received?: number }
+    >(worker);
     worker.postMessage({ count, ringBytes: RING_BYTES });
     await next();
     startProducer(device, Channel.SECTION, count, LATENCY_BYTES, LATENCY_INTERVAL_US);

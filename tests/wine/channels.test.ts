@@ -17,6 +17,7 @@ import {
   type Subscription,
 } from "../../mod.ts";
 import { openKbridge, readStats } from "./_driver.ts";
+import { workerReplies } from "../_util.ts";
 
 function startProducer(
   device: Device,
@@ -227,16 +228,7 @@ Deno.test("drainSync in a Worker reads the section ring in order; the inverted c
     type: "module",
   });
   try {
-    const replies: { ready?: boolean; received?: number; errors?: number }[] = [];
-    let notify = () => {};
-    worker.onmessage = (event) => {
-      replies.push(event.data);
-      notify();
-    };
-    const next = async () => {
-      while (replies.length === 0) await new Promise<void>((resolve) => (notify = resolve));
-      return replies.shift()!;
-    };
+    const next = workerReplies<{ ready?: boolean; received?: number; errors?: number }>(worker);
     worker.postMessage({ count: 5000, seed: 11 });
     assert.deepEqual(await next(), { ready: true });
     startProducer(

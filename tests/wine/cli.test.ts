@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { runCli } from "../_util.ts";
 import { Channel, ChecksumRequest, fnv1a, IOCTL, ProducerRequest, Protocol } from "../../mod.ts";
 import { DEVICE_PATH, openKbridge, readStats, SERVICE } from "./_driver.ts";
+import { toHex } from "../../src/hex.ts";
 
 const hex = (code: number) => `0x${code.toString(16)}`;
 
@@ -53,8 +54,6 @@ Deno.test("ioctl: echo with a hex dump, JSON output, and a decoded error", async
 
 Deno.test("ioctl --method-aware: METHOD_IN_DIRECT data goes in the --direct buffer", async () => {
   const data = new Uint8Array([1, 2, 3, 4, 5]);
-  const toHex = (bytes: Uint8Array) =>
-    [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
   const request = toHex(ChecksumRequest.encode({ length: data.length, fnv1a: fnv1a(data) }));
   const code = hex(IOCTL.IN_DIRECT_VERIFY);
   const ok = await runCli(
