@@ -32,7 +32,7 @@ export {
   type MethodName,
   type RequiredAccess,
   type TransferMethod,
-} from "./src/ctl_code.ts";
+} from "./src/core/ctl_code.ts";
 export {
   AbortError,
   ArgumentError,
@@ -42,10 +42,10 @@ export {
   TimeoutError,
   UnsupportedPlatformError,
   Win32Error,
-} from "./src/errors.ts";
-export { ntStatusName, win32ErrorName } from "./src/win32_errors.ts";
-export { Device, openDevice, type OpenDeviceOptions, type OutputArgument } from "./src/device.ts";
-export type { IoctlAsyncOptions } from "./src/overlapped.ts";
+} from "./src/core/errors.ts";
+export { ntStatusName, win32ErrorName } from "./src/core/error_names.ts";
+export { Device, openDevice, type OpenDeviceOptions, type OutputArgument } from "./src/io/device.ts";
+export type { IoctlAsyncOptions } from "./src/io/overlapped.ts";
 export {
   type DriverStartType,
   type DriverStatus,
@@ -56,7 +56,7 @@ export {
   type ServiceState,
   startDriver,
   stopDriver,
-} from "./src/service.ts";
+} from "./src/io/service.ts";
 export {
   array,
   bytes,
@@ -71,14 +71,14 @@ export {
   type StructOptions,
   type StructType,
   wchar,
-} from "./src/struct.ts";
-export * from "./src/protocol.ts";
-export { type ProcessResources, processResources } from "./src/diagnostics.ts";
+} from "./src/core/struct.ts";
+export * from "./src/reference/protocol.ts";
+export { type ProcessResources, processResources } from "./src/core/diagnostics.ts";
 export {
   type ChannelName,
   type Message,
   subscribe,
   type SubscribeOptions,
   Subscription,
-} from "./src/subscribe.ts";
-export type { MessageCallback } from "./src/ring.ts";
+} from "./src/channels/subscribe.ts";
+export type { MessageCallback } from "./src/channels/ring.ts";

@@ -4,10 +4,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { openDevice } from "../device.ts";
-import type { ChannelName } from "../subscribe.ts";
+import { openDevice } from "../io/device.ts";
+import type { ChannelName } from "../channels/subscribe.ts";
 import { parseInteger, UsageError } from "./usage.ts";
-import { toHex } from "../hex.ts";
+import { toHex } from "../core/hex.ts";
 
 const HELP = `Usage:
   kbridge watch <device> [--channel auto|section|inverted|classic] [--count <n>] [--json]

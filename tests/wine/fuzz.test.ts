@@ -14,7 +14,7 @@ import {
   type Stats,
   stopDriver,
 } from "../../mod.ts";
-import { readReproducer } from "../../src/fuzz_reproducer.ts";
+import { readReproducer } from "../../src/fuzz/reproducer.ts";
 import { DEVICE_PATH, ensureDriverRunning, openKbridge, readStats, SERVICE } from "./_driver.ts";
 
 /** The fixture: built by tests/fixture/Makefile, copied into the prefix by tools/wine.sh. */

@@ -8,16 +8,16 @@
  *
  * @module
  */
-import type { Device } from "./device.ts";
+import type { Device } from "../io/device.ts";
 import {
   ArgumentError,
   ChannelUnavailableError,
   checkInteger,
   KbridgeError,
   Win32Error,
-} from "./errors.ts";
-import { createEvent, EventWaiter, openNamedEvent } from "./event.ts";
-import { kernel32, pointerValue, wideString } from "./native.ts";
+} from "../core/errors.ts";
+import { createEvent, EventWaiter, openNamedEvent } from "../io/event.ts";
+import { kernel32, pointerValue, wideString } from "../core/native.ts";
 import {
   Capability,
   ClassicInfo,
@@ -31,7 +31,7 @@ import {
   SectionRequest,
   Stats,
   VersionInfo,
-} from "./protocol.ts";
+} from "../reference/protocol.ts";
 import { type MessageCallback, RingReader } from "./ring.ts";
 
 const FILE_MAP_READ_WRITE = 0x6;

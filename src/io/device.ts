@@ -9,10 +9,10 @@ import {
   checkInteger,
   ClosedError,
   Win32Error,
-} from "./errors.ts";
-import { INVALID_HANDLE_VALUE, kernel32, lastError, pointerValue, wideString } from "./native.ts";
+} from "../core/errors.ts";
+import { INVALID_HANDLE_VALUE, kernel32, lastError, pointerValue, wideString } from "../core/native.ts";
 import { completionPort, type IoctlAsyncOptions } from "./overlapped.ts";
-import { subscribe, type SubscribeOptions, type Subscription } from "./subscribe.ts";
+import { subscribe, type SubscribeOptions, type Subscription } from "../channels/subscribe.ts";
 
 const GENERIC_READ = 0x8000_0000;
 const GENERIC_WRITE = 0x4000_0000;

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { ctlCode, type TransferMethod } from "./ctl_code.ts";
-import { bytes, struct, type StructType } from "./struct.ts";
+import { ctlCode, type TransferMethod } from "../core/ctl_code.ts";
+import { bytes, struct, type StructType } from "../core/struct.ts";
 
 /**
  * Device type of the reference driver's control codes (vendor range).

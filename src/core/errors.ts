@@ -25,7 +25,7 @@ import {
   NTSTATUS_NAMES,
   WIN32_ERROR_NAMES,
   win32ErrorName,
-} from "./win32_errors.ts";
+} from "./error_names.ts";
 
 /** `ERROR_OPERATION_ABORTED`: the code of an I/O operation cancelled by `CancelIoEx`. */
 const ERROR_OPERATION_ABORTED = 995;
