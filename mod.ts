@@ -44,7 +44,12 @@ export {
   Win32Error,
 } from "./src/core/errors.ts";
 export { ntStatusName, win32ErrorName } from "./src/core/error_names.ts";
-export { Device, openDevice, type OpenDeviceOptions, type OutputArgument } from "./src/io/device.ts";
+export {
+  Device,
+  openDevice,
+  type OpenDeviceOptions,
+  type OutputArgument,
+} from "./src/io/device.ts";
 export type { IoctlAsyncOptions } from "./src/io/overlapped.ts";
 export {
   type DriverStartType,

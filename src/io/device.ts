@@ -10,7 +10,13 @@ import {
   ClosedError,
   Win32Error,
 } from "../core/errors.ts";
-import { INVALID_HANDLE_VALUE, kernel32, lastError, pointerValue, wideString } from "../core/native.ts";
+import {
+  INVALID_HANDLE_VALUE,
+  kernel32,
+  lastError,
+  pointerValue,
+  wideString,
+} from "../core/native.ts";
 import { completionPort, type IoctlAsyncOptions } from "./overlapped.ts";
 import { subscribe, type SubscribeOptions, type Subscription } from "../channels/subscribe.ts";
 
