@@ -34,15 +34,13 @@ export {
   type TransferMethod,
 } from "./src/core/ctl_code.ts";
 export {
-  AbortError,
   ArgumentError,
   ChannelUnavailableError,
   ClosedError,
   KbridgeError,
-  TimeoutError,
   UnsupportedPlatformError,
-  Win32Error,
 } from "./src/core/errors.ts";
+export { AbortError, TimeoutError, Win32Error } from "./src/core/win32_error.ts";
 export { ntStatusName, win32ErrorName } from "./src/core/error_names.ts";
 export {
   Device,

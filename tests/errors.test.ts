@@ -1,16 +1,14 @@
 import assert from "node:assert/strict";
 import {
-  AbortError,
   ArgumentError,
   ChannelUnavailableError,
   checkBufferSource,
   checkInteger,
   ClosedError,
   KbridgeError,
-  TimeoutError,
   UnsupportedPlatformError,
-  Win32Error,
 } from "../src/core/errors.ts";
+import { AbortError, TimeoutError, Win32Error } from "../src/core/win32_error.ts";
 import {
   formatNtStatus,
   NTSTATUS_NAMES,

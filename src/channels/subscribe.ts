@@ -14,8 +14,8 @@ import {
   ChannelUnavailableError,
   checkInteger,
   KbridgeError,
-  Win32Error,
 } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
 import { createEvent, EventWaiter, openNamedEvent } from "../io/event.ts";
 import { kernel32, pointerValue, wideString } from "../core/native.ts";
 import {

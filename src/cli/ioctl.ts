@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { decodeCtlCode, formatCtlCode } from "../core/ctl_code.ts";
 import { openDevice } from "../io/device.ts";
-import { Win32Error } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 import { fromHex, toHex } from "../core/hex.ts";
 

@@ -16,7 +16,8 @@
  */
 import { openDevice } from "../io/device.ts";
 import type { Device } from "../io/device.ts";
-import { KbridgeError, TimeoutError, Win32Error } from "../core/errors.ts";
+import { KbridgeError } from "../core/errors.ts";
+import { TimeoutError, Win32Error } from "../core/win32_error.ts";
 import { startDriver, stopDriver } from "../io/service.ts";
 import { ntStatusName } from "../core/error_names.ts";
 
@@ -128,7 +129,7 @@ export function looksDead(outcome: CallOutcome): boolean {
  *
  * @example
  * ```ts
- * import { Win32Error } from "../core/errors.ts";
+ * import { Win32Error } from "../core/win32_error.ts";
  * import { errorOutcome } from "./target.ts";
  *
  * errorOutcome(new Win32Error({ code: 87, call: "DeviceIoControl", ntStatus: 0xC000000D })).status;

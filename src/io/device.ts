@@ -3,13 +3,8 @@
  *
  * @module
  */
-import {
-  ArgumentError,
-  checkBufferSource,
-  checkInteger,
-  ClosedError,
-  Win32Error,
-} from "../core/errors.ts";
+import { ArgumentError, checkBufferSource, checkInteger, ClosedError } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
 import {
   INVALID_HANDLE_VALUE,
   kernel32,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Win32Error } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
 import { kernel32, wideString } from "../core/native.ts";
 
 const SYNCHRONIZE = 0x0010_0000;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { AbortError, TimeoutError, Win32Error } from "../core/errors.ts";
+import { AbortError, TimeoutError, Win32Error } from "../core/win32_error.ts";
 import { createEvent } from "./event.ts";
 import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "../core/native.ts";
 

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { ArgumentError, checkInteger, Win32Error } from "../core/errors.ts";
+import { ArgumentError, checkInteger } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
 import { type Advapi32, advapi32, kernel32, wideString } from "../core/native.ts";
 
 const SC_MANAGER_ALL_ACCESS = 0xf003f;
