@@ -2,16 +2,18 @@
  * kbridge: talk to Windows kernel drivers from Deno.
  *
  * Open a device, send I/O control requests (synchronous or overlapped, in all
- * four transfer methods), manage driver services, and decode control codes.
- * Importing works on any OS; the calls that need Windows load their DLLs on
- * first use.
+ * four transfer methods), manage driver services, decode control codes, lay
+ * out C structs, and stream a driver's messages (the kbridge ring). Importing works on any OS; the
+ * calls that need Windows load their DLLs on first use. The reference
+ * driver's protocol is the `./reference` export, the fuzzer `./fuzz`.
  *
  * @example
  * ```ts ignore
- * import { IOCTL, openDevice } from "@kbridge/kbridge";
+ * import { ctlCode, openDevice } from "@kbridge/kbridge";
  *
+ * const ECHO = ctlCode({ deviceType: 0x8022, function: 0x801, method: "BUFFERED", access: "ANY" });
  * using device = openDevice("\\\\.\\Kbridge");
- * const reply = device.ioctl(IOCTL.ECHO, new TextEncoder().encode("hello"), 5);
+ * const reply = device.ioctl(ECHO, new TextEncoder().encode("hello"), 5);
  * console.log(new TextDecoder().decode(reply));
  * ```
  *
@@ -44,6 +46,7 @@ export { AbortError, TimeoutError, Win32Error } from "./src/core/win32_error.ts"
 export { ntStatusName, win32ErrorName } from "./src/core/error_names.ts";
 export {
   Device,
+  type DeviceDependent,
   openDevice,
   type OpenDeviceOptions,
   type OutputArgument,
@@ -75,7 +78,6 @@ export {
   type StructType,
   wchar,
 } from "./src/core/struct.ts";
-export * from "./src/reference/protocol.ts";
 export { type ProcessResources, processResources } from "./src/core/diagnostics.ts";
 export {
   type ChannelName,
@@ -85,3 +87,4 @@ export {
   Subscription,
 } from "./src/channels/subscribe.ts";
 export type { MessageCallback } from "./src/channels/ring.ts";
+export { RecordHeader, Ring, RingHeader } from "./src/channels/ring_layout.ts";

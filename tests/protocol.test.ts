@@ -3,19 +3,17 @@
 // header itself, built with mingw-w64 and run under Wine.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { ctlCode, RecordHeader, Ring } from "../mod.ts";
 import {
   Capability,
   Channel,
-  ctlCode,
   IOCTL,
   KBRIDGE_DEVICE_TYPE,
   layouts,
   Names,
   patternByte,
   Protocol,
-  RecordHeader,
-  Ring,
-} from "../mod.ts";
+} from "../src/reference/mod.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const header = await Deno.readTextFile(`${root}driver/kbridge.h`);

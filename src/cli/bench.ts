@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { formatCtlCode } from "../core/ctl_code.ts";
 import { type Device, openDevice } from "../io/device.ts";
-import { IOCTL, Names } from "../reference/protocol.ts";
+import { IOCTL, Names } from "../reference/mod.ts";
 import { parseHex } from "./ioctl.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { openDevice } from "../io/device.ts";
-import type { ChannelName } from "../channels/subscribe.ts";
+import { type ChannelName, subscribe } from "../channels/subscribe.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 import { toHex } from "../core/hex.ts";
 
@@ -68,7 +68,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     : parseInteger(values.pending, "--pending", 256);
 
   await using device = openDevice(path);
-  await using messages = device.subscribe({
+  await using messages = subscribe(device, {
     channel: values.channel as ChannelName | "auto",
     ringBytes,
     pending,

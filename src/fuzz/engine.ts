@@ -15,7 +15,7 @@
  *
  * @example
  * ```ts ignore
- * import { DeviceTarget, Fuzzer } from "./engine.ts";
+ * import { DeviceTarget, Fuzzer } from "@kbridge/kbridge/fuzz";
  *
  * const target = new DeviceTarget("\\\\.\\KbCrashy", { service: "kbcrashy" });
  * const fuzzer = new Fuzzer(target, { seed: 1, outDir: "fuzz-out", service: "kbcrashy" });
@@ -43,49 +43,6 @@ import { type FindingKind, type Reproducer, writeReproducer } from "./reproducer
 import { type FuzzCase, generateCase, STRATEGIES, type StrategyName } from "./strategy.ts";
 import { type CallOutcome, type FuzzTarget, looksDead } from "./target.ts";
 import { hex32 } from "../core/hex.ts";
-
-export {
-  /**
-   * The real target: a device and its driver's service (see `target.ts`).
-   *
-   * @example
-   * ```ts ignore
-   * const target = new DeviceTarget("\\\\.\\KbCrashy", { service: "kbcrashy" });
-   * ```
-   */
-  DeviceTarget,
-  /**
-   * What the fuzzer sends requests to (see `target.ts`).
-   *
-   * @example
-   * ```ts ignore
-   * const target: FuzzTarget = new DeviceTarget("\\\\.\\Kbridge");
-   * ```
-   */
-  type FuzzTarget,
-} from "./target.ts";
-export {
-  /**
-   * The strategy names (see `strategy.ts`).
-   *
-   * @example
-   * ```ts
-   * import { STRATEGIES } from "./engine.ts";
-   * STRATEGIES.length; // 4
-   * ```
-   */
-  STRATEGIES,
-  /**
-   * A strategy name (see `strategy.ts`).
-   *
-   * @example
-   * ```ts
-   * import type { StrategyName } from "./engine.ts";
-   * const strategy: StrategyName = "bitflip";
-   * ```
-   */
-  type StrategyName,
-} from "./strategy.ts";
 
 /**
  * Default request deadline (ms): a request still pending then is cancelled.

@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../_util.ts";
-import { Channel, ChecksumRequest, fnv1a, IOCTL, ProducerRequest, Protocol } from "../../mod.ts";
+import {
+  Channel,
+  ChecksumRequest,
+  fnv1a,
+  IOCTL,
+  ProducerRequest,
+  Protocol,
+} from "../../src/reference/mod.ts";
 import { DEVICE_PATH, openKbridge, readStats, SERVICE } from "./_driver.ts";
 import { toHex } from "../../src/core/hex.ts";
 
