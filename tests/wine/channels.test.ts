@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import {
   ArgumentError,
   ChannelUnavailableError,
+  ClosedError,
   type Device,
   processResources,
   RecordHeader,
@@ -260,6 +261,58 @@ Deno.test("leaving a for await loop closes the subscription", async () => {
   assert.equal(readStats(device).sections, 0);
   await using again = subscribe(device, { channel: "section", ringBytes: 4096 });
   assert.equal(again.channel, "section");
+});
+
+/** Whether `handle` is an open handle of this process (`GetHandleInformation`). */
+function handleIsOpen(handle: Deno.PointerValue): boolean {
+  const kernel32 = Deno.dlopen("kernel32.dll", {
+    GetHandleInformation: { parameters: ["pointer", "buffer"], result: "i32" },
+  });
+  try {
+    return kernel32.symbols.GetHandleInformation(handle, new Uint32Array(1)) !== 0;
+  } finally {
+    kernel32.close();
+  }
+}
+
+Deno.test("closing a device closes its subscriptions first, while its handle is open", async () => {
+  const device = openKbridge();
+  const handle = device.unsafeHandle;
+  const section = subscribe(device, { channel: "section", ringBytes: 4096 });
+  const inverted = subscribe(device, { channel: "inverted", pending: 2 });
+  const handleOpenAtClose: boolean[] = [];
+  device.addDependent({ close: () => handleOpenAtClose.push(handleIsOpen(handle)) });
+  await inverted.close();
+  // Closed on its own, it is no dependent any more: the device must not close it again.
+  inverted.close = () => {
+    throw new Error("closed twice");
+  };
+  device.close();
+  assert.deepEqual(handleOpenAtClose, [true]);
+  assert.equal(handleIsOpen(handle), false);
+  assert.equal(
+    await section.drain(() => assert.fail("a message after close"), { timeoutMs: 0 }),
+    0,
+  );
+  for await (const _ of section) assert.fail("the stream of a closed device ended");
+  await section.close();
+  assert.throws(() => device.addDependent({ close() {} }), ClosedError);
+});
+
+Deno.test("a dependent that throws on close: the handle still closes, the error is rethrown", async () => {
+  const device = openKbridge();
+  const handle = device.unsafeHandle;
+  const subscription = subscribe(device, { channel: "inverted", pending: 2 });
+  const failure = new Error("dependent failed");
+  device.addDependent({
+    close() {
+      throw failure;
+    },
+  });
+  assert.throws(() => device.close(), (error) => error === failure);
+  assert.equal(handleIsOpen(handle), false);
+  assert.equal(await subscription.readMany(1, { timeoutMs: 0 }).then((m) => m.length), 0);
+  await subscription.close();
 });
 
 Deno.test("inverted queue overflow is counted and reported", async () => {
