@@ -1,23 +1,21 @@
 import assert from "node:assert/strict";
 import {
-  AbortError,
   ArgumentError,
   ChannelUnavailableError,
   checkBufferSource,
   checkInteger,
   ClosedError,
   KbridgeError,
-  TimeoutError,
   UnsupportedPlatformError,
-  Win32Error,
-} from "../src/errors.ts";
+} from "../src/core/errors.ts";
+import { AbortError, TimeoutError, Win32Error } from "../src/core/win32_error.ts";
 import {
   formatNtStatus,
   NTSTATUS_NAMES,
   ntStatusName,
   WIN32_ERROR_NAMES,
   win32ErrorName,
-} from "../src/win32_errors.ts";
+} from "../src/core/error_names.ts";
 
 Deno.test("Win32Error describes the call, control code, error and NTSTATUS", () => {
   const error = new Win32Error({

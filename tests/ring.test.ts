@@ -1,8 +1,9 @@
 // The ring reader against a producer written here from the header's rules
 // (records, pad records at the end, drops when full), in ordinary memory.
 import assert from "node:assert/strict";
-import { pattern, RecordHeader, Ring, RingHeader } from "../mod.ts";
-import { RingReader } from "../src/ring.ts";
+import { RecordHeader, Ring, RingHeader } from "../mod.ts";
+import { pattern } from "../src/reference/mod.ts";
+import { RingReader } from "../src/channels/ring.ts";
 import { xorshift32 } from "./_util.ts";
 
 /** A producer following the ring comment of driver/kbridge.h. */

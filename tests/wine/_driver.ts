@@ -1,13 +1,6 @@
 // Shared fixtures of the Wine-side tests: the reference driver's service and helpers.
-import {
-  type Device,
-  installDriver,
-  IOCTL,
-  openDevice,
-  queryDriver,
-  startDriver,
-  Stats,
-} from "../../mod.ts";
+import { type Device, installDriver, openDevice, queryDriver, startDriver } from "../../mod.ts";
+import { IOCTL, Stats } from "../../src/reference/mod.ts";
 import { xorshift32 } from "../_util.ts";
 
 /** The service the test harness installs (tools/wine.sh). */

@@ -5,7 +5,6 @@ import {
   ArgumentError,
   ClosedError,
   installDriver,
-  IOCTL,
   KbridgeError,
   openDevice,
   processResources,
@@ -15,6 +14,7 @@ import {
   stopDriver,
   subscribe,
 } from "../../mod.ts";
+import { IOCTL } from "../../src/reference/mod.ts";
 import { DEVICE_PATH, openKbridge } from "./_driver.ts";
 import { xorshift32 } from "../_util.ts";
 
@@ -126,7 +126,7 @@ Deno.test("a closed device refuses everything with ClosedError, without FFI call
   device.close();
   assert.throws(() => device.ioctl(IOCTL.GET_VERSION, null, 16), ClosedError);
   await assert.rejects(device.ioctlAsync(IOCTL.GET_VERSION, null, 16), ClosedError);
-  assert.throws(() => device.subscribe(), ClosedError);
+  assert.throws(() => subscribe(device), ClosedError);
   await device[Symbol.asyncDispose]();
 });
 

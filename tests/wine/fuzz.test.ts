@@ -5,16 +5,9 @@
 // driver, and the command line's errors.
 import assert from "node:assert/strict";
 import { runCli } from "../_util.ts";
-import {
-  installDriver,
-  IOCTL,
-  openDevice,
-  queryDriver,
-  startDriver,
-  type Stats,
-  stopDriver,
-} from "../../mod.ts";
-import { readReproducer } from "../../src/fuzz_reproducer.ts";
+import { installDriver, openDevice, queryDriver, startDriver, stopDriver } from "../../mod.ts";
+import { IOCTL, type Stats } from "../../src/reference/mod.ts";
+import { readReproducer } from "../../src/fuzz/reproducer.ts";
 import { DEVICE_PATH, ensureDriverRunning, openKbridge, readStats, SERVICE } from "./_driver.ts";
 
 /** The fixture: built by tests/fixture/Makefile, copied into the prefix by tools/wine.sh. */

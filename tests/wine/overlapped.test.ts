@@ -1,17 +1,14 @@
 // Overlapped IOCTLs against the reference driver's PEND/RELEASE requests:
 // many in flight, cancellation, timeouts, close, and a bounded thread count.
 import assert from "node:assert/strict";
+import { AbortError, processResources, TimeoutError, Win32Error } from "../../mod.ts";
 import {
-  AbortError,
   IOCTL,
   PendRequest,
   PendResult,
-  processResources,
   Protocol,
   ReleaseRequest,
-  TimeoutError,
-  Win32Error,
-} from "../../mod.ts";
+} from "../../src/reference/mod.ts";
 import { openKbridge, readStats } from "./_driver.ts";
 
 /** Threads this process may add for any number of requests in flight: the completion port's waiter. */

@@ -14,11 +14,12 @@
  *
  * @module
  */
-import { openDevice } from "./device.ts";
-import type { Device } from "./device.ts";
-import { KbridgeError, TimeoutError, Win32Error } from "./errors.ts";
-import { startDriver, stopDriver } from "./service.ts";
-import { ntStatusName } from "./win32_errors.ts";
+import { openDevice } from "../io/device.ts";
+import type { Device } from "../io/device.ts";
+import { KbridgeError } from "../core/errors.ts";
+import { TimeoutError, Win32Error } from "../core/win32_error.ts";
+import { startDriver, stopDriver } from "../io/service.ts";
+import { ntStatusName } from "../core/error_names.ts";
 
 /**
  * How one request ended.
@@ -30,7 +31,7 @@ import { ntStatusName } from "./win32_errors.ts";
  *
  * @example
  * ```ts
- * import type { CallOutcome } from "./fuzz_target.ts";
+ * import type { CallOutcome } from "./target.ts";
  * const outcome: CallOutcome = { kind: "error", status: "STATUS_INVALID_PARAMETER", win32: 87 };
  * ```
  */
@@ -111,7 +112,7 @@ const DEATH_STATUSES: ReadonlySet<number> = new Set([
  *
  * @example
  * ```ts
- * import { looksDead } from "./fuzz_target.ts";
+ * import { looksDead } from "./target.ts";
  * looksDead({ kind: "error", status: "STATUS_ACCESS_DENIED", win32: 5 }); // true
  * looksDead({ kind: "ok", bytesReturned: 0 }); // false
  * ```
@@ -128,8 +129,8 @@ export function looksDead(outcome: CallOutcome): boolean {
  *
  * @example
  * ```ts
- * import { Win32Error } from "./errors.ts";
- * import { errorOutcome } from "./fuzz_target.ts";
+ * import { Win32Error } from "../core/win32_error.ts";
+ * import { errorOutcome } from "./target.ts";
  *
  * errorOutcome(new Win32Error({ code: 87, call: "DeviceIoControl", ntStatus: 0xC000000D })).status;
  * // "STATUS_INVALID_PARAMETER"
@@ -149,7 +150,7 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  *
  * @example
  * ```ts
- * import type { DeviceTargetOptions } from "./fuzz_target.ts";
+ * import type { DeviceTargetOptions } from "./target.ts";
  * const options: DeviceTargetOptions = { service: "kbcrashy", probeMs: 1000 };
  * ```
  */

@@ -9,9 +9,9 @@
  *
  * @module
  */
-import { AbortError, TimeoutError, Win32Error } from "./errors.ts";
+import { AbortError, TimeoutError, Win32Error } from "../core/win32_error.ts";
 import { createEvent } from "./event.ts";
-import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "./native.ts";
+import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "../core/native.ts";
 
 const ERROR_IO_PENDING = 997;
 const ERROR_OPERATION_ABORTED = 995;

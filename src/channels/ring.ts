@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { KbridgeError } from "./errors.ts";
-import { RecordHeader, Ring, RingHeader } from "./protocol.ts";
+import { KbridgeError } from "../core/errors.ts";
+import { RecordHeader, Ring, RingHeader } from "./ring_layout.ts";
 
 const HEAD = RingHeader.offsets.head / 4;
 const DROPPED = RingHeader.offsets.dropped / 4;

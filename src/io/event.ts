@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { Win32Error } from "./errors.ts";
-import { kernel32, wideString } from "./native.ts";
+import { Win32Error } from "../core/win32_error.ts";
+import { kernel32, wideString } from "../core/native.ts";
 
 const SYNCHRONIZE = 0x0010_0000;
 const EVENT_MODIFY_STATE = 0x0002;
