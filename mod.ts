@@ -38,6 +38,7 @@ export {
   ArgumentError,
   ChannelUnavailableError,
   ClosedError,
+  CorruptRingError,
   KbridgeError,
   TimeoutError,
   UnsupportedPlatformError,

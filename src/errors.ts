@@ -8,6 +8,7 @@
  * - {@link ArgumentError}: a bad argument, named in the message.
  * - {@link ClosedError}, {@link ChannelUnavailableError},
  *   {@link UnsupportedPlatformError}: the state or platform does not allow the call.
+ * - {@link CorruptRingError}: shared memory breaks the ring's layout rules.
  *
  * @example
  * ```ts
@@ -308,6 +309,35 @@ export class ChannelUnavailableError extends KbridgeError {
   constructor(channel: string, reason: string, options?: ErrorOptions) {
     super(`kbridge: the ${channel} channel is unavailable: ${reason}`, options);
     this.channel = channel;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Shared memory laid out as a kbridge ring holds a value its layout rules
+ * out: a wrong header (magic, version, sizes), an index off the 8-byte grid
+ * or further than the capacity from the other, a record longer than the
+ * space it may use, or a pad record where none can be. The reader stops at
+ * the first such value instead of reading out of bounds or looping; the
+ * records before it were delivered.
+ *
+ * @example
+ * ```ts
+ * import { CorruptRingError } from "./errors.ts";
+ *
+ * const error = new CorruptRingError("head 0x4 is not a multiple of 8");
+ * error.message; // "kbridge: corrupt ring: head 0x4 is not a multiple of 8"
+ * ```
+ */
+export class CorruptRingError extends KbridgeError {
+  /** `"CorruptRingError"`. */
+  override name: string = "CorruptRingError";
+  /** Which value is wrong, and why. */
+  readonly reason: string;
+
+  /** Creates the error; `reason` names the value and the rule it breaks. */
+  constructor(reason: string) {
+    super(`kbridge: corrupt ring: ${reason}`);
     this.reason = reason;
   }
 }

@@ -6,6 +6,7 @@ import {
   checkBufferSource,
   checkInteger,
   ClosedError,
+  CorruptRingError,
   KbridgeError,
   TimeoutError,
   UnsupportedPlatformError,
@@ -166,6 +167,7 @@ Deno.test("every error is a KbridgeError and an Error", () => {
     [new ArgumentError("f", "a", "b", 1), "ArgumentError", [ArgumentError]],
     [new ChannelUnavailableError("c", "r"), "ChannelUnavailableError", [ChannelUnavailableError]],
     [new UnsupportedPlatformError("X"), "UnsupportedPlatformError", [UnsupportedPlatformError]],
+    [new CorruptRingError("r"), "CorruptRingError", [CorruptRingError]],
   ];
   const all: ErrorClass[] = [
     Win32Error,
@@ -175,6 +177,7 @@ Deno.test("every error is a KbridgeError and an Error", () => {
     ArgumentError,
     ChannelUnavailableError,
     UnsupportedPlatformError,
+    CorruptRingError,
   ];
   for (const [error, name, classes] of errors) {
     assert.ok(error instanceof Error);
