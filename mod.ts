@@ -40,8 +40,10 @@ export {
   ClosedError,
   CorruptRingError,
   KbridgeError,
+  NonblockingCallError,
   TimeoutError,
   UnsupportedPlatformError,
+  WarningStatusError,
   Win32Error,
 } from "./src/errors.ts";
 export { ntStatusName, win32ErrorName } from "./src/win32_errors.ts";
