@@ -7,10 +7,12 @@ import {
   ChannelUnavailableError,
   ClosedError,
   type Device,
+  NonblockingCallError,
   processResources,
   RecordHeader,
   subscribe,
   type Subscription,
+  Win32Error,
 } from "../../mod.ts";
 import {
   Channel,
@@ -20,6 +22,7 @@ import {
   ProducerRequest,
   Protocol,
 } from "../../src/reference/mod.ts";
+import { EventWaiter } from "../../src/io/event.ts";
 import { openKbridge, readStats } from "./_driver.ts";
 import { workerReplies } from "../_util.ts";
 
@@ -330,4 +333,35 @@ Deno.test("inverted queue overflow is counted and reported", async () => {
     drained += await subscription.drain(() => {}, { timeoutMs: 5000 });
   }
   assert.equal(readStats(device).invertedQueued, 0);
+});
+
+Deno.test("a failed nonblocking wait names the call and no error code (the worker's stays on the worker)", async () => {
+  const ERROR_INVALID_HANDLE = 6;
+  const MAIN_THREAD_CODE = 0x1234;
+  const k32 = Deno.dlopen("kernel32.dll", {
+    SetLastError: { parameters: ["u32"], result: "void" },
+  });
+  // A handle value no handle table entry has: the wait fails at once with ERROR_INVALID_HANDLE.
+  const waiter = new EventWaiter(Deno.UnsafePointer.create(0x00ff_fff0n) as Deno.PointerObject);
+  try {
+    // What a GetLastError on the main thread would (wrongly) report for the worker's wait.
+    k32.symbols.SetLastError(MAIN_THREAD_CODE);
+    await assert.rejects(waiter.wait(1000), (error: unknown) => {
+      assert.ok(error instanceof NonblockingCallError, String(error));
+      assert.ok(!(error instanceof Win32Error));
+      assert.ok(!("code" in error));
+      assert.equal(error.call, "WaitForMultipleObjects");
+      assert.equal(error.result, "WAIT_FAILED");
+      assert.match(error.message, /WaitForMultipleObjects returned WAIT_FAILED on a worker thread/);
+      return true;
+    });
+    // The blocking wait runs on this thread: its own code is readable and reported.
+    assert.throws(
+      () => waiter.waitSync(0),
+      (error: unknown) => error instanceof Win32Error && error.code === ERROR_INVALID_HANDLE,
+    );
+  } finally {
+    await waiter.close();
+    k32.close();
+  }
 });
