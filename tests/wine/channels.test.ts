@@ -23,7 +23,7 @@ import {
   Protocol,
 } from "../../src/reference/mod.ts";
 import { EventWaiter } from "../../src/io/event.ts";
-import { openKbridge, readStats } from "./_driver.ts";
+import { assertHandlesBack, openKbridge, readStats } from "./_driver.ts";
 import { workerReplies } from "../_util.ts";
 
 function startProducer(
@@ -180,14 +180,7 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
   assert.equal(statsAfter.sections, 0);
   assert.equal(statsAfter.invertedIrps, 0);
   assert.equal(statsAfter.invertedQueued, 0);
-  // Deno's pool for nonblocking calls may start a thread meanwhile (one handle each); a leak
-  // of ours would show once per cycle, a thousand times.
-  const after = processResources();
-  const newThreads = Math.max(0, after.threads - before.threads);
-  assert.ok(
-    after.handles - before.handles <= newThreads,
-    `handles ${before.handles} -> ${after.handles}, threads ${before.threads} -> ${after.threads}`,
-  );
+  assertHandlesBack(before);
 });
 
 for (const channel of ["section", "inverted"] as const) {
