@@ -1,6 +1,7 @@
 // The TypeScript mirror (src/protocol.ts, src/ctl_code.ts) against what the C
-// compiler computes from driver/kbridge.h: a probe is generated from the
-// header itself, built with mingw-w64 and run under Wine.
+// compiler computes from driver/kbridge.h and the kit's ring layout
+// (driver/kit/kbridge_ring.h): a probe is generated from the headers
+// themselves, built with mingw-w64 and run under Wine.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import {
@@ -18,7 +19,10 @@ import {
 } from "../mod.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const header = await Deno.readTextFile(`${root}driver/kbridge.h`);
+const header = [
+  await Deno.readTextFile(`${root}driver/kbridge.h`),
+  await Deno.readTextFile(`${root}driver/kit/kbridge_ring.h`),
+].join("\n");
 
 interface HeaderStruct {
   name: string;
@@ -83,6 +87,7 @@ function probeSource(structs: HeaderStruct[], macros: string[]): string {
     "#include <stdio.h>",
     "#include <stddef.h>",
     '#include "kbridge.h"',
+    '#include "kit/kbridge_ring.h"',
     "int main(void) {",
   ];
   for (const s of structs) {

@@ -10,4 +10,6 @@ export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
 KB_DENO_EXE="$KB_BUILD/win/deno-wine.exe"
 KB_LINUX_DENO="$KB_BUILD/npm/node_modules/.bin/deno"
 KB_SYS="$KB_BUILD/driver/kbridge.sys"
+# The channel kit's sample driver (driver/sample), built next to kbridge.sys.
+KB_SAMPLE_SYS="$KB_BUILD/driver/kbsample.sys"
 KB_LOG="$KB_BUILD/logs"
