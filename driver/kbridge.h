@@ -21,9 +21,10 @@
 #define KBRIDGE_DOS_DEVICE_NAME    L"\\DosDevices\\Kbridge"
 #define KBRIDGE_USER_PATH          L"\\\\.\\Kbridge"
 
-/* Named objects of the section channel (kernel names; user mode prefixes Global\). */
-#define KBRIDGE_SECTION_KERNEL_NAME L"\\BaseNamedObjects\\KbridgeRing"
-#define KBRIDGE_EVENT_KERNEL_NAME   L"\\BaseNamedObjects\\KbridgeRingEvent"
+/* Named objects of the section channel: the names the driver gives the kit
+ * (created under \BaseNamedObjects) and the names user mode opens. */
+#define KBRIDGE_SECTION_OBJECT_NAME L"KbridgeRing"
+#define KBRIDGE_EVENT_OBJECT_NAME   L"KbridgeRingEvent"
 #define KBRIDGE_SECTION_USER_NAME   L"Global\\KbridgeRing"
 #define KBRIDGE_EVENT_USER_NAME     L"Global\\KbridgeRingEvent"
 

@@ -52,13 +52,16 @@ typedef struct _KBKIT_SECTION_REQUEST {
     UINT32 Flags;              /* 0 (reserved) */
 } KBKIT_SECTION_REQUEST;
 
-/* Out: what the application opens. */
+/* Out: what the application opens (with fixed names, ViewBytes and RingBytes alone may be asked for). */
 typedef struct _KBKIT_SECTION_INFO {
     UINT32 ViewBytes;          /* KBRIDGE_RING_HEADER_SIZE + RingBytes: map this much */
     UINT32 RingBytes;
     WCHAR SectionName[KBKIT_NAME_CHARS]; /* "Global\\...", NUL-terminated: OpenFileMappingW */
     WCHAR EventName[KBKIT_NAME_CHARS];   /* "Global\\...", NUL-terminated: OpenEventW (SYNCHRONIZE) */
 } KBKIT_SECTION_INFO;
+
+/* The leading ViewBytes and RingBytes of KBKIT_SECTION_INFO. */
+#define KBKIT_SECTION_SIZES_BYTES (2u * (UINT32)sizeof(UINT32))
 
 #if defined(_WDMDDK_)
 /* ------------------------------------------------------------------------

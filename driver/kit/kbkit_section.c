@@ -277,6 +277,8 @@ static PKBKIT_SECTION KbKitFindSectionLocked(_In_ PKBKIT_CHANNEL Channel, _In_ P
 /*
  * KbKitSectionOpen - the open IOCTL.
  *   In: KBKIT_SECTION_REQUEST (Flags 0, RingBytes valid); out: KBKIT_SECTION_INFO.
+ *   With fixed names the caller knows them already: an output of just
+ *   ViewBytes and RingBytes (KBKIT_SECTION_SIZES_BYTES) gets only those.
  * Returns STATUS_DEVICE_BUSY when the file already has a ring or MaxSections
  * are open, STATUS_OBJECT_NAME_COLLISION when a fixed name exists.
  */
@@ -284,6 +286,9 @@ _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbKitSectionOpen(_Inout_ PKBKIT_CHANNEL Channel, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                           _Out_ PULONG_PTR Information)
 {
+    ULONG outputLength = Stack->Parameters.DeviceIoControl.OutputBufferLength;
+    ULONG replyBytes = outputLength >= sizeof(KBKIT_SECTION_INFO) || Channel->Config.NamePrefix != NULL ?
+                       (ULONG)sizeof(KBKIT_SECTION_INFO) : KBKIT_SECTION_SIZES_BYTES;
     KBKIT_SECTION_REQUEST request;
     PKBKIT_SECTION section;
     NTSTATUS status;
@@ -292,7 +297,7 @@ NTSTATUS KbKitSectionOpen(_Inout_ PKBKIT_CHANNEL Channel, _Inout_ PIRP Irp, _In_
     if (Stack->Parameters.DeviceIoControl.InputBufferLength < sizeof(request)) {
         return STATUS_INVALID_PARAMETER;
     }
-    if (Stack->Parameters.DeviceIoControl.OutputBufferLength < sizeof(KBKIT_SECTION_INFO)) {
+    if (outputLength < replyBytes) {
         return STATUS_BUFFER_TOO_SMALL;
     }
     request = *(const KBKIT_SECTION_REQUEST *)Irp->AssociatedIrp.SystemBuffer;
@@ -317,8 +322,8 @@ NTSTATUS KbKitSectionOpen(_Inout_ PKBKIT_CHANNEL Channel, _Inout_ PIRP Irp, _In_
         if (NT_SUCCESS(status)) {
             InsertTailList(&Channel->Sections, &section->Link);
             InterlockedIncrement(&Channel->SectionCount);
-            RtlCopyMemory(Irp->AssociatedIrp.SystemBuffer, &section->Info, sizeof(section->Info));
-            *Information = sizeof(section->Info);
+            RtlCopyMemory(Irp->AssociatedIrp.SystemBuffer, &section->Info, replyBytes);
+            *Information = replyBytes;
         } else {
             KbKitDestroySection(Channel, section);
         }
