@@ -40,6 +40,13 @@ static const UNICODE_STRING KbDeviceSddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)
 KB_COUNTERS KbCounters;
 KBKIT_POOL KbPool;
 
+/* The reference wire structs of SECTION_OPEN are the kit's (its reply without the names). */
+C_ASSERT(sizeof(KBRIDGE_SECTION_REQUEST) == sizeof(KBKIT_SECTION_REQUEST));
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_REQUEST, RingBytes) == FIELD_OFFSET(KBKIT_SECTION_REQUEST, RingBytes));
+C_ASSERT(sizeof(KBRIDGE_SECTION_INFO) == KBKIT_SECTION_SIZES_BYTES);
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, ViewBytes) == FIELD_OFFSET(KBKIT_SECTION_INFO, ViewBytes));
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, RingBytes) == FIELD_OFFSET(KBKIT_SECTION_INFO, RingBytes));
+
 /* The kit's channel on the reference protocol: its codes, names and limits. */
 static const KBKIT_CONFIG KbChannelConfig = {
     .SectionOpenCode = IOCTL_KBRIDGE_SECTION_OPEN,

@@ -160,9 +160,11 @@ typedef struct _KBRIDGE_STATS {
     UINT64 RingDropped;        /* messages dropped: ring full (all rings) */
 } KBRIDGE_STATS;
 
+/* SECTION_OPEN's request and reply: the channel kit's KBKIT_SECTION_REQUEST and the
+ * first two fields of its KBKIT_SECTION_INFO (the names are the fixed ones above). */
 typedef struct _KBRIDGE_SECTION_REQUEST {
     UINT32 RingBytes;          /* data area, a power of two, 4 KiB ... 64 MiB */
-    UINT32 Reserved;
+    UINT32 Reserved;           /* 0 (the kit's Flags) */
 } KBRIDGE_SECTION_REQUEST;
 
 typedef struct _KBRIDGE_SECTION_INFO {
