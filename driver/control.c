@@ -188,18 +188,16 @@ static NTSTATUS KbOutDirectFill(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _O
  *   at least as many. Both are the caller's raw pointers, usable only in its
  *   context, which this is: a top-level driver's dispatch routine runs in
  *   the requesting thread.
- * From user mode both ranges are probed and the copy runs under KB_TRY, so
- * a bad pointer (or memory freed by another thread meanwhile) yields its
- * exception code, typically STATUS_ACCESS_VIOLATION. Without SEH (mingw
- * build) the probes and the copy still run but an exception would be
- * unhandled; see KB_HAVE_SEH in internal.h.
+ * The kit's guarded copy probes both ranges for a user-mode requestor and
+ * copies under the exception guard, so a bad pointer (or memory freed by
+ * another thread meanwhile) yields its exception code, typically
+ * STATUS_ACCESS_VIOLATION. A build without SEH loads only under Wine, where
+ * these pointers are the I/O manager's copies in the driver host (driver.c).
  */
 static NTSTATUS KbNeitherEcho(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information)
 {
-    PVOID input = Stack->Parameters.DeviceIoControl.Type3InputBuffer;
-    PVOID output = Irp->UserBuffer;
     ULONG inputLength = Stack->Parameters.DeviceIoControl.InputBufferLength;
-    NTSTATUS status = STATUS_SUCCESS;
+    NTSTATUS status;
 
     *Information = 0;
     if (inputLength > KBRIDGE_MAX_TRANSFER) {
@@ -208,17 +206,8 @@ static NTSTATUS KbNeitherEcho(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out
     if (Stack->Parameters.DeviceIoControl.OutputBufferLength < inputLength) {
         return STATUS_BUFFER_TOO_SMALL;
     }
-    if (inputLength == 0) {
-        return STATUS_SUCCESS;
-    }
-    KB_TRY {
-        if (Irp->RequestorMode == UserMode) {
-            ProbeForRead(input, inputLength, 1);
-            ProbeForWrite(output, inputLength, 1);
-        }
-        /* The caller may pass overlapping ranges. */
-        RtlMoveMemory(output, input, inputLength);
-    } KB_EXCEPT(status)
+    status = KbKitCopyUserBuffer(Irp->UserBuffer, Stack->Parameters.DeviceIoControl.Type3InputBuffer,
+                                 inputLength, Irp->RequestorMode);
     if (!NT_SUCCESS(status)) {
         return status;
     }

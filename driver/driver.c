@@ -80,31 +80,40 @@ static NTSTATUS KbCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_S
                                 &KbDeviceSddl, &KB_DEVICE_CLASS_GUID, DeviceObject);
 #else
     /*
-     * mingw has no wdmsec library: the device gets the I/O manager's default
-     * descriptor, which on Windows lets any user open it (read access is
-     * enough for these FILE_ANY_ACCESS IOCTLs). This build is meant for
-     * Wine, where device security is not enforced; ship the WDK build.
-     * FILE_DEVICE_SECURE_OPEN still applies the device's descriptor to
-     * names opened below it.
+     * Without wdmsec (mingw's libraries, clang's SEH build) the device is
+     * created with the I/O manager's default descriptor, which on Windows
+     * lets any user open it, and gets the same SYSTEM + Administrators DACL
+     * before DriverEntry clears DO_DEVICE_INITIALIZING (nobody can open it
+     * before). FILE_DEVICE_SECURE_OPEN applies it to names below the device.
      */
-    return IoCreateDevice(DriverObject, sizeof(KB_DEVICE_EXTENSION), DeviceName,
-                          KBRIDGE_DEVICE_TYPE, FILE_DEVICE_SECURE_OPEN, FALSE, DeviceObject);
+    NTSTATUS status = IoCreateDevice(DriverObject, sizeof(KB_DEVICE_EXTENSION), DeviceName,
+                                     KBRIDGE_DEVICE_TYPE, FILE_DEVICE_SECURE_OPEN, FALSE, DeviceObject);
+
+    if (!NT_SUCCESS(status)) {
+        return status;
+    }
+    status = KbKitSecureDeviceObject(*DeviceObject);
+    if (!NT_SUCCESS(status)) {
+        IoDeleteDevice(*DeviceObject);
+        *DeviceObject = NULL;
+    }
+    return status;
 #endif
 }
 
 /*
  * KbCreateLink - create \DosDevices\Kbridge -> \Device\Kbridge.
- * A driver host that crashed under Wine leaves its (permanent) link behind,
- * dangling; creating it again then fails, with STATUS_OBJECT_TYPE_MISMATCH
- * under Wine 8 (Windows would say STATUS_OBJECT_NAME_COLLISION). Either way
- * the stale link is deleted and the creation retried once; if the name is
- * held by something that is not a link, the retry fails the same way.
+ * Under Wine a driver host that crashed leaves its (permanent) link behind,
+ * dangling, and creating it again fails with STATUS_OBJECT_TYPE_MISMATCH
+ * (or STATUS_OBJECT_NAME_COLLISION): there the stale link is deleted and the
+ * creation retried once. On Windows a name already taken belongs to someone
+ * else, and the load fails instead of deleting it.
  */
 static NTSTATUS KbCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING DeviceName)
 {
     NTSTATUS status = IoCreateSymbolicLink(LinkName, DeviceName);
 
-    if (status == STATUS_OBJECT_NAME_COLLISION || status == STATUS_OBJECT_TYPE_MISMATCH) {
+    if ((status == STATUS_OBJECT_NAME_COLLISION || status == STATUS_OBJECT_TYPE_MISMATCH) && KbKitHostIsWine()) {
         (VOID)IoDeleteSymbolicLink(LinkName);
         status = IoCreateSymbolicLink(LinkName, DeviceName);
     }
@@ -114,7 +123,8 @@ static NTSTATUS KbCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING
 /*
  * DriverEntry - initialise the driver.
  *   DriverObject: this driver; RegistryPath: its service key (unused).
- * Returns STATUS_SUCCESS, or the first failure after undoing the rest.
+ * Returns STATUS_SUCCESS, STATUS_NOT_SUPPORTED for a build without SEH
+ * outside Wine, or the first failure after undoing the rest.
  */
 NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING RegistryPath)
 {
@@ -125,6 +135,12 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     NTSTATUS status;
 
     UNREFERENCED_PARAMETER(RegistryPath);
+
+    /* No unguarded path ships: a build without SEH loads only under Wine. */
+    status = KbKitCheckBuildForHost();
+    if (!NT_SUCCESS(status)) {
+        return status;
+    }
 
     /* A reloaded image may keep its data section (Wine); start from zero. */
     RtlZeroMemory(&KbCounters, sizeof(KbCounters));

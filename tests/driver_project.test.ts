@@ -65,3 +65,34 @@ Deno.test("the solution names the project and the INF names the driver file", as
   const inf = await Deno.readTextFile(`${driverDir}kbridge.inf`);
   assert.match(inf, /kbridge\.sys/i);
 });
+
+/** The export data directory (RVA, size) and the DLL flag of a PE32+ image. */
+function peExports(image: Uint8Array): { rva: number; size: number; dll: boolean } {
+  const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  const pe = view.getUint32(0x3c, true);
+  assert.equal(view.getUint32(pe, true), 0x0000_4550, "PE signature");
+  const characteristics = view.getUint16(pe + 22, true);
+  const optional = pe + 24;
+  assert.equal(view.getUint16(optional, true), 0x20b, "PE32+ optional header");
+  // PE32+: the data directories start 112 bytes into the optional header; entry 0 is exports.
+  return {
+    rva: view.getUint32(optional + 112, true),
+    size: view.getUint32(optional + 116, true),
+    dll: (characteristics & 0x2000) !== 0,
+  };
+}
+
+Deno.test("both builds of both drivers export nothing and are images, not DLLs", async () => {
+  const build = fileURLToPath(new URL("../build/", import.meta.url));
+  const make = new Deno.Command("make", {
+    args: ["-s", "-C", driverDir, "all", "seh", `OUT=${build}driver`, `SEH_OUT=${build}driver-seh`],
+  });
+  const { code, stderr } = await make.output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  for (const dir of ["driver", "driver-seh"]) {
+    for (const name of ["kbridge.sys", "kbsample.sys"]) {
+      const exports = peExports(await Deno.readFile(`${build}${dir}/${name}`));
+      assert.deepEqual(exports, { rva: 0, size: 0, dll: false }, `${dir}/${name}`);
+    }
+  }
+});

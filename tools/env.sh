@@ -3,7 +3,7 @@ KB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KB_BUILD="${KB_BUILD:-$KB_ROOT/build}"
 # The one Deno version pin (Linux `deno` and Windows `@deno/win32-x64` from npm).
 KB_DENO_VERSION=2.9.6
-KB_APT_PACKAGES="wine wine64 gcc-mingw-w64-x86-64 mingw-w64-x86-64-dev clang"
+KB_APT_PACKAGES="wine wine64 gcc-mingw-w64-x86-64 mingw-w64-x86-64-dev clang clang-19 lld"
 export WINEPREFIX="$KB_BUILD/wine-prefix"
 export WINEDEBUG="${WINEDEBUG:--all}"
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
@@ -13,7 +13,8 @@ export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
 export DENO_DISABLE_NODE_SHIM=1
 export KB_DENO_EXE="$KB_BUILD/win/deno-wine.exe"
 KB_LINUX_DENO="$KB_BUILD/npm/node_modules/.bin/deno"
-KB_SYS="$KB_BUILD/driver/kbridge.sys"
-# The channel kit's sample driver (driver/sample), built next to kbridge.sys.
-KB_SAMPLE_SYS="$KB_BUILD/driver/kbsample.sys"
+# The two builds of the reference driver and of the kit's sample driver (driver/sample),
+# each into its own folder: mingw gcc (no SEH), and clang 19 + lld-link with real SEH.
+KB_DRIVER_DIR="$KB_BUILD/driver"
+KB_SEH_DRIVER_DIR="$KB_BUILD/driver-seh"
 export KB_LOG="$KB_BUILD/logs"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: static checks, the Linux-side `deno test`, and the Windows
-# side (`deno.exe test` under Wine against the loaded reference driver).
-# Ends with one line "N passed, N failed" summing all of them.
+# side (`deno.exe test` under Wine against the loaded reference driver), twice:
+# the whole Wine suite against the mingw build, then the tests that exercise
+# SEH, the transfer methods and the channels against the SEH build (clang 19).
+# Ends with one line "N passed, N failed" summing all of them, and prints the
+# time of each Wine pass.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$KB_ROOT"
@@ -38,7 +41,8 @@ count_deno_tests() {
   fi
 }
 
-check "driver build" make -s -C driver OUT="$KB_BUILD/driver"
+check "driver build" make -s -C driver OUT="$KB_DRIVER_DIR"
+check "driver SEH build" make -s -C driver seh OUT="$KB_DRIVER_DIR" SEH_OUT="$KB_SEH_DRIVER_DIR"
 check "driver analyze" make -s -C driver analyze
 check "deno fmt" "$KB_LINUX_DENO" fmt --check
 check "deno lint" "$KB_LINUX_DENO" lint
@@ -51,19 +55,37 @@ echo "--- Linux: deno test"
 NO_COLOR=1 "$KB_LINUX_DENO" test -A --ignore=tests/wine tests/ 2>&1 | tee "$KB_LOG/linux-tests.log"
 count_deno_tests "linux deno test" "$KB_LOG/linux-tests.log" "${PIPESTATUS[0]}"
 
-echo "--- Wine: deno.exe test against the reference driver"
-mark="$(kb_log_mark)"
-if kb_install_driver; then
-  NO_COLOR=1 kb_wine "$KB_DENO_EXE" test -A tests/wine/ >"$KB_LOG/wine-tests.log" 2>&1
-  rc=$?
-  tr -d '\r' <"$KB_LOG/wine-tests.log"
-  count_deno_tests "wine deno test" "$KB_LOG/wine-tests.log" "$rc"
-else
-  failed=$((failed + 1)); failures+=("driver install under Wine")
-fi
-# Hosts die on purpose in the fuzz tests (the planted fault); any other death shows here too.
-kb_crash_report "$mark" "wine tests" || true
+# One pass of the Wine tests $3... against the drivers of folder $2, labelled $1.
+wine_pass() {
+  local build="$1" dir="$2" mark rc start
+  shift 2
+  echo "--- Wine: deno.exe test against the $build build of the drivers"
+  start="$(date +%s)"
+  mark="$(kb_log_mark)"
+  if kb_install_driver "$dir"; then
+    KB_DRIVER_BUILD="$build" NO_COLOR=1 kb_wine "$KB_DENO_EXE" test -A "$@" >"$KB_LOG/wine-tests-$build.log" 2>&1
+    rc=$?
+    tr -d '\r' <"$KB_LOG/wine-tests-$build.log"
+    count_deno_tests "wine deno test ($build)" "$KB_LOG/wine-tests-$build.log" "$rc"
+  else
+    failed=$((failed + 1)); failures+=("driver install under Wine ($build)")
+  fi
+  # Hosts die on purpose in the fuzz tests (the planted fault); any other death shows here too.
+  kb_crash_report "$mark" "wine tests ($build)" || true
+  timings+=("wine pass $build: $(($(date +%s) - start)) s")
+}
 
+timings=()
+wine_pass mingw "$KB_DRIVER_DIR" tests/wine/
+# The SEH build: what its compiler changes (the guarded paths, every transfer method,
+# the channels and the kit, the sample driver, hostile clients and bad input); the
+# fuzzer, the CLI and the examples exercise the library, not the build, and run once.
+wine_pass seh "$KB_SEH_DRIVER_DIR" tests/wine/seh.test.ts tests/wine/transfer.test.ts \
+  tests/wine/channels.test.ts tests/wine/ring_sizing.test.ts tests/wine/sample.test.ts \
+  tests/wine/bad_input.test.ts tests/wine/hostile.test.ts tests/wine/overlapped.test.ts \
+  tests/wine/foundation.test.ts
+
+for t in "${timings[@]}"; do echo "$t"; done
 for f in "${failures[@]}"; do echo "failed: $f"; done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -40,26 +40,32 @@ kb_load_service() {
   "${cli[@]}" start "$name" >>"$KB_LOG/driver-load.log" 2>&1 || { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
 }
 
-# Copies the freshly built drivers into the prefix and (re)loads the reference driver
-# and the kit's sample driver (kbsample, built next to it by driver/Makefile).
+# Copies the freshly built drivers of folder $1 (default: the mingw build) into the
+# prefix and (re)loads the reference driver and the kit's sample driver (kbsample,
+# built next to it by driver/Makefile), and the test-only fixture drivers.
 kb_install_driver() {
-  kb_load_service kbridge "$KB_SYS" || return 1
-  # The fuzzer's test-only fixture driver (planted fault), loaded by tests/wine/fuzz.test.ts.
+  local dir="${1:-$KB_DRIVER_DIR}"
+  kb_load_service kbridge "$dir/kbridge.sys" || return 1
+  make -s -C "$KB_ROOT/tests/fixture" OUT="$KB_BUILD/fixture" >>"$KB_LOG/driver-load.log" 2>&1 ||
+    { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
+  # The fuzzer's fixture (planted fault), loaded by tests/wine/fuzz.test.ts.
   # Copied by rename so that a running kbcrashy host keeps its own image.
   local crashy="$WINEPREFIX/drive_c/windows/system32/drivers/kbcrashy.sys"
-  make -s -C "$KB_ROOT/tests/fixture" OUT="$KB_BUILD/fixture" >>"$KB_LOG/driver-load.log" 2>&1 &&
-    { cmp -s "$KB_BUILD/fixture/kbcrashy.sys" "$crashy" ||
-      { cp "$KB_BUILD/fixture/kbcrashy.sys" "$crashy.tmp" && mv -f "$crashy.tmp" "$crashy"; }; } ||
-    { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
-  kb_load_service kbsample "$KB_SAMPLE_SYS"
+  cmp -s "$KB_BUILD/fixture/kbcrashy.sys" "$crashy" ||
+    { cp "$KB_BUILD/fixture/kbcrashy.sys" "$crashy.tmp" && mv -f "$crashy.tmp" "$crashy"; } || return 1
+  # The SEH fixture (faults caught by the guard), driven by tests/wine/seh.test.ts.
+  kb_load_service kbseh "$KB_BUILD/fixture/kbseh.sys" || return 1
+  kb_load_service kbsample "$dir/kbsample.sys"
 }
 
-# Builds the reference driver and loads it; on failure says so for `$1` (the caller's name).
+# Builds the drivers (both builds; the SEH one when $2 is "seh") and loads them; on
+# failure says so for `$1` (the caller's name).
 kb_build_and_load() {
-  local mark
+  local mark dir="$KB_DRIVER_DIR"
   mark="$(kb_log_mark)"
-  make -s -C "$KB_ROOT/driver" OUT="$KB_BUILD/driver" &&
-    kb_install_driver ||
+  [ "${2:-}" = seh ] && dir="$KB_SEH_DRIVER_DIR"
+  make -s -C "$KB_ROOT/driver" all seh OUT="$KB_DRIVER_DIR" SEH_OUT="$KB_SEH_DRIVER_DIR" &&
+    kb_install_driver "$dir" ||
     {
       kb_crash_report "$mark" "$1"
       echo "$1: could not build or load the driver (see $KB_LOG/driver-load.log)" >&2

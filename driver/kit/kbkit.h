@@ -69,21 +69,39 @@ typedef struct _KBKIT_SECTION_INFO {
  */
 
 /*
- * Build switches. KBKIT_WDK_BUILD: the WDK (MSVC) build, with
- * IoCreateDeviceSecure (wdmsec.lib) and ExAllocatePool2. KBKIT_HAVE_SEH: the
- * compiler implements __try/__except for kernel code. mingw-w64 gcc has no
- * __try at all, and clang with a *-w64-mingw32 target accepts it but emits
- * no handler, so neither claims SEH. Both may be preset by the build.
+ * Build switches, two independent questions:
+ *
+ * KBKIT_WDK_BUILD: built against the WDK's headers and libraries (MSVC, the
+ * vcxproj), so IoCreateDeviceSecure (wdmsec.lib) and ExAllocatePool2 exist.
+ * Keyed on MSVC itself, not on _MSC_VER alone: clang in MSVC mode defines
+ * _MSC_VER too but here builds against mingw's DDK headers.
+ *
+ * KBKIT_HAVE_SEH: the compiler really implements __try/__except for kernel
+ * code, including faults written directly in the guarded block. MSVC does.
+ * clang does only from version 19 and only with -fasync-exceptions in MSVC
+ * mode (clang 14 emits scope entries for call sites only; a *-w64-mingw32
+ * target accepts __try but emits no handler); no macro reveals the flag, so
+ * the build that passes it also passes -DKBKIT_CLANG_ASYNC_EXCEPTIONS=1.
+ * mingw-w64 gcc has no __try at all. Both switches may be preset by a build.
  */
 #ifndef KBKIT_WDK_BUILD
-#if defined(_MSC_VER)
+#if defined(_MSC_VER) && !defined(__clang__)
 #define KBKIT_WDK_BUILD 1
 #else
 #define KBKIT_WDK_BUILD 0
 #endif
 #endif
 #ifndef KBKIT_HAVE_SEH
-#define KBKIT_HAVE_SEH KBKIT_WDK_BUILD
+#if defined(_MSC_VER) && !defined(__clang__)
+#define KBKIT_HAVE_SEH 1
+#elif defined(KBKIT_CLANG_ASYNC_EXCEPTIONS)
+#if !defined(__clang__) || !defined(_MSC_VER) || __clang_major__ < 19
+#error "KBKIT_CLANG_ASYNC_EXCEPTIONS needs clang 19 or later with an *-windows-msvc target"
+#endif
+#define KBKIT_HAVE_SEH 1
+#else
+#define KBKIT_HAVE_SEH 0
+#endif
 #endif
 
 /*
@@ -181,8 +199,9 @@ _IRQL_requires_max_(DISPATCH_LEVEL)
 VOID KbKitFree(_Inout_ PKBKIT_POOL Pool, _In_ PVOID Block);
 
 /* ------------------------------------------------------------------------
- * kbkit_security.c: the descriptor of named objects: GENERIC_ALL for SYSTEM
- * and Administrators, nobody else. Self-contained (no SeExports: a stub in Wine).
+ * kbkit_security.c: the descriptor of named objects and devices: GENERIC_ALL
+ * for SYSTEM and Administrators, nobody else. Self-contained (no SeExports: a
+ * stub in Wine). And which build may load on which kernel.
  */
 #define KBKIT_SID_BYTES(SubAuthorities) (8 + 4 * (SubAuthorities))
 
@@ -195,6 +214,54 @@ typedef struct _KBKIT_OBJECT_SECURITY {
 
 _IRQL_requires_max_(APC_LEVEL)
 NTSTATUS KbKitBuildObjectSecurity(_Out_ KBKIT_OBJECT_SECURITY *Security);
+
+/*
+ * KbKitSecureDeviceObject - give DeviceObject the same DACL (SYSTEM and
+ * Administrators only), for builds without IoCreateDeviceSecure (wdmsec.lib
+ * is the WDK's): call right after IoCreateDevice, before the device is
+ * reachable. Returns the failure of ObOpenObjectByPointer/ZwSetSecurityObject.
+ */
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitSecureDeviceObject(_In_ PDEVICE_OBJECT DeviceObject);
+
+/*
+ * KbKitHostIsWine - TRUE when the kernel is Wine's ntoskrnl, which exports
+ * wine_ntoskrnl_main_loop (Windows has no such routine). Under Wine the
+ * driver runs in a user-mode host process and sees its own copies of every
+ * user buffer.
+ */
+_IRQL_requires_(PASSIVE_LEVEL)
+BOOLEAN KbKitHostIsWine(VOID);
+
+/*
+ * KbKitCheckBuildForHost - DriverEntry's first call: STATUS_SUCCESS when this
+ * build may run on this kernel, else STATUS_NOT_SUPPORTED (the driver must
+ * not load). A build with SEH runs anywhere. A build without SEH cannot
+ * guard an access to a user pointer (METHOD_NEITHER buffers, a mapping into
+ * a process), so on Windows a bad pointer would bug-check the machine: such
+ * a build runs only under Wine, where those buffers are the host's copies.
+ */
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitCheckBuildForHost(VOID);
+
+/* ------------------------------------------------------------------------
+ * kbkit_user.c: user-mode memory.
+ */
+
+/*
+ * KbKitCopyUserBuffer - copy Length bytes from Source to Destination (which
+ * may overlap), either of them a requestor's raw pointer (METHOD_NEITHER).
+ * With RequestorMode UserMode both ranges are probed first; probe and copy
+ * run under KBKIT_TRY, so a bad pointer, or memory another thread frees
+ * meanwhile, returns the fault's code (typically STATUS_ACCESS_VIOLATION)
+ * instead of faulting the system. Call in the requestor's context.
+ * Without SEH the copy is unguarded: such a build must not serve user
+ * pointers where they can fault (see KbKitHostIsWine).
+ */
+_IRQL_requires_max_(APC_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitCopyUserBuffer(_Out_writes_bytes_(Length) PVOID Destination,
+                             _In_reads_bytes_(Length) const VOID *Source, _In_ SIZE_T Length,
+                             _In_ KPROCESSOR_MODE RequestorMode);
 
 /* ------------------------------------------------------------------------
  * kbkit_ring.c: the producer side of one ring. Not locked: one writer at a

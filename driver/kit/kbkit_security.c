@@ -1,11 +1,13 @@
 /*
- * kbkit_security.c - the security descriptor of the kit's named objects.
+ * kbkit_security.c - the security descriptor of the kit's named objects and
+ * of a driver's device, and the rule of which build may load where.
  *
  * A DACL granting GENERIC_ALL to SYSTEM (S-1-5-18) and to Administrators
  * (S-1-5-32-544), nobody else: a driver whose device admits only those two
  * gives its objects the same audience. Built with Rtl* routines into the
  * caller's storage, since SeExports is a stub under Wine. Under Wine any
- * descriptor works.
+ * descriptor works (Wine does not check access between a client and the
+ * driver host).
  */
 #include "kbkit_internal.h"
 
@@ -53,4 +55,43 @@ NTSTATUS KbKitBuildObjectSecurity(_Out_ KBKIT_OBJECT_SECURITY *Security)
         return status;
     }
     return RtlSetDaclSecurityDescriptor(&Security->Descriptor, TRUE, dacl, FALSE);
+}
+
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitSecureDeviceObject(_In_ PDEVICE_OBJECT DeviceObject)
+{
+    KBKIT_OBJECT_SECURITY security;
+    HANDLE handle;
+    NTSTATUS status;
+
+    status = KbKitBuildObjectSecurity(&security);
+    if (!NT_SUCCESS(status)) {
+        return status;
+    }
+    /* A kernel handle with WRITE_DAC only: the DACL is all that changes. */
+    status = ObOpenObjectByPointer(DeviceObject, OBJ_KERNEL_HANDLE, NULL, WRITE_DAC, NULL, KernelMode, &handle);
+    if (!NT_SUCCESS(status)) {
+        return status;
+    }
+    status = ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, &security.Descriptor);
+    (VOID)ZwClose(handle);
+    return status;
+}
+
+_IRQL_requires_(PASSIVE_LEVEL)
+BOOLEAN KbKitHostIsWine(VOID)
+{
+    UNICODE_STRING name = RTL_CONSTANT_STRING(L"wine_ntoskrnl_main_loop");
+
+    return MmGetSystemRoutineAddress(&name) != NULL;
+}
+
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitCheckBuildForHost(VOID)
+{
+#if KBKIT_HAVE_SEH
+    return STATUS_SUCCESS;
+#else
+    return KbKitHostIsWine() ? STATUS_SUCCESS : STATUS_NOT_SUPPORTED;
+#endif
 }

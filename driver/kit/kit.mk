@@ -7,5 +7,5 @@
 # Every kit source includes only kbkit_internal.h (<ntifs.h> + kbkit.h).
 KBKIT_DIR     ?= $(dir $(lastword $(MAKEFILE_LIST)))
 KBKIT_SOURCES := $(addprefix $(KBKIT_DIR),kbkit_channel.c kbkit_inverted.c kbkit_irpqueue.c \
-                 kbkit_pool.c kbkit_ring.c kbkit_section.c kbkit_security.c)
+                 kbkit_pool.c kbkit_ring.c kbkit_section.c kbkit_security.c kbkit_user.c)
 KBKIT_HEADERS := $(addprefix $(KBKIT_DIR),kbkit.h kbkit_internal.h kbridge_ring.h)

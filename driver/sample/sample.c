@@ -702,8 +702,9 @@ static VOID KbsTeardown(_Inout_ PKBS_DEVICE Device)
 }
 
 /*
- * KbsCreateDevice - \Device\KbSample with a KBS_DEVICE extension; SYSTEM and
- * Administrators only where the build has IoCreateDeviceSecure.
+ * KbsCreateDevice - \Device\KbSample with a KBS_DEVICE extension, for SYSTEM
+ * and Administrators only (IoCreateDeviceSecure in the WDK build, else the
+ * kit's DACL set right after IoCreateDevice).
  */
 static NTSTATUS KbsCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING DeviceName,
                                 _Out_ PDEVICE_OBJECT *DeviceObject)
@@ -713,22 +714,32 @@ static NTSTATUS KbsCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_
                                 FILE_DEVICE_SECURE_OPEN, FALSE, &KbsDeviceSddl, &KBS_DEVICE_CLASS_GUID,
                                 DeviceObject);
 #else
-    /* mingw has no wdmsec: the default descriptor (this build is for Wine). */
-    return IoCreateDevice(DriverObject, sizeof(KBS_DEVICE), DeviceName, KBSAMPLE_DEVICE_TYPE,
-                          FILE_DEVICE_SECURE_OPEN, FALSE, DeviceObject);
+    /* No wdmsec: the default descriptor, replaced before the device can be opened. */
+    NTSTATUS status = IoCreateDevice(DriverObject, sizeof(KBS_DEVICE), DeviceName, KBSAMPLE_DEVICE_TYPE,
+                                     FILE_DEVICE_SECURE_OPEN, FALSE, DeviceObject);
+
+    if (!NT_SUCCESS(status)) {
+        return status;
+    }
+    status = KbKitSecureDeviceObject(*DeviceObject);
+    if (!NT_SUCCESS(status)) {
+        IoDeleteDevice(*DeviceObject);
+        *DeviceObject = NULL;
+    }
+    return status;
 #endif
 }
 
 /*
  * KbsCreateLink - \DosDevices\KbSample. A host that crashed under Wine
- * leaves its link behind (STATUS_OBJECT_TYPE_MISMATCH under Wine 8,
- * STATUS_OBJECT_NAME_COLLISION on Windows): delete it and retry once.
+ * leaves its link behind (STATUS_OBJECT_TYPE_MISMATCH under Wine 8): there
+ * delete it and retry once. On Windows a taken name is someone else's.
  */
 static NTSTATUS KbsCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING DeviceName)
 {
     NTSTATUS status = IoCreateSymbolicLink(LinkName, DeviceName);
 
-    if (status == STATUS_OBJECT_NAME_COLLISION || status == STATUS_OBJECT_TYPE_MISMATCH) {
+    if ((status == STATUS_OBJECT_NAME_COLLISION || status == STATUS_OBJECT_TYPE_MISMATCH) && KbKitHostIsWine()) {
         (VOID)IoDeleteSymbolicLink(LinkName);
         status = IoCreateSymbolicLink(LinkName, DeviceName);
     }
@@ -750,6 +761,11 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
 
     UNREFERENCED_PARAMETER(RegistryPath);
 
+    /* A build without SEH loads only under Wine (see KbKitCheckBuildForHost). */
+    status = KbKitCheckBuildForHost();
+    if (!NT_SUCCESS(status)) {
+        return status;
+    }
     DriverObject->MajorFunction[IRP_MJ_CREATE] = KbsDispatchCreate;
     DriverObject->MajorFunction[IRP_MJ_CLEANUP] = KbsDispatchRelease;
     DriverObject->MajorFunction[IRP_MJ_CLOSE] = KbsDispatchRelease;
