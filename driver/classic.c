@@ -2,31 +2,37 @@
  * classic.c - IOCTL_KBRIDGE_CLASSIC_OPEN / CLASSIC_CLOSE: the textbook channel.
  *
  * The application passes an event handle; the driver references the event,
- * allocates the ring in non-paged pool and maps those pages into the
- * caller with an MDL. The producer thread writes the ring through its
+ * and maps a ring of non-paged driver memory into the caller (the kit's
+ * KBKIT_USER_MAPPING). The producer thread writes the ring through its
  * kernel address and signals the event with KeSetEvent.
  *
  * Context rules:
  *   - OPEN runs in the caller's context (DEVICE_CONTROL of a top-level
  *     driver runs in the requesting thread), so the handle is looked up in
  *     the caller's handle table (UserMode access check) and the mapping is
- *     made in the caller's address space.
- *   - MmUnmapLockedPages must run in the address space the pages were mapped
- *     into. The owning process is referenced at OPEN; the teardown unmaps
- *     directly when it runs in that process (the IOCTL from the owner, and
- *     CLEANUP, which the process closing its last handle sends, including at
- *     process exit before its address space goes away) and otherwise
- *     attaches to it with KeStackAttachProcess (CLOSE, which may arrive in
- *     any context, a CLASSIC_CLOSE through a handle duplicated into another
- *     process, unload).
+ *     made in the caller's address space. Kernel-mode requestors are refused:
+ *     their handle would be looked up without access checks, and a kernel
+ *     caller has no use for a user mapping.
+ *   - The channel's lifetime follows the owning PROCESS, not the file: a
+ *     handle can be duplicated or inherited, so the file's last close may
+ *     come from another process after the owner is gone. The driver's
+ *     process-exit routine (the kit's process watch, driver.c) closes the
+ *     channel of an exiting owner, in that process's context while its
+ *     address space still exists; a channel that is still open therefore
+ *     belongs to a live process, and a teardown from elsewhere (CLOSE from
+ *     another process, a CLASSIC_CLOSE through a duplicated handle, unload)
+ *     attaches to it. The process is never attached to once its exit was
+ *     seen: by then the channel is gone.
+ *   - CLASSIC_CLOSE and the file's release both check the owner file under
+ *     the mutex the exit routine takes too, so exactly one of them tears down.
  *
  * Wine 8 cannot do this channel: the driver runs in winedevice.exe, not in
  * the caller, so ObReferenceObjectByHandle(UserMode) returns
  * STATUS_NOT_IMPLEMENTED and MmMapLockedPagesSpecifyCache(UserMode) returns
- * NULL. Both become STATUS_NOT_SUPPORTED after everything taken so far is
- * released. The handle lookup comes first, so under Wine nothing else is
- * ever taken (MmBuildMdlForNonPagedPool, KeStackAttachProcess and
- * MmUnmapLockedPages are no-op FIXMEs in Wine 8 and are never reached).
+ * NULL; and its PsSetCreateProcessNotifyRoutine never calls back, so the kit
+ * refuses user mappings there. Each becomes STATUS_NOT_SUPPORTED after
+ * everything taken so far is released. The handle lookup comes first, so
+ * under Wine nothing else is ever taken.
  */
 #include "internal.h"
 
@@ -49,35 +55,13 @@ VOID KbClassicInitialize(_Out_ PKB_CLASSIC Classic, _In_ PKB_PRODUCER Producer)
  */
 static VOID KbClassicDestroy(_Inout_ PKB_CLASSIC Classic)
 {
-    KAPC_STATE apcState;
-
     if (Classic->Bound) {
         (VOID)KbProducerCall(Classic->Producer, KbClassicDetachRoutine, Classic);
     }
-    if (Classic->UserAddress != NULL) {
-        if (PsGetCurrentProcess() == Classic->Process) {
-            MmUnmapLockedPages(Classic->UserAddress, Classic->Mdl);
-        } else {
-            KeStackAttachProcess((PKPROCESS)Classic->Process, &apcState);
-            MmUnmapLockedPages(Classic->UserAddress, Classic->Mdl);
-            KeUnstackDetachProcess(&apcState);
-        }
-        Classic->UserAddress = NULL;
+    if (Classic->Mapping.UserAddress != NULL) {
         InterlockedDecrement(&KbCounters.ClassicMappings);
     }
-    if (Classic->Process != NULL) {
-        ObDereferenceObject(Classic->Process);
-        Classic->Process = NULL;
-    }
-    if (Classic->Mdl != NULL) {
-        IoFreeMdl(Classic->Mdl);
-        Classic->Mdl = NULL;
-    }
-    if (Classic->Buffer != NULL) {
-        KbKitFree(&KbPool, Classic->Buffer);
-        Classic->Buffer = NULL;
-        Classic->BufferBytes = 0;
-    }
+    KbKitUserMappingDestroy(&Classic->Mapping, &KbPool);
     if (Classic->Event != NULL) {
         ObDereferenceObject(Classic->Event);
         Classic->Event = NULL;
@@ -86,14 +70,13 @@ static VOID KbClassicDestroy(_Inout_ PKB_CLASSIC Classic)
 }
 
 /*
- * KbClassicCreate - reference the event, build and map the ring, start the
- * producer on it. Lock held, channel closed, caller's context. On failure
- * the caller runs KbClassicDestroy.
+ * KbClassicCreate - reference the event, map the ring into the caller, start
+ * the producer on it. Lock held, channel closed, caller's context, user-mode
+ * requestor. On failure the caller runs KbClassicDestroy.
  *   EventHandle: the caller's handle; RingBytes: valid ring size.
  */
 static NTSTATUS KbClassicCreate(_Inout_ PKB_CLASSIC Classic, _In_ HANDLE EventHandle, _In_ ULONG RingBytes)
 {
-    PVOID userAddress = NULL;
     NTSTATUS status;
 
     /* UserMode: the handle must be the caller's, with EVENT_MODIFY_STATE access. */
@@ -105,38 +88,12 @@ static NTSTATUS KbClassicCreate(_Inout_ PKB_CLASSIC Classic, _In_ HANDLE EventHa
     }
     InterlockedIncrement(&KbCounters.EventReferences);
 
-    /*
-     * Whole pages, zeroed: the mapping exposes complete pages to user mode,
-     * and they must hold nothing but the ring.
-     */
-    Classic->BufferBytes = ROUND_TO_PAGES(KBRIDGE_RING_HEADER_SIZE + (SIZE_T)RingBytes);
-    Classic->Buffer = KbKitAllocate(&KbPool, Classic->BufferBytes);
-    if (Classic->Buffer == NULL) {
-        return STATUS_INSUFFICIENT_RESOURCES;
-    }
-    Classic->Mdl = IoAllocateMdl(Classic->Buffer, (ULONG)Classic->BufferBytes, FALSE, FALSE, NULL);
-    if (Classic->Mdl == NULL) {
-        return STATUS_INSUFFICIENT_RESOURCES;
-    }
-    MmBuildMdlForNonPagedPool(Classic->Mdl);
-
-    /* Referenced before the mapping exists, so the teardown can always find its address space. */
-    Classic->Process = PsGetCurrentProcess();
-    ObReferenceObject(Classic->Process);
-
-    /* With UserMode, failure raises an exception (Windows) rather than returning NULL. */
-    KB_TRY {
-        userAddress = MmMapLockedPagesSpecifyCache(Classic->Mdl, UserMode, MmCached, NULL, FALSE,
-                                                   NormalPagePriority | MdlMappingNoExecute);
-    } KB_EXCEPT(status)
+    /* Whole zeroed pages holding nothing but the ring. */
+    status = KbKitUserMappingCreate(&Classic->Mapping, &KbPool, KBRIDGE_RING_HEADER_SIZE + (SIZE_T)RingBytes,
+                                    UserMode);
     if (!NT_SUCCESS(status)) {
         return status;
     }
-    if (userAddress == NULL) {
-        /* A host that cannot map into the caller (Wine). */
-        return STATUS_NOT_SUPPORTED;
-    }
-    Classic->UserAddress = userAddress;
     InterlockedIncrement(&KbCounters.ClassicMappings);
 
     Classic->RingBytes = RingBytes;
@@ -154,7 +111,7 @@ static NTSTATUS KbClassicAttachRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt
     if (classic == NULL) {
         return STATUS_INVALID_PARAMETER;
     }
-    KbKitRingInitialize(&classic->Ring, classic->Buffer, classic->RingBytes, NULL, classic->Event,
+    KbKitRingInitialize(&classic->Ring, classic->Mapping.Buffer, classic->RingBytes, NULL, classic->Event,
                         &KbCounters.ClassicDropped);
     KbProducerBindClassicRing(Producer, &classic->Ring);
     classic->Bound = TRUE;
@@ -182,7 +139,8 @@ static NTSTATUS KbClassicDetachRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt
  * KbClassicOpen - IOCTL_KBRIDGE_CLASSIC_OPEN.
  *   In: KBRIDGE_CLASSIC_REQUEST; out: KBRIDGE_CLASSIC_INFO, whose UserAddress
  *   is the ring in the caller's address space (valid until the channel closes).
- * Returns STATUS_DEVICE_BUSY while another file holds the channel,
+ * Returns STATUS_ACCESS_DENIED for a kernel-mode requestor,
+ * STATUS_DEVICE_BUSY while another file holds the channel,
  * STATUS_NOT_SUPPORTED where the host cannot map into the caller.
  */
 NTSTATUS KbClassicOpen(_Inout_ PKB_CLASSIC Classic, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
@@ -202,6 +160,9 @@ NTSTATUS KbClassicOpen(_Inout_ PKB_CLASSIC Classic, _In_ PIRP Irp, _In_ PIO_STAC
     if (Stack->Parameters.DeviceIoControl.OutputBufferLength < sizeof(KBRIDGE_CLASSIC_INFO)) {
         return STATUS_BUFFER_TOO_SMALL;
     }
+    if (Irp->RequestorMode != UserMode) {
+        return STATUS_ACCESS_DENIED;
+    }
     eventHandle = (HANDLE)(ULONG_PTR)request->EventHandle;
     ringBytes = request->RingBytes;
     if (!KbKitRingBytesValid(ringBytes)) {
@@ -215,7 +176,7 @@ NTSTATUS KbClassicOpen(_Inout_ PKB_CLASSIC Classic, _In_ PIRP Irp, _In_ PIO_STAC
         status = KbClassicCreate(Classic, eventHandle, ringBytes);
         if (NT_SUCCESS(status)) {
             Classic->Owner = Stack->FileObject;
-            userAddress = Classic->UserAddress;
+            userAddress = Classic->Mapping.UserAddress;
         } else {
             KbClassicDestroy(Classic);
         }
@@ -270,5 +231,19 @@ VOID KbClassicReleaseFile(_Inout_ PKB_CLASSIC Classic, _In_opt_ PFILE_OBJECT Fil
 {
     KbKitAcquirePassiveLock(&Classic->Mutex);
     (VOID)KbClassicCloseLocked(Classic, FileObject);
+    KbKitReleasePassiveLock(&Classic->Mutex);
+}
+
+/*
+ * KbClassicProcessExit - the process watch saw ProcessId exit (its context,
+ * its address space still there): close the channel if it is mapped there,
+ * whichever file owns it, so nothing attaches to the process afterwards.
+ */
+VOID KbClassicProcessExit(_Inout_ PKB_CLASSIC Classic, _In_ HANDLE ProcessId)
+{
+    KbKitAcquirePassiveLock(&Classic->Mutex);
+    if (Classic->Owner != NULL && KbKitUserMappingIn(&Classic->Mapping, ProcessId)) {
+        (VOID)KbClassicCloseLocked(Classic, NULL);
+    }
     KbKitReleasePassiveLock(&Classic->Mutex);
 }

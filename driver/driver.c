@@ -12,7 +12,10 @@
  * then IRP_MJ_CLOSE once the last reference is gone. Wine 8 sends only
  * IRP_MJ_CLOSE, and pending IRPs of the file are not cancelled by it. So
  * both release everything the file owns (pending IRPs, channels, the
- * producer run), idempotently: on Windows CLOSE finds nothing left.
+ * producer run), idempotently: on Windows CLOSE finds nothing left. The
+ * classic channel is mapped into a process and ends with that process too
+ * (the kit's process watch, KbProcessExit): a duplicated or inherited handle
+ * may close long after the owner is gone.
  */
 #include "internal.h"
 
@@ -64,6 +67,7 @@ static const KBKIT_CONFIG KbChannelConfig = {
 
 DRIVER_INITIALIZE DriverEntry;
 static DRIVER_UNLOAD KbDriverUnload;
+static KBKIT_PROCESS_EXIT_ROUTINE KbProcessExit;
 _Dispatch_type_(IRP_MJ_CREATE) static DRIVER_DISPATCH KbDispatchCreate;
 _Dispatch_type_(IRP_MJ_CLEANUP) static DRIVER_DISPATCH KbDispatchCleanup;
 _Dispatch_type_(IRP_MJ_CLOSE) static DRIVER_DISPATCH KbDispatchClose;
@@ -176,8 +180,16 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
         return status;
     }
 
+    /*
+     * The classic channel's teardown follows its owner process. Without the
+     * watch (Wine, or no free notify slot) CLASSIC_OPEN is refused with
+     * STATUS_NOT_SUPPORTED, so its failure does not fail the load.
+     */
+    (VOID)KbKitProcessWatchStart(KbProcessExit, extension);
+
     status = KbCreateLink(&linkName, &deviceName);
     if (!NT_SUCCESS(status)) {
+        KbKitProcessWatchStop();
         KbProducerStopThread(&extension->Producer);
         KbKitUninitialize(&extension->Channel);
         IoDeleteDevice(device);
@@ -199,7 +211,9 @@ static VOID KbDriverUnload(_In_ PDRIVER_OBJECT DriverObject)
     PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
     UNICODE_STRING linkName;
 
-    /* The classic channel detaches through the producer thread, so it goes first. */
+    /* No exit routine runs after this; the classic channel detaches through the
+     * producer thread, so it goes next. */
+    KbKitProcessWatchStop();
     KbClassicReleaseFile(&extension->Classic, NULL);
     KbProducerStopThread(&extension->Producer);
     KbKitUninitialize(&extension->Channel);
@@ -208,6 +222,20 @@ static VOID KbDriverUnload(_In_ PDRIVER_OBJECT DriverObject)
     RtlInitUnicodeString(&linkName, KBRIDGE_DOS_DEVICE_NAME);
     (VOID)IoDeleteSymbolicLink(&linkName);
     IoDeleteDevice(device);
+}
+
+/*
+ * KbProcessExit - the process watch: ProcessId is exiting (its last thread,
+ * PASSIVE_LEVEL). Closes the classic channel mapped into it. Context: the
+ * device extension.
+ */
+static VOID KbProcessExit(_In_ HANDLE ProcessId, _In_opt_ PVOID Context)
+{
+    PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)Context;
+
+    if (extension != NULL) {
+        KbClassicProcessExit(&extension->Classic, ProcessId);
+    }
 }
 
 /*

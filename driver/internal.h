@@ -132,14 +132,10 @@ VOID KbProducerReleaseFile(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT File
  * classic.c
  */
 typedef struct _KB_CLASSIC {
-    FAST_MUTEX Mutex;              /* serialises open and close */
+    FAST_MUTEX Mutex;              /* serialises open, close and the owner's exit */
     PFILE_OBJECT Owner;            /* NULL: channel closed */
-    PEPROCESS Process;             /* referenced: UserAddress lives in it */
     PKEVENT Event;                 /* referenced: the caller's event */
-    PVOID Buffer;                  /* non-paged, whole pages */
-    SIZE_T BufferBytes;
-    PMDL Mdl;
-    PVOID UserAddress;
+    KBKIT_USER_MAPPING Mapping;    /* the ring, mapped into the owner process */
     ULONG RingBytes;
     BOOLEAN Bound;                 /* the producer writes Ring */
     KBKIT_RING Ring;
@@ -151,6 +147,7 @@ NTSTATUS KbClassicOpen(_Inout_ PKB_CLASSIC Classic, _In_ PIRP Irp, _In_ PIO_STAC
                        _Out_ PULONG_PTR Information);
 NTSTATUS KbClassicClose(_Inout_ PKB_CLASSIC Classic, _In_ PFILE_OBJECT FileObject);
 VOID KbClassicReleaseFile(_Inout_ PKB_CLASSIC Classic, _In_opt_ PFILE_OBJECT FileObject);
+VOID KbClassicProcessExit(_Inout_ PKB_CLASSIC Classic, _In_ HANDLE ProcessId);
 
 /* ------------------------------------------------------------------------
  * The device extension: the driver's global state.

@@ -245,7 +245,8 @@ _IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
 NTSTATUS KbKitCheckBuildForHost(VOID);
 
 /* ------------------------------------------------------------------------
- * kbkit_user.c: user-mode memory.
+ * kbkit_user.c: user-mode memory: the guarded copy, driver memory mapped into
+ * a process, and the process watch that ends such mappings with the process.
  */
 
 /*
@@ -262,6 +263,75 @@ _IRQL_requires_max_(APC_LEVEL) _Must_inspect_result_
 NTSTATUS KbKitCopyUserBuffer(_Out_writes_bytes_(Length) PVOID Destination,
                              _In_reads_bytes_(Length) const VOID *Source, _In_ SIZE_T Length,
                              _In_ KPROCESSOR_MODE RequestorMode);
+
+/*
+ * Driver memory mapped into one process: the classic channel's shared
+ * memory. Non-paged, whole pages, zeroed (the mapping exposes whole pages);
+ * the driver writes through Buffer, the owner process reads at UserAddress.
+ *
+ * Its lifetime follows the owner PROCESS, not a file: a handle can be
+ * duplicated or inherited, so the file's last close may come from another
+ * process after the owner is gone, and unmapping then would touch an address
+ * space that no longer exists. So a driver that maps memory runs the process
+ * watch below and destroys the mappings of an exiting process from its
+ * process-exit routine, which runs in that process's context before its
+ * address space goes away. A mapping that still exists therefore belongs to a
+ * live process, and KbKitUserMappingDestroy may attach to it.
+ */
+typedef struct _KBKIT_USER_MAPPING {
+    PVOID Buffer;                  /* kernel address; NULL: nothing mapped */
+    SIZE_T Bytes;                  /* whole pages */
+    PMDL Mdl;
+    PEPROCESS Process;             /* referenced: the owner, where UserAddress lives */
+    PVOID UserAddress;
+} KBKIT_USER_MAPPING, *PKBKIT_USER_MAPPING;
+
+/*
+ * KbKitUserMappingCreate - allocate Bytes (rounded up to pages) of zeroed
+ * non-paged memory and map it, read/write, no execute, into the current
+ * process: the requestor's, in a top-level driver's dispatch routine.
+ * Returns STATUS_ACCESS_DENIED unless RequestorMode is UserMode (a kernel
+ * requestor has no business with a user mapping), STATUS_NOT_SUPPORTED while
+ * the process watch is not running or where the host cannot map into the
+ * caller (Wine), the mapping's exception code, or
+ * STATUS_INSUFFICIENT_RESOURCES. On failure nothing is held.
+ */
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitUserMappingCreate(_Out_ PKBKIT_USER_MAPPING Mapping, _Inout_ PKBKIT_POOL Pool,
+                                _In_ SIZE_T Bytes, _In_ KPROCESSOR_MODE RequestorMode);
+
+/* TRUE: Mapping exists and lives in process ProcessId. */
+_IRQL_requires_max_(DISPATCH_LEVEL)
+BOOLEAN KbKitUserMappingIn(_In_ const KBKIT_USER_MAPPING *Mapping, _In_ HANDLE ProcessId);
+
+/*
+ * KbKitUserMappingDestroy - unmap and free (nothing mapped: no-op). Directly
+ * in the owner's context (its request, its exit routine), otherwise attached
+ * to the owner, which is alive (see above). The caller serialises it with
+ * its process-exit routine.
+ */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID KbKitUserMappingDestroy(_Inout_ PKBKIT_USER_MAPPING Mapping, _Inout_ PKBKIT_POOL Pool);
+
+/*
+ * The process watch: the driver's one process-exit routine, registered
+ * with PsSetCreateProcessNotifyRoutine (the Ex form needs an image linked
+ * with /INTEGRITYCHECK). Windows calls it at PASSIVE_LEVEL on the exiting
+ * process's last thread, before that process's handles are closed and its
+ * address space is torn down.
+ *
+ * Under Wine 8 PsSetCreateProcessNotifyRoutine is a stub that returns success
+ * and never calls back, so the watch does not start there (STATUS_NOT_SUPPORTED)
+ * and no user mapping is made; Wine cannot map into a client anyway.
+ */
+typedef VOID KBKIT_PROCESS_EXIT_ROUTINE(_In_ HANDLE ProcessId, _In_opt_ PVOID Context);
+
+/* Starts the watch (once per driver, DriverEntry). Failure: user mappings stay refused. */
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitProcessWatchStart(_In_ KBKIT_PROCESS_EXIT_ROUTINE *Routine, _In_opt_ PVOID Context);
+/* Stops it (DriverUnload, before the state the routine uses goes); returns once no call runs. Idempotent. */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID KbKitProcessWatchStop(VOID);
 
 /* ------------------------------------------------------------------------
  * kbkit_ring.c: the producer side of one ring. Not locked: one writer at a

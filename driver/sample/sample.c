@@ -18,7 +18,10 @@
  * File lifetime: IRP_MJ_CLEANUP (Windows, the closing process's context) and
  * IRP_MJ_CLOSE (the only one Wine sends) both release what the file owns,
  * idempotently: its run, its WAIT_NEXT IRPs, its classic mapping, its kit ring
- * and waits.
+ * and waits. The classic channel lives in a process, so it also ends when
+ * that process exits (the kit's process watch), before the address space it
+ * is mapped into goes away: a handle passed to another process may close
+ * long after.
  */
 #ifndef POOL_TAGGING
 #define POOL_TAGGING 1 /* without it mingw's wdm.h turns ExAllocatePoolWithTag into untagged ExAllocatePool */
@@ -44,14 +47,15 @@ DEFINE_GUID(KBS_DEVICE_CLASS_GUID,
 static const UNICODE_STRING KbsDeviceSddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)(A;;GA;;;BA)");
 #endif
 
-/* The classic channel: one owner file at a time, in the owner's process. */
+/*
+ * The classic channel: one owner file at a time, in the owner's process, and
+ * for no longer than that process lives (the process watch ends it).
+ */
 typedef struct _KBS_CLASSIC {
     PFILE_OBJECT Owner;            /* NULL: unused */
-    PEPROCESS Process;             /* referenced: UserAddress lives in it */
+    PEPROCESS Process;             /* referenced: the process of SET_EVENT */
     PKEVENT Event;                 /* referenced: the owner's event */
-    PVOID Buffer;                  /* one page, non-paged */
-    PMDL Mdl;
-    PVOID UserAddress;
+    KBKIT_USER_MAPPING Mapping;    /* one page mapped into Process (GET_SHARE_ADD) */
 } KBS_CLASSIC;
 
 /* The tick run, under RunLock. */
@@ -90,6 +94,7 @@ _Dispatch_type_(IRP_MJ_CREATE) static DRIVER_DISPATCH KbsDispatchCreate;
 _Dispatch_type_(IRP_MJ_CLEANUP) _Dispatch_type_(IRP_MJ_CLOSE) static DRIVER_DISPATCH KbsDispatchRelease;
 _Dispatch_type_(IRP_MJ_DEVICE_CONTROL) static DRIVER_DISPATCH KbsDispatchDeviceControl;
 static KSTART_ROUTINE KbsTickThread;
+static KBKIT_PROCESS_EXIT_ROUTINE KbsProcessExit;
 
 /* ------------------------------------------------------------------------
  * The tick.
@@ -173,8 +178,8 @@ static VOID KbsDeliver(_Inout_ PKBS_DEVICE Device, _In_ ULONG Counter)
 
     /* Classic: the page mapped into the owner and the owner's event. */
     KbKitAcquirePassiveLock(&Device->ClassicLock);
-    if (Device->Classic.UserAddress != NULL) {
-        KbsPublishTick(Device->Classic.Buffer, &tick);
+    if (Device->Classic.Mapping.UserAddress != NULL) {
+        KbsPublishTick(Device->Classic.Mapping.Buffer, &tick);
         (VOID)KeSetEvent(Device->Classic.Event, IO_NO_INCREMENT, FALSE);
     }
     KbKitReleasePassiveLock(&Device->ClassicLock);
@@ -380,51 +385,11 @@ static NTSTATUS KbsSetEvent(_Inout_ PKBS_DEVICE Device, _In_ PIRP Irp, _In_ PIO_
 }
 
 /*
- * KbsMapShareLocked - allocate the page and map it into the caller. ClassicLock held.
- * On failure nothing stays allocated.
- */
-static NTSTATUS KbsMapShareLocked(_Inout_ PKBS_DEVICE Device)
-{
-    KBS_CLASSIC *classic = &Device->Classic;
-    PVOID userAddress = NULL;
-    NTSTATUS status = STATUS_SUCCESS;
-
-    classic->Buffer = KbKitAllocate(&Device->Pool, KBS_SHARE_BYTES);
-    if (classic->Buffer == NULL) {
-        return STATUS_INSUFFICIENT_RESOURCES;
-    }
-    classic->Mdl = IoAllocateMdl(classic->Buffer, KBS_SHARE_BYTES, FALSE, FALSE, NULL);
-    if (classic->Mdl == NULL) {
-        status = STATUS_INSUFFICIENT_RESOURCES;
-    } else {
-        MmBuildMdlForNonPagedPool(classic->Mdl);
-        /* With UserMode, failure raises an exception (Windows) rather than returning NULL. */
-        KBKIT_TRY {
-            userAddress = MmMapLockedPagesSpecifyCache(classic->Mdl, UserMode, MmCached, NULL, FALSE,
-                                                       NormalPagePriority | MdlMappingNoExecute);
-        } KBKIT_EXCEPT(status)
-        if (NT_SUCCESS(status) && userAddress == NULL) {
-            status = STATUS_NOT_SUPPORTED; /* a host that cannot map into the caller (Wine) */
-        }
-    }
-    if (!NT_SUCCESS(status)) {
-        if (classic->Mdl != NULL) {
-            IoFreeMdl(classic->Mdl);
-            classic->Mdl = NULL;
-        }
-        KbKitFree(&Device->Pool, classic->Buffer);
-        classic->Buffer = NULL;
-        return status;
-    }
-    classic->UserAddress = userAddress;
-    return STATUS_SUCCESS;
-}
-
-/*
  * KbsGetShareAdd - IOCTL_KBSAMPLE_GET_SHARE_ADD. Out: KBSAMPLE_SHARE_INFO.
  * The owner of the event only, from its own process; a second call returns
  * the same mapping. Returns STATUS_INVALID_DEVICE_STATE without SET_EVENT,
- * STATUS_NOT_SUPPORTED where the host cannot map into the caller.
+ * STATUS_NOT_SUPPORTED where the host cannot map into the caller (the kit's
+ * KBKIT_USER_MAPPING: one zeroed non-paged page, no execute).
  */
 static NTSTATUS KbsGetShareAdd(_Inout_ PKBS_DEVICE Device, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                                _Out_ PULONG_PTR Information)
@@ -445,10 +410,11 @@ static NTSTATUS KbsGetShareAdd(_Inout_ PKBS_DEVICE Device, _In_ PIRP Irp, _In_ P
         status = STATUS_INVALID_DEVICE_STATE;
     } else if (Device->Classic.Process != PsGetCurrentProcess()) {
         status = STATUS_ACCESS_DENIED; /* a handle passed on to another process */
-    } else if (Device->Classic.UserAddress == NULL) {
-        status = KbsMapShareLocked(Device);
+    } else if (Device->Classic.Mapping.UserAddress == NULL) {
+        status = KbKitUserMappingCreate(&Device->Classic.Mapping, &Device->Pool, KBS_SHARE_BYTES,
+                                        Irp->RequestorMode);
     }
-    userAddress = Device->Classic.UserAddress;
+    userAddress = Device->Classic.Mapping.UserAddress;
     KbKitReleasePassiveLock(&Device->ClassicLock);
     if (!NT_SUCCESS(status)) {
         return status;
@@ -461,39 +427,54 @@ static NTSTATUS KbsGetShareAdd(_Inout_ PKBS_DEVICE Device, _In_ PIRP Irp, _In_ P
 }
 
 /*
+ * KbsReleaseClassicLocked - tear down the classic channel. ClassicLock held.
+ * The kit unmaps in the owner's address space: directly when this runs
+ * there (CLEANUP from the owner, the owner's exit), else attached to it,
+ * which is alive: an exiting owner's channel is gone before its address
+ * space (KbsProcessExit).
+ */
+static VOID KbsReleaseClassicLocked(_Inout_ PKBS_DEVICE Device)
+{
+    KBS_CLASSIC *classic = &Device->Classic;
+
+    KbKitUserMappingDestroy(&classic->Mapping, &Device->Pool);
+    ObDereferenceObject(classic->Event);
+    classic->Event = NULL;
+    ObDereferenceObject(classic->Process);
+    classic->Process = NULL;
+    classic->Owner = NULL;
+}
+
+/*
  * KbsReleaseClassic - tear down FileObject's classic channel (NULL: any
- * owner, at unload). The mapping is removed in the owner's address space:
- * directly when this runs there (CLEANUP from the owner, the normal case),
- * else attached to it.
+ * owner, at unload).
  */
 static VOID KbsReleaseClassic(_Inout_ PKBS_DEVICE Device, _In_opt_ PFILE_OBJECT FileObject)
 {
-    KBS_CLASSIC *classic = &Device->Classic;
-    KAPC_STATE apcState;
-
     KbKitAcquirePassiveLock(&Device->ClassicLock);
-    if (classic->Owner != NULL && (FileObject == NULL || classic->Owner == FileObject)) {
-        if (classic->UserAddress != NULL) {
-            if (PsGetCurrentProcess() == classic->Process) {
-                MmUnmapLockedPages(classic->UserAddress, classic->Mdl);
-            } else {
-                KeStackAttachProcess((PKPROCESS)classic->Process, &apcState);
-                MmUnmapLockedPages(classic->UserAddress, classic->Mdl);
-                KeUnstackDetachProcess(&apcState);
-            }
-            classic->UserAddress = NULL;
-            IoFreeMdl(classic->Mdl);
-            classic->Mdl = NULL;
-            KbKitFree(&Device->Pool, classic->Buffer);
-            classic->Buffer = NULL;
-        }
-        ObDereferenceObject(classic->Event);
-        classic->Event = NULL;
-        ObDereferenceObject(classic->Process);
-        classic->Process = NULL;
-        classic->Owner = NULL;
+    if (Device->Classic.Owner != NULL && (FileObject == NULL || Device->Classic.Owner == FileObject)) {
+        KbsReleaseClassicLocked(Device);
     }
     KbKitReleasePassiveLock(&Device->ClassicLock);
+}
+
+/*
+ * KbsProcessExit - the process watch: ProcessId is exiting (its last
+ * thread, its address space still there). Ends the classic channel of that
+ * process, whichever file owns it. Context: the KBS_DEVICE.
+ */
+static VOID KbsProcessExit(_In_ HANDLE ProcessId, _In_opt_ PVOID Context)
+{
+    PKBS_DEVICE device = (PKBS_DEVICE)Context;
+
+    if (device == NULL) {
+        return;
+    }
+    KbKitAcquirePassiveLock(&device->ClassicLock);
+    if (device->Classic.Owner != NULL && PsGetProcessId(device->Classic.Process) == ProcessId) {
+        KbsReleaseClassicLocked(device);
+    }
+    KbKitReleasePassiveLock(&device->ClassicLock);
 }
 
 /*
@@ -675,6 +656,8 @@ static VOID KbsTeardown(_Inout_ PKBS_DEVICE Device)
 {
     KIRQL irql;
 
+    /* No exit routine runs after this. */
+    KbKitProcessWatchStop();
     if (Device->Thread != NULL) {
         KeAcquireSpinLock(&Device->RunLock, &irql);
         Device->Exiting = TRUE;
@@ -804,6 +787,8 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
         status = KbsStartThread(device);
     }
     if (NT_SUCCESS(status)) {
+        /* Without the watch (Wine) GET_SHARE_ADD is refused: not a load failure. */
+        (VOID)KbKitProcessWatchStart(KbsProcessExit, device);
         status = KbsCreateLink(&linkName, &deviceName);
     }
     if (!NT_SUCCESS(status)) {
