@@ -7,5 +7,8 @@ cd "$KB_ROOT"
 bash tools/setup.sh
 source tools/wine.sh
 kb_build_and_load demo
-kb_wine "$KB_DENO_EXE" run -A examples/demo.ts "$@" 2>&1 | tr -d '\r'
-exit "${PIPESTATUS[0]}"
+mark="$(kb_log_mark)"
+rc=0
+kb_wine "$KB_DENO_EXE" run -A examples/demo.ts "$@" 2>&1 | tr -d '\r' || rc="${PIPESTATUS[0]}"
+kb_crash_report "$mark" demo || true
+exit "$rc"

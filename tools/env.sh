@@ -1,13 +1,17 @@
 # Shared settings of the Wine harness; sourced by the other scripts.
 KB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-KB_BUILD="${KB_BUILD:-$KB_ROOT/build}"
+export KB_BUILD="${KB_BUILD:-$KB_ROOT/build}"
 # The one Deno version pin (Linux `deno` and Windows `@deno/win32-x64` from npm).
 KB_DENO_VERSION=2.9.6
 KB_APT_PACKAGES="wine wine64 gcc-mingw-w64-x86-64 mingw-w64-x86-64-dev clang"
 export WINEPREFIX="$KB_BUILD/wine-prefix"
 export WINEDEBUG="${WINEDEBUG:--all}"
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
-KB_DENO_EXE="$KB_BUILD/win/deno-wine.exe"
+# Deno 2.9 copies deno.exe to %LOCALAPPDATA%\deno\node_compat_bin\node.exe on every start
+# (a `node` shim for child processes); under Wine each run leaves a 97 MB node.exe.tmp-<pid>.
+# Nothing here spawns `node`: switch the shim off.
+export DENO_DISABLE_NODE_SHIM=1
+export KB_DENO_EXE="$KB_BUILD/win/deno-wine.exe"
 KB_LINUX_DENO="$KB_BUILD/npm/node_modules/.bin/deno"
 KB_SYS="$KB_BUILD/driver/kbridge.sys"
-KB_LOG="$KB_BUILD/logs"
+export KB_LOG="$KB_BUILD/logs"

@@ -68,20 +68,52 @@ build_shim() {
   x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -shared -o "$dll" "$src" -ladvapi32
 }
 
+# Pid of a wineserver started with -p (persistent) that serves this prefix: its working
+# directory is server-<device>-<inode> of the prefix, its arguments hold a plain -p.
+persistent_server() {
+  local id pid
+  id="server-$(stat -c '%D' "$WINEPREFIX")-$(printf '%x' "$(stat -c '%i' "$WINEPREFIX")")"
+  for pid in $(pgrep -f wineserver); do
+    [ "$(basename "$(readlink "/proc/$pid/cwd" 2>/dev/null)")" = "$id" ] || continue
+    tr '\0' '\n' <"/proc/$pid/cmdline" | tail -n +2 | grep -qx -- -p && { echo "$pid"; return 0; }
+  done
+  return 1
+}
+
+# A persistent server keeps winedevice.exe (the driver host) alive between commands.
+# `wineserver -p` cannot make a running server persistent (it exits 2), and a server
+# that is not persistent ends a few seconds after its last client, taking services.exe
+# and the driver hosts with it: wait for such a server (e.g. wineboot's) to end first.
+start_persistent_server() {
+  persistent_server >/dev/null && return 0
+  timeout 60 wineserver -w </dev/null >>"$KB_LOG/wineserver.log" 2>&1 || true
+  wineserver -p </dev/null >>"$KB_LOG/wineserver.log" 2>&1 || true
+  local i
+  for i in $(seq 50); do
+    persistent_server >/dev/null && return 0
+    sleep 0.1
+  done
+  say "no persistent wineserver runs for $WINEPREFIX (see $KB_LOG/wineserver.log);"
+  say "stop Wine for this prefix (WINEPREFIX=$WINEPREFIX wineserver -k) and run again"
+  exit 1
+}
+
 start_wine() {
   # The registry files appear only when the server flushes them: keep a marker instead.
   if [ ! -f "$WINEPREFIX/.kbridge-ready" ]; then
-    say "creating the Wine prefix $WINEPREFIX"
+    say "creating the Wine prefix $WINEPREFIX (about 10 s)"
     wine wineboot -i </dev/null >"$KB_LOG/wineboot.log" 2>&1
     touch "$WINEPREFIX/.kbridge-ready"
   fi
-  # A persistent server keeps winedevice.exe (the driver host) alive between commands.
-  wineserver -p </dev/null >>"$KB_LOG/wineserver.log" 2>&1 || true
+  start_persistent_server
   local sys32="$WINEPREFIX/drive_c/windows/system32"
   cmp -s "$KB_BUILD/win/bcryptprimitives.dll" "$sys32/bcryptprimitives.dll" ||
     cp "$KB_BUILD/win/bcryptprimitives.dll" "$sys32/bcryptprimitives.dll"
+  # Copies of deno.exe left by runs before DENO_DISABLE_NODE_SHIM (see env.sh).
+  rm -rf "$WINEPREFIX"/drive_c/users/*/AppData/Local/deno/node_compat_bin
   # The first process of a server starts services.exe, which inherits its output:
-  # start it here with files as output so later pipes close.
+  # start it here with files as output so later pipes close. Driver hosts inherit it
+  # too, so Wine's crash text lands in this log (see kb_crash_report in wine.sh).
   wine cmd.exe /c exit 0 </dev/null >>"$KB_LOG/wine-start.log" 2>&1
 }
 

@@ -52,6 +52,7 @@ NO_COLOR=1 "$KB_LINUX_DENO" test -A --ignore=tests/wine tests/ 2>&1 | tee "$KB_L
 count_deno_tests "linux deno test" "$KB_LOG/linux-tests.log" "${PIPESTATUS[0]}"
 
 echo "--- Wine: deno.exe test against the reference driver"
+mark="$(kb_log_mark)"
 if kb_install_driver; then
   NO_COLOR=1 kb_wine "$KB_DENO_EXE" test -A tests/wine/ >"$KB_LOG/wine-tests.log" 2>&1
   rc=$?
@@ -60,6 +61,8 @@ if kb_install_driver; then
 else
   failed=$((failed + 1)); failures+=("driver install under Wine")
 fi
+# Hosts die on purpose in the fuzz tests (the planted fault); any other death shows here too.
+kb_crash_report "$mark" "wine tests" || true
 
 for f in "${failures[@]}"; do echo "failed: $f"; done
 echo "$passed passed, $failed failed"

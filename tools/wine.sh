@@ -5,6 +5,27 @@ kb_wine() {
   wine "$@" </dev/null
 }
 
+# Driver hosts inherit the output of the server's first process (see setup.sh), so
+# Wine's crash text ("Unhandled page fault on … at address …") lands in this log.
+KB_WINE_LOG="$KB_LOG/wine-start.log"
+
+# The current end of the Wine log, for kb_crash_report.
+kb_log_mark() {
+  stat -c %s "$KB_WINE_LOG" 2>/dev/null || echo 0
+}
+
+# Prints the crash lines Wine wrote since mark $1, for the caller named $2, and the
+# log's path. Returns 1 when Wine reported no crash.
+kb_crash_report() {
+  local lines
+  lines="$(tail -c +"$(($1 + 1))" "$KB_WINE_LOG" 2>/dev/null | tr -d '\r' |
+    grep -E 'Unhandled|unhandled exception|page fault|wine: ' | head -n 12)"
+  [ -n "$lines" ] || return 1
+  echo "$2: a driver host died; Wine said:" >&2
+  sed 's/^/  /' <<<"$lines" >&2
+  echo "$2: Wine's full output is in $KB_WINE_LOG" >&2
+}
+
 # Copies the freshly built driver into the prefix and (re)loads its service
 # through the library's own CLI.
 kb_install_driver() {
@@ -27,7 +48,13 @@ kb_install_driver() {
 
 # Builds the reference driver and loads it; on failure says so for `$1` (the caller's name).
 kb_build_and_load() {
+  local mark
+  mark="$(kb_log_mark)"
   make -s -C "$KB_ROOT/driver" OUT="$KB_BUILD/driver" &&
     kb_install_driver ||
-    { echo "$1: could not build or load the driver (see $KB_LOG/driver-load.log)" >&2; return 1; }
+    {
+      kb_crash_report "$mark" "$1"
+      echo "$1: could not build or load the driver (see $KB_LOG/driver-load.log)" >&2
+      return 1
+    }
 }
