@@ -26,7 +26,7 @@
  * @module
  */
 import { LabError } from "./lab_error.ts";
-import { type PeImage, parsePe } from "./pe.ts";
+import { parsePe, type PeImage } from "./pe.ts";
 
 /**
  * How Wine provides one import.
@@ -128,7 +128,9 @@ const WINE8_CAVEATS: ReadonlyMap<string, string> = new Map([
  * const dir = await findWineDllDir(); // "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows"
  * ```
  */
-export async function findWineDllDir(candidates: readonly string[] = WINE_DLL_DIRS): Promise<string> {
+export async function findWineDllDir(
+  candidates: readonly string[] = WINE_DLL_DIRS,
+): Promise<string> {
   for (const dir of candidates) {
     try {
       await Deno.stat(`${dir}/ntoskrnl.exe`);
@@ -211,9 +213,13 @@ async function readFile(path: string, what: string): Promise<Uint8Array> {
   try {
     return await Deno.readFile(path);
   } catch (cause) {
-    throw new LabError("bad-image", `kbridge lab: cannot read ${what} ${path}: ${(cause as Error).message}`, {
-      cause,
-    });
+    throw new LabError(
+      "bad-image",
+      `kbridge lab: cannot read ${what} ${path}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
   }
 }
 
@@ -229,13 +235,18 @@ async function readFile(path: string, what: string): Promise<Uint8Array> {
  * console.log(report.counts); // { implemented: 17, stub: 0, missing: 0 }
  * ```
  */
-export async function checkDriver(driverPath: string, options: CheckOptions = {}): Promise<CheckReport> {
+export async function checkDriver(
+  driverPath: string,
+  options: CheckOptions = {},
+): Promise<CheckReport> {
   const wineDir = options.wineDir ?? await findWineDllDir();
   let image: PeImage;
   try {
     image = parsePe(await readFile(driverPath, "driver"));
   } catch (error) {
-    if (error instanceof LabError) throw new LabError(error.reason, `${driverPath}: ${error.message}`);
+    if (error instanceof LabError) {
+      throw new LabError(error.reason, `${driverPath}: ${error.message}`);
+    }
     throw error;
   }
   const dlls = new Map<string, WineDll | null>();
@@ -298,13 +309,16 @@ export function formatCheckReport(report: CheckReport, options: { all?: boolean 
       ? "MISSING (the driver will not load)"
       : `implemented${entry.forwarder ? ` (-> ${entry.forwarder})` : ""}`;
     lines.push(
-      `  ${`${entry.dll}!${entry.name}`.padEnd(48)} ${what}${entry.caveat ? `; under Wine 8: ${entry.caveat}` : ""}`,
+      `  ${`${entry.dll}!${entry.name}`.padEnd(48)} ${what}${
+        entry.caveat ? `; under Wine 8: ${entry.caveat}` : ""
+      }`,
     );
   }
   const { implemented, stub, missing } = report.counts;
   lines.push(
     `${report.driver}: ${report.imports.length} imports: ${implemented} implemented, ${stub} stub, ` +
-      `${missing} missing` + (report.hasDebugInfo ? "" : " (no debug info: build with -g for source lines)"),
+      `${missing} missing` +
+      (report.hasDebugInfo ? "" : " (no debug info: build with -g for source lines)"),
   );
   return lines.join("\n");
 }

@@ -33,7 +33,8 @@ export interface WineCrash {
   readonly stub?: { readonly dll: string; readonly name: string };
 }
 
-const CRASH_LINE = /^wine: ((.*?)(?: at address ([0-9A-Fa-f]+))? \(thread ([0-9A-Fa-f]+)\)), starting debugger/;
+const CRASH_LINE =
+  /^wine: ((.*?)(?: at address ([0-9A-Fa-f]+))? \(thread ([0-9A-Fa-f]+)\)), starting debugger/;
 const STUB = /Unimplemented function (\S+)\.([^.\s]+) called/;
 
 /**
@@ -89,11 +90,17 @@ export interface PlacedAddress {
 
 const imageSizes = new Map<string, { size: number; imageBase: bigint; dwarf: boolean } | null>();
 
-async function imageInfo(path: string): Promise<{ size: number; imageBase: bigint; dwarf: boolean } | null> {
+async function imageInfo(
+  path: string,
+): Promise<{ size: number; imageBase: bigint; dwarf: boolean } | null> {
   if (!imageSizes.has(path)) {
     try {
       const image = parsePe(await Deno.readFile(path));
-      imageSizes.set(path, { size: image.sizeOfImage, imageBase: image.imageBase, dwarf: image.hasDwarf });
+      imageSizes.set(path, {
+        size: image.sizeOfImage,
+        imageBase: image.imageBase,
+        dwarf: image.hasDwarf,
+      });
     } catch {
       imageSizes.set(path, null);
     }
@@ -133,7 +140,9 @@ export async function sourceLine(
     }
     if (!output.success) continue;
     const [fn, location] = new TextDecoder().decode(output.stdout).split("\n");
-    if (fn === undefined || location === undefined || fn === "??" || location.startsWith("??")) return undefined;
+    if (fn === undefined || location === undefined || fn === "??" || location.startsWith("??")) {
+      return undefined;
+    }
     const source = location.replace(/ \(discriminator \d+\)$/, "");
     return { function: fn, source: source.slice(source.lastIndexOf("/") + 1) };
   }
@@ -206,8 +215,12 @@ export async function crashReports(
   const reports: CrashReport[] = [];
   const unclaimed = [...died];
   for (const crash of parseWineCrashes(log)) {
-    const where = crash.address === undefined ? undefined : await placeAddress(crash.address, modules);
-    let index = where === undefined ? -1 : unclaimed.findIndex((host) => host.drivers.includes(where.path));
+    const where = crash.address === undefined
+      ? undefined
+      : await placeAddress(crash.address, modules);
+    let index = where === undefined
+      ? -1
+      : unclaimed.findIndex((host) => host.drivers.includes(where.path));
     if (index < 0 && unclaimed.length > 0) index = 0;
     const host = index >= 0 ? unclaimed.splice(index, 1)[0] : undefined;
     reports.push({

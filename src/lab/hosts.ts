@@ -66,7 +66,8 @@ export function mappedModules(maps: string): HostModule[] {
   const modules: HostModule[] = [];
   const seen = new Set<string>();
   for (const line of maps.split("\n")) {
-    const match = /^([0-9a-f]+)-[0-9a-f]+ \S+ ([0-9a-f]+) \S+ \d+\s+(\/.*\.(?:sys|exe|dll|drv))$/i.exec(line);
+    const match = /^([0-9a-f]+)-[0-9a-f]+ \S+ ([0-9a-f]+) \S+ \d+\s+(\/.*\.(?:sys|exe|dll|drv))$/i
+      .exec(line);
     if (match === null || BigInt(`0x${match[2]}`) !== 0n || seen.has(match[3])) continue;
     seen.add(match[3]);
     modules.push({ path: match[3], base: BigInt(`0x${match[1]}`) });
@@ -107,7 +108,9 @@ export async function driverHosts(prefix: string): Promise<DriverHost[]> {
     hosts.push({
       pid: Number(entry.name),
       modules,
-      drivers: modules.filter((m) => /\.sys$/i.test(m.path) && !isWineFile(m.path)).map((m) => m.path),
+      drivers: modules.filter((m) => /\.sys$/i.test(m.path) && !isWineFile(m.path)).map((m) =>
+        m.path
+      ),
     });
   }
   return hosts;

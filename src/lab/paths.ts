@@ -70,7 +70,9 @@ export function resolveLabDir(dir: string | undefined): string {
     }
   }
   chosen = chosen === undefined || chosen === "" ? "build" : chosen;
-  return chosen.startsWith("/") ? chosen.replace(/\/+$/, "") || "/" : `${Deno.cwd()}/${chosen}`.replace(/\/+$/, "");
+  return chosen.startsWith("/")
+    ? chosen.replace(/\/+$/, "") || "/"
+    : `${Deno.cwd()}/${chosen}`.replace(/\/+$/, "");
 }
 
 /**

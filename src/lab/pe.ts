@@ -158,7 +158,9 @@ function sectionName(reader: Reader, header: number, stringTable: number | undef
   // "/123": the name is at offset 123 of the COFF string table (long names, e.g. .debug_info).
   if (raw.startsWith("/") && stringTable !== undefined) {
     const index = Number(raw.slice(1));
-    if (Number.isInteger(index)) return reader.ascii(stringTable + index, MAX_STRING, "section name");
+    if (Number.isInteger(index)) {
+      return reader.ascii(stringTable + index, MAX_STRING, "section name");
+    }
   }
   return raw;
 }
@@ -261,7 +263,8 @@ export function parsePe(bytes: Uint8Array): PeImage {
         return undefined;
       }
       const section = sections.find((s) =>
-        rva >= s.virtualAddress && rva + length <= s.virtualAddress + Math.max(s.virtualSize, s.rawSize)
+        rva >= s.virtualAddress &&
+        rva + length <= s.virtualAddress + Math.max(s.virtualSize, s.rawSize)
       );
       if (section === undefined) return undefined;
       const out = new Uint8Array(length);
@@ -305,7 +308,9 @@ function readImports(
     // The lookup table (or, when a linker left none, the address table before binding).
     let thunk = at(lookup !== 0 ? lookup : firstThunk, "import lookup table");
     for (;; thunk += thunkSize) {
-      const entry = is64 ? reader.u64(thunk, "import thunk") : BigInt(reader.u32(thunk, "import thunk"));
+      const entry = is64
+        ? reader.u64(thunk, "import thunk")
+        : BigInt(reader.u32(thunk, "import thunk"));
       if (entry === 0n) break;
       const byOrdinal = is64 ? (entry >> 63n) === 1n : (entry >> 31n) === 1n;
       if (byOrdinal) {
@@ -335,7 +340,10 @@ function readExports(
   const ordinals = reader.u32(directory + 36, "AddressOfNameOrdinals");
   const exports: PeExport[] = [];
   for (let i = 0; i < nameCount; i++) {
-    const name = stringAt(reader.u32(at(names, "export names") + 4 * i, "export name"), "export name");
+    const name = stringAt(
+      reader.u32(at(names, "export names") + 4 * i, "export name"),
+      "export name",
+    );
     const index = reader.u16(at(ordinals, "export ordinals") + 2 * i, "export ordinal");
     if (index >= functionCount) throw bad(`export ${name} has no address`);
     const rva = reader.u32(at(functions, "export addresses") + 4 * index, "export address");

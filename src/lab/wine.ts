@@ -78,7 +78,13 @@ export async function runToFile(
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command("/bin/sh", {
-      args: ["-c", `exec "$@" </dev/null ${redirect}"$KBRIDGE_LAB_OUT" 2>&1`, "sh", command, ...args],
+      args: [
+        "-c",
+        `exec "$@" </dev/null ${redirect}"$KBRIDGE_LAB_OUT" 2>&1`,
+        "sh",
+        command,
+        ...args,
+      ],
       env: { ...options.env, KBRIDGE_LAB_OUT: options.out },
       cwd: options.cwd,
       stdin: "null",
@@ -86,7 +92,9 @@ export async function runToFile(
       stderr: "null",
     }).spawn();
   } catch (cause) {
-    throw new LabError("wine", `kbridge lab: cannot run ${command}: ${(cause as Error).message}`, { cause });
+    throw new LabError("wine", `kbridge lab: cannot run ${command}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   if (options.onTick === undefined) return (await child.status).code;
   let done = false;
@@ -206,21 +214,26 @@ export async function ensureWineServer(paths: LabPaths): Promise<number> {
   const env = wineEnv(paths);
   const log = `${paths.logs}/wineserver.log`;
   await Deno.mkdir(paths.logs, { recursive: true });
-  let pid = await wineServerPid(paths.prefix, { persistentOnly: true });
-  if (pid === undefined) {
-    // A short-lived server (wineboot's, or one a `wine` command started) makes
-    // `wineserver -p` exit 2 without making anything persistent: wait for it to end.
-    if (await wineServerPid(paths.prefix) !== undefined) {
-      await runToFile("wineserver", ["-w"], { out: log, append: true, env });
-    }
-    await runToFile("wineserver", ["-p"], { out: log, append: true, env });
-    for (let i = 0; i < 50 && pid === undefined; i++) {
-      pid = await wineServerPid(paths.prefix, { persistentOnly: true });
-      if (pid === undefined) await delay(100);
-    }
+  const running = await wineServerPid(paths.prefix, { persistentOnly: true });
+  // Running: its services (and their output, the crash log) were set up when it started.
+  if (running !== undefined) return running;
+  // A short-lived server (wineboot's, or one a `wine` command started) makes
+  // `wineserver -p` exit 2 without making anything persistent: wait for it to end.
+  if (await wineServerPid(paths.prefix) !== undefined) {
+    await runToFile("wineserver", ["-w"], { out: log, append: true, env });
+  }
+  await runToFile("wineserver", ["-p"], { out: log, append: true, env });
+  let pid: number | undefined;
+  for (let i = 0; i < 50 && pid === undefined; i++) {
+    pid = await wineServerPid(paths.prefix, { persistentOnly: true });
+    if (pid === undefined) await delay(100);
   }
   if (pid === undefined) {
-    throw new LabError("wine", `kbridge lab: no persistent wineserver runs for ${paths.prefix} (see ${log})`);
+    throw new LabError(
+      "wine",
+      `kbridge lab: no persistent wineserver runs for ${paths.prefix} (see ${log}); ` +
+        `stop Wine for this prefix (WINEPREFIX=${paths.prefix} wineserver -k) and run again`,
+    );
   }
   // The first Wine process of the server starts services.exe (and so every
   // driver host), which inherit its output: give it the crash log.
@@ -230,10 +243,16 @@ export async function ensureWineServer(paths: LabPaths): Promise<number> {
     env,
   });
   if (code !== 0) {
-    throw new LabError("wine", `kbridge lab: wine cmd.exe failed with exit code ${code} (see ${paths.wineStartLog})`);
+    throw new LabError(
+      "wine",
+      `kbridge lab: wine cmd.exe failed with exit code ${code} (see ${paths.wineStartLog})`,
+    );
   }
   if (await wineServerPid(paths.prefix, { persistentOnly: true }) !== pid) {
-    throw new LabError("wine", `kbridge lab: the persistent wineserver of ${paths.prefix} went away`);
+    throw new LabError(
+      "wine",
+      `kbridge lab: the persistent wineserver of ${paths.prefix} went away`,
+    );
   }
   return pid;
 }
