@@ -192,7 +192,8 @@ async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void
   let why = result?.message ?? `the agent printed no result (exit code ${run.code}, see ${log})`;
   // What StartServiceW says under Wine when a dead host's \DosDevices link is still there.
   if (result?.code === ERROR_INVALID_HANDLE) {
-    why += " (a driver host that died left its \\DosDevices link behind? kbridge lab restart clears it)";
+    why +=
+      " (a driver host that died left its \\DosDevices link behind? kbridge lab restart clears it)";
   }
   throw new LabError("load", `kbridge lab: ${driver.name} did not start: ${why}`);
 }
