@@ -13,6 +13,8 @@ import { parsePe } from "../src/lab/pe.ts";
 import { denoTestCounts } from "../src/lab/run.ts";
 import { aptLine, LAB_PACKAGES, patchDenoExe, setupLab } from "../src/lab/setup.ts";
 import { main } from "../cli.ts";
+import { Win32Error } from "../src/errors.ts";
+import { ntStatusName } from "../src/win32_errors.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const FIXTURES = await Deno.makeTempDir({ prefix: "kblab-fixture-" });
@@ -210,6 +212,17 @@ Deno.test("denoTestCounts reads Deno's last summary line", () => {
     { passed: 3, failed: 1 },
   );
   assert.equal(denoTestCounts("error: Module not found\n"), undefined);
+});
+
+Deno.test("the statuses of a dead driver host have names, and STATUS_FILE_DELETED says what it means", () => {
+  assert.equal(ntStatusName(0xC0000123), "STATUS_FILE_DELETED");
+  assert.equal(ntStatusName(0x80000003), "STATUS_BREAKPOINT");
+  assert.equal(ntStatusName(0xC0000135), "STATUS_DLL_NOT_FOUND");
+  const error = new Win32Error({ code: 5, call: "DeviceIoControl", ntStatus: 0xC0000123 });
+  assert.match(
+    error.message,
+    /STATUS_FILE_DELETED \(0xC0000123\) - under Wine: the driver's host process died$/,
+  );
 });
 
 Deno.test("kbridge lab: usage errors exit 2", async () => {

@@ -1,60 +1,24 @@
-# Helpers to run Windows programs under the harness's Wine prefix; sourced.
-# Output goes to files or the caller's stdout, never a pipe that services.exe could inherit.
+# Helpers of the Wine harness; sourced after env.sh. They call the lab.
 
-kb_wine() {
-  wine "$@" </dev/null
-}
-
-# Driver hosts inherit the output of the server's first process (see setup.sh), so
-# Wine's crash text ("Unhandled page fault on … at address …") lands in this log.
-KB_WINE_LOG="$KB_LOG/wine-start.log"
-
-# The current end of the Wine log, for kb_crash_report.
-kb_log_mark() {
-  stat -c %s "$KB_WINE_LOG" 2>/dev/null || echo 0
-}
-
-# Prints the crash lines Wine wrote since mark $1, for the caller named $2, and the
-# log's path. Returns 1 when Wine reported no crash.
-kb_crash_report() {
-  local lines
-  lines="$(tail -c +"$(($1 + 1))" "$KB_WINE_LOG" 2>/dev/null | tr -d '\r' |
-    grep -E 'Unhandled|unhandled exception|page fault|wine: ' | head -n 12)"
-  [ -n "$lines" ] || return 1
-  echo "$2: a driver host died; Wine said:" >&2
-  sed 's/^/  /' <<<"$lines" >&2
-  echo "$2: Wine's full output is in $KB_WINE_LOG" >&2
-}
-
-# Copies the freshly built driver into the prefix and (re)loads its service
-# through the library's own CLI.
+# Builds the reference driver and the fuzzer's fixture, and (re)loads the reference
+# driver through the lab. The tests install some services themselves from system32
+# (tests/wine/_driver.ts, fuzz.test.ts): copy the drivers there too, by rename so
+# that a running host keeps its own image.
 kb_install_driver() {
-  local cli=(kb_wine "$KB_DENO_EXE" run -A "$KB_ROOT/cli.ts" service)
-  "${cli[@]}" stop kbridge >>"$KB_LOG/driver-load.log" 2>&1
-  cp "$KB_SYS" "$WINEPREFIX/drive_c/windows/system32/drivers/kbridge.sys" || return 1
-  # The fuzzer's test-only fixture driver (planted fault), loaded by tests/wine/fuzz.test.ts.
-  # Copied by rename so that a running kbcrashy host keeps its own image.
-  local crashy="$WINEPREFIX/drive_c/windows/system32/drivers/kbcrashy.sys"
-  make -s -C "$KB_ROOT/tests/fixture" OUT="$KB_BUILD/fixture" >>"$KB_LOG/driver-load.log" 2>&1 &&
-    { cmp -s "$KB_BUILD/fixture/kbcrashy.sys" "$crashy" ||
-      { cp "$KB_BUILD/fixture/kbcrashy.sys" "$crashy.tmp" && mv -f "$crashy.tmp" "$crashy"; }; } ||
+  local drivers="$WINEPREFIX/drive_c/windows/system32/drivers" sys
+  make -s -C "$KB_ROOT/tests/fixture" OUT="$KB_BUILD/fixture" >>"$KB_LOG/driver-load.log" 2>&1 ||
     { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
-  if ! "${cli[@]}" status kbridge >>"$KB_LOG/driver-load.log" 2>&1; then
-    "${cli[@]}" install kbridge --sys 'C:\windows\system32\drivers\kbridge.sys' \
-      >>"$KB_LOG/driver-load.log" 2>&1 || { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
-  fi
-  "${cli[@]}" start kbridge >>"$KB_LOG/driver-load.log" 2>&1 || { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
+  for sys in "$KB_SYS" "$KB_BUILD/fixture/kbcrashy.sys"; do
+    cmp -s "$sys" "$drivers/$(basename "$sys")" ||
+      { cp "$sys" "$drivers/$(basename "$sys").tmp" && mv -f "$drivers/$(basename "$sys").tmp" "$drivers/$(basename "$sys")"; } ||
+      return 1
+  done
+  kb_lab load "$KB_SYS" --name kbridge
 }
 
 # Builds the reference driver and loads it; on failure says so for `$1` (the caller's name).
 kb_build_and_load() {
-  local mark
-  mark="$(kb_log_mark)"
   make -s -C "$KB_ROOT/driver" OUT="$KB_BUILD/driver" &&
     kb_install_driver ||
-    {
-      kb_crash_report "$mark" "$1"
-      echo "$1: could not build or load the driver (see $KB_LOG/driver-load.log)" >&2
-      return 1
-    }
+    { echo "$1: could not build or load the driver (see $KB_LOG/driver-load.log)" >&2; return 1; }
 }

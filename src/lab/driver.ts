@@ -39,7 +39,15 @@ export function isServiceName(name: string): boolean {
   return /^[A-Za-z0-9_.-]{1,64}$/.test(name) && !name.startsWith(".");
 }
 
-/** The default service name of a driver file: its base name without `.sys`. */
+/**
+ * The default service name of a driver file: its base name without `.sys`.
+ *
+ * @example
+ * ```ts
+ * import { serviceNameOf } from "./driver.ts";
+ * serviceNameOf("/tmp/build/kbsample.sys"); // "kbsample"
+ * ```
+ */
 export function serviceNameOf(sysPath: string): string {
   return sysPath.slice(sysPath.lastIndexOf("/") + 1).replace(/\.sys$/i, "");
 }

@@ -58,7 +58,14 @@ async function fileSize(path: string): Promise<number> {
   }
 }
 
-/** The text appended to `path` after byte `offset`. */
+/**
+ * The text of file `path` after byte `offset` ("" when there is none).
+ *
+ * @example
+ * ```ts ignore
+ * const crashLines = await readFrom(paths.wineStartLog, mark);
+ * ```
+ */
 export async function readFrom(path: string, offset: number): Promise<string> {
   try {
     const bytes = await Deno.readFile(path);

@@ -50,7 +50,14 @@ export interface SetupHost {
   installPackages(names: readonly string[], log: string): Promise<number>;
 }
 
-/** dpkg's view of the machine, and apt-get. */
+/**
+ * dpkg's view of the machine, and apt-get.
+ *
+ * @example
+ * ```ts ignore
+ * await debianHost.isInstalled("wine"); // true once installed
+ * ```
+ */
 export const debianHost: SetupHost = {
   async isInstalled(name: string): Promise<boolean> {
     try {
@@ -165,7 +172,14 @@ async function writeIfChanged(path: string, bytes: Uint8Array): Promise<boolean>
   return true;
 }
 
-/** The Debian packages of `wanted` that are missing. */
+/**
+ * The Debian packages of `wanted` that are missing.
+ *
+ * @example
+ * ```ts ignore
+ * await missingPackages(LAB_PACKAGES); // [] on a set-up machine
+ * ```
+ */
 export async function missingPackages(
   wanted: readonly string[],
   host: Pick<SetupHost, "isInstalled"> = debianHost,
