@@ -42,6 +42,14 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   assert.equal(make.code, 0, new TextDecoder().decode(make.stderr));
   const sys = `${FIXTURES}/kbsample.sys`;
 
+  await t.step(
+    "restart first: no host left dead by an earlier run (its stale link would stop the load)",
+    async () => {
+      const restart = await lab("restart");
+      assert.equal(restart.code, 0, restart.out + restart.err);
+    },
+  );
+
   await t.step("status: the lab is set up and its wineserver runs", async () => {
     const status = await lab("status");
     assert.equal(status.code, 0, status.out + status.err);
