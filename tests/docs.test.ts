@@ -1,4 +1,4 @@
-// Release readiness: every export of the module and the CLI has JSDoc with an @example.
+// Release readiness: every export of the module, the CLI and the lab has JSDoc with an @example.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
@@ -9,7 +9,7 @@ interface DocSymbol {
   declarations: { jsDoc?: { tags?: { kind: string }[] } }[];
 }
 
-for (const entry of ["mod.ts", "cli.ts"]) {
+for (const entry of ["mod.ts", "cli.ts", "src/lab/mod.ts"]) {
   Deno.test(`every export of ${entry} has JSDoc with an @example`, async () => {
     const output = await new Deno.Command(Deno.execPath(), {
       args: ["doc", "--json", entry],
