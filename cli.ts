@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { KbridgeError } from "./src/errors.ts";
+import { KbridgeError } from "./src/core/errors.ts";
 import { benchCommand } from "./src/cli/bench.ts";
 import { ctlCommand } from "./src/cli/ctl.ts";
 import { fuzzCommand } from "./src/cli/fuzz.ts";

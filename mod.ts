@@ -2,16 +2,18 @@
  * kbridge: talk to Windows kernel drivers from Deno.
  *
  * Open a device, send I/O control requests (synchronous or overlapped, in all
- * four transfer methods), manage driver services, and decode control codes.
- * Importing works on any OS; the calls that need Windows load their DLLs on
- * first use.
+ * four transfer methods), manage driver services, decode control codes, lay
+ * out C structs, and stream a driver's messages (the kbridge ring). Importing works on any OS; the
+ * calls that need Windows load their DLLs on first use. The reference
+ * driver's protocol is the `./reference` export, the fuzzer `./fuzz`.
  *
  * @example
  * ```ts ignore
- * import { IOCTL, openDevice } from "@kbridge/kbridge";
+ * import { ctlCode, openDevice } from "@kbridge/kbridge";
  *
+ * const ECHO = ctlCode({ deviceType: 0x8022, function: 0x801, method: "BUFFERED", access: "ANY" });
  * using device = openDevice("\\\\.\\Kbridge");
- * const reply = device.ioctl(IOCTL.ECHO, new TextEncoder().encode("hello"), 5);
+ * const reply = device.ioctl(ECHO, new TextEncoder().encode("hello"), 5);
  * console.log(new TextDecoder().decode(reply));
  * ```
  *
@@ -32,20 +34,31 @@ export {
   type MethodName,
   type RequiredAccess,
   type TransferMethod,
-} from "./src/ctl_code.ts";
+} from "./src/core/ctl_code.ts";
 export {
-  AbortError,
   ArgumentError,
   ChannelUnavailableError,
   ClosedError,
+  CorruptRingError,
   KbridgeError,
-  TimeoutError,
+  NonblockingCallError,
   UnsupportedPlatformError,
+} from "./src/core/errors.ts";
+export {
+  AbortError,
+  TimeoutError,
+  WarningStatusError,
   Win32Error,
-} from "./src/errors.ts";
-export { ntStatusName, win32ErrorName } from "./src/win32_errors.ts";
-export { Device, openDevice, type OpenDeviceOptions, type OutputArgument } from "./src/device.ts";
-export type { IoctlAsyncOptions } from "./src/overlapped.ts";
+} from "./src/core/win32_error.ts";
+export { ntStatusName, win32ErrorName } from "./src/core/error_names.ts";
+export {
+  Device,
+  type DeviceDependent,
+  openDevice,
+  type OpenDeviceOptions,
+  type OutputArgument,
+} from "./src/io/device.ts";
+export type { IoctlAsyncOptions } from "./src/io/overlapped.ts";
 export {
   type DriverStartType,
   type DriverStatus,
@@ -56,7 +69,7 @@ export {
   type ServiceState,
   startDriver,
   stopDriver,
-} from "./src/service.ts";
+} from "./src/io/service.ts";
 export {
   array,
   bytes,
@@ -71,14 +84,14 @@ export {
   type StructOptions,
   type StructType,
   wchar,
-} from "./src/struct.ts";
-export * from "./src/protocol.ts";
-export { type ProcessResources, processResources } from "./src/diagnostics.ts";
+} from "./src/core/struct.ts";
+export { type ProcessResources, processResources } from "./src/core/diagnostics.ts";
 export {
   type ChannelName,
   type Message,
   subscribe,
   type SubscribeOptions,
   Subscription,
-} from "./src/subscribe.ts";
-export type { MessageCallback } from "./src/ring.ts";
+} from "./src/channels/subscribe.ts";
+export type { MessageCallback } from "./src/channels/ring.ts";
+export { RecordHeader, Ring, RingHeader } from "./src/channels/ring_layout.ts";

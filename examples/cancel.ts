@@ -6,16 +6,8 @@
  *
  * @module
  */
-import {
-  AbortError,
-  IOCTL,
-  Names,
-  openDevice,
-  PendRequest,
-  PendResult,
-  ReleaseRequest,
-  TimeoutError,
-} from "../mod.ts";
+import { AbortError, openDevice, TimeoutError } from "../mod.ts";
+import { IOCTL, Names, PendRequest, PendResult, ReleaseRequest } from "../src/reference/mod.ts";
 
 await using device = openDevice(Names.DEVICE_PATH);
 const pend = (tag: number) => PendRequest.encode({ tag, timeoutMs: 0 });

@@ -8,17 +8,17 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { openDevice, subscribe } from "../mod.ts";
 import {
   Capability,
   Channel,
   IOCTL,
   Names,
-  openDevice,
   patternByte,
   ProducerRequest,
   Protocol,
   VersionInfo,
-} from "../mod.ts";
+} from "../src/reference/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -47,7 +47,7 @@ console.log(
 );
 if (!same) Deno.exit(1);
 
-await using messages = device.subscribe({ channel: "auto" });
+await using messages = subscribe(device, { channel: "auto" });
 console.log(`subscribed: channel "${messages.channel}" (auto)`);
 const channelBit = {
   section: Channel.SECTION,

@@ -6,16 +6,15 @@
  *
  * @module
  */
+import { decodeCtlCode, openDevice } from "../mod.ts";
 import {
   ChecksumRequest,
-  decodeCtlCode,
   FillRequest,
   fnv1a,
   IOCTL,
   Names,
-  openDevice,
   pattern,
-} from "../mod.ts";
+} from "../src/reference/mod.ts";
 
 using device = openDevice(Names.DEVICE_PATH, { overlapped: false });
 const data = pattern(42, 64 * 1024);

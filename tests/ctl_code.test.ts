@@ -7,8 +7,8 @@ import {
   DeviceTypes,
   formatCtlCode,
   Method,
-} from "../src/ctl_code.ts";
-import { ArgumentError } from "../src/errors.ts";
+} from "../src/core/ctl_code.ts";
+import { ArgumentError } from "../src/core/errors.ts";
 
 /** mulberry32: a small seeded PRNG, so failures reproduce. */
 function prng(seed: number): () => number {

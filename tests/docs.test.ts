@@ -1,4 +1,4 @@
-// Release readiness: every export of the module, the CLI and the lab has JSDoc with an @example.
+// Release readiness: every export of each entry point (deno.json "exports") has JSDoc with an @example.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
@@ -9,7 +9,14 @@ interface DocSymbol {
   declarations: { jsDoc?: { tags?: { kind: string }[] } }[];
 }
 
-for (const entry of ["mod.ts", "cli.ts", "src/lab/mod.ts"]) {
+const { exports } = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+const entries = Object.values(exports as Record<string, string>);
+
+Deno.test("deno.json exports the generic module, the reference protocol, the fuzzer, the lab and the CLI", () => {
+  assert.deepEqual(Object.keys(exports), [".", "./reference", "./fuzz", "./lab", "./cli"]);
+});
+
+for (const entry of entries) {
   Deno.test(`every export of ${entry} has JSDoc with an @example`, async () => {
     const output = await new Deno.Command(Deno.execPath(), {
       args: ["doc", "--json", entry],

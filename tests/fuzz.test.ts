@@ -4,9 +4,9 @@
 // driver (tests/fixture/crashy_model.ts mirrors tests/fixture/crashy.c).
 import assert from "node:assert/strict";
 import { main } from "../cli.ts";
-import { Fuzzer, replayReproducer } from "../src/fuzz.ts";
-import { CANARY, canaryDamage, fillCanary, kernelPointers } from "../src/fuzz_canary.ts";
-import { Corpus } from "../src/fuzz_corpus.ts";
+import { Fuzzer, replayReproducer } from "../src/fuzz/engine.ts";
+import { CANARY, canaryDamage, fillCanary, kernelPointers } from "../src/fuzz/canary.ts";
+import { Corpus } from "../src/fuzz/corpus.ts";
 import {
   codesOf,
   discoverCodes,
@@ -15,8 +15,8 @@ import {
   parseCodeSpec,
   parseList,
   parseRange,
-} from "../src/fuzz_discover.ts";
-import { minimize, type MinimizeCase, smaller } from "../src/fuzz_minimize.ts";
+} from "../src/fuzz/discover.ts";
+import { minimize, type MinimizeCase, smaller } from "../src/fuzz/minimize.ts";
 import {
   BOUNDARY_LENGTHS,
   boundaryLength,
@@ -30,9 +30,9 @@ import {
   walkStep,
   writePointers,
   writeValue,
-} from "../src/fuzz_mutate.ts";
-import { Prng } from "../src/fuzz_prng.ts";
-import { parseUnsigned } from "../src/numbers.ts";
+} from "../src/fuzz/mutate.ts";
+import { Prng } from "../src/fuzz/prng.ts";
+import { parseUnsigned } from "../src/core/numbers.ts";
 import {
   decodeReproducer,
   encodeReproducer,
@@ -41,10 +41,10 @@ import {
   ReproducerError,
   reproducerName,
   writeReproducer,
-} from "../src/fuzz_reproducer.ts";
-import { fromHex, toHex } from "../src/hex.ts";
-import { generateCase, parseStrategies, STRATEGIES } from "../src/fuzz_strategy.ts";
-import { looksDead } from "../src/fuzz_target.ts";
+} from "../src/fuzz/reproducer.ts";
+import { fromHex, toHex } from "../src/core/hex.ts";
+import { generateCase, parseStrategies, STRATEGIES } from "../src/fuzz/strategy.ts";
+import { looksDead } from "../src/fuzz/target.ts";
 import { CRASHY, CRASHY_CODES, crashyFaults, CrashyModel } from "./fixture/crashy_model.ts";
 
 /** The documented fixed seed, and the iteration at which it finds the fixture's fault. */

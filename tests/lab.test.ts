@@ -13,8 +13,8 @@ import { parsePe } from "../src/lab/pe.ts";
 import { denoTestCounts } from "../src/lab/run.ts";
 import { aptLine, LAB_PACKAGES, patchDenoExe, setupLab } from "../src/lab/setup.ts";
 import { main } from "../cli.ts";
-import { Win32Error } from "../src/errors.ts";
-import { ntStatusName } from "../src/win32_errors.ts";
+import { Win32Error } from "../src/core/win32_error.ts";
+import { ntStatusName } from "../src/core/error_names.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const FIXTURES = await Deno.makeTempDir({ prefix: "kblab-fixture-" });

@@ -1,21 +1,19 @@
-// The TypeScript mirror (src/protocol.ts, src/ctl_code.ts) against what the C
-// compiler computes from driver/kbridge.h: a probe is generated from the
-// header itself, built with mingw-w64 and run under Wine.
+// The TypeScript mirror (src/reference/protocol.ts, src/channels/ring_layout.ts,
+// src/core/ctl_code.ts) against what the C compiler computes from driver/kbridge.h:
+// a probe is generated from the header itself, built with mingw-w64 and run under Wine.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { ctlCode, RecordHeader, Ring } from "../mod.ts";
 import {
   Capability,
   Channel,
-  ctlCode,
   IOCTL,
   KBRIDGE_DEVICE_TYPE,
   layouts,
   Names,
   patternByte,
   Protocol,
-  RecordHeader,
-  Ring,
-} from "../mod.ts";
+} from "../src/reference/mod.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const header = await Deno.readTextFile(`${root}driver/kbridge.h`);
@@ -165,7 +163,7 @@ Deno.test("every struct layout matches the compiler (size, alignment, each offse
   const lines = await probeLines;
   for (const s of structs) {
     const layout = layouts[s.name];
-    assert.ok(layout, `src/protocol.ts has no layout for ${s.name}`);
+    assert.ok(layout, `the reference layouts have none for ${s.name}`);
     const size = lines.find((l) => l[0] === "size" && l[1] === s.name)!;
     assert.equal(layout.size, Number(size[2]), `sizeof(${s.name})`);
     assert.equal(layout.align, Number(size[3]), `_Alignof(${s.name})`);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ArgumentError } from "../src/errors.ts";
+import { ArgumentError } from "../src/core/errors.ts";
 import {
   array,
   bytes,
@@ -9,7 +9,7 @@ import {
   struct,
   type StructType,
   wchar,
-} from "../src/struct.ts";
+} from "../src/core/struct.ts";
 
 /** mulberry32: a small seeded PRNG, so failures reproduce. */
 function prng(seed: number): () => number {

@@ -43,7 +43,7 @@ check "driver analyze" make -s -C driver analyze
 check "deno fmt" "$KB_LINUX_DENO" fmt --check
 check "deno lint" "$KB_LINUX_DENO" lint
 check "deno check" "$KB_LINUX_DENO" check mod.ts cli.ts src/ ffi/ tests/ examples/ tools/
-check "deno doc lint" "$KB_LINUX_DENO" doc --lint mod.ts src/lab/mod.ts
+check "deno doc lint" "$KB_LINUX_DENO" doc --lint mod.ts src/reference/mod.ts src/fuzz/mod.ts src/lab/mod.ts cli.ts
 check "deno doc examples" "$KB_LINUX_DENO" test -A --doc mod.ts cli.ts src/
 check "deno publish dry-run" "$KB_LINUX_DENO" publish --dry-run --allow-dirty
 

@@ -5,9 +5,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { formatCtlCode } from "../ctl_code.ts";
-import { type Device, openDevice } from "../device.ts";
-import { IOCTL, Names } from "../protocol.ts";
+import { formatCtlCode } from "../core/ctl_code.ts";
+import { type Device, openDevice } from "../io/device.ts";
+import { IOCTL, Names } from "../reference/mod.ts";
 import { parseHex } from "./ioctl.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 

@@ -4,9 +4,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { ctlCode, ctlCodeExpression, decodeCtlCode } from "../ctl_code.ts";
+import { ctlCode, ctlCodeExpression, decodeCtlCode } from "../core/ctl_code.ts";
 import { parseInteger, UsageError } from "./usage.ts";
-import { hex32 } from "../hex.ts";
+import { hex32 } from "../core/hex.ts";
 
 const HELP = `Usage:
   kbridge ctl decode <code> [--json]

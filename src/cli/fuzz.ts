@@ -4,7 +4,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { formatCtlCode } from "../ctl_code.ts";
+import { formatCtlCode } from "../core/ctl_code.ts";
 import {
   DEFAULT_HANG_MS,
   DEFAULT_MAX_LENGTH,
@@ -15,15 +15,15 @@ import {
   type FuzzEvent,
   type FuzzSummary,
   replayReproducer,
-} from "../fuzz.ts";
-import { codesOf, parseCodeSpec, parseList, parseRange } from "../fuzz_discover.ts";
-import { randomSeed } from "../fuzz_prng.ts";
-import { parseUnsigned } from "../numbers.ts";
-import { readReproducer } from "../fuzz_reproducer.ts";
-import { parseStrategies, STRATEGIES } from "../fuzz_strategy.ts";
-import { DeviceTarget } from "../fuzz_target.ts";
+} from "../fuzz/engine.ts";
+import { codesOf, parseCodeSpec, parseList, parseRange } from "../fuzz/discover.ts";
+import { randomSeed } from "../fuzz/prng.ts";
+import { parseUnsigned } from "../core/numbers.ts";
+import { readReproducer } from "../fuzz/reproducer.ts";
+import { parseStrategies, STRATEGIES } from "../fuzz/strategy.ts";
+import { DeviceTarget } from "../fuzz/target.ts";
 import { parseInteger, UsageError } from "./usage.ts";
-import { hex32 } from "../hex.ts";
+import { hex32 } from "../core/hex.ts";
 
 const HELP = `Usage:
   kbridge fuzz <device> [--codes discover|<list>|<range>] [--device-types <list>]

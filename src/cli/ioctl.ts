@@ -4,11 +4,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { decodeCtlCode, formatCtlCode } from "../ctl_code.ts";
-import { openDevice } from "../device.ts";
-import { Win32Error } from "../errors.ts";
+import { decodeCtlCode, formatCtlCode } from "../core/ctl_code.ts";
+import { openDevice } from "../io/device.ts";
+import { Win32Error } from "../core/win32_error.ts";
 import { parseInteger, UsageError } from "./usage.ts";
-import { fromHex, toHex } from "../hex.ts";
+import { fromHex, toHex } from "../core/hex.ts";
 
 const HELP = `Usage:
   kbridge ioctl <device> <code> [--in <hex>|@<file>|-] [--out-size <n> | --direct <hex>|@<file>]

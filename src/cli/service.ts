@@ -4,7 +4,13 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { installDriver, queryDriver, removeDriver, startDriver, stopDriver } from "../service.ts";
+import {
+  installDriver,
+  queryDriver,
+  removeDriver,
+  startDriver,
+  stopDriver,
+} from "../io/service.ts";
 import { UsageError } from "./usage.ts";
 
 const HELP = `Usage:

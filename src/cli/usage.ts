@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parseUnsigned } from "../numbers.ts";
+import { parseUnsigned } from "../core/numbers.ts";
 
 /**
  * A mistake in the command line; the CLI prints it on one line and exits with 2.

@@ -4,10 +4,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { openDevice } from "../device.ts";
-import type { ChannelName } from "../subscribe.ts";
+import { openDevice } from "../io/device.ts";
+import { type ChannelName, subscribe } from "../channels/subscribe.ts";
 import { parseInteger, UsageError } from "./usage.ts";
-import { toHex } from "../hex.ts";
+import { toHex } from "../core/hex.ts";
 
 const HELP = `Usage:
   kbridge watch <device> [--channel auto|section|inverted|classic] [--count <n>] [--json]
@@ -68,7 +68,7 @@ export async function watchCommand(args: string[]): Promise<number> {
     : parseInteger(values.pending, "--pending", 256);
 
   await using device = openDevice(path);
-  await using messages = device.subscribe({
+  await using messages = subscribe(device, {
     channel: values.channel as ChannelName | "auto",
     ringBytes,
     pending,

@@ -18,7 +18,8 @@
  * @module
  */
 import { installDriver, queryDriver, removeDriver, startDriver, stopDriver } from "../../mod.ts";
-import { KbridgeError, Win32Error } from "../errors.ts";
+import { KbridgeError } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
 
 /**
  * The JSON line the agent prints.

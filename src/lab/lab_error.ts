@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { KbridgeError } from "../errors.ts";
+import { KbridgeError } from "../core/errors.ts";
 
 /**
  * Why a lab step failed.

@@ -16,7 +16,7 @@
  *
  * @module
  */
-export { KbridgeError } from "../errors.ts";
+export { KbridgeError } from "../core/errors.ts";
 export { LabError, type LabErrorReason } from "./lab_error.ts";
 export { type LabPaths, labPaths, resolveLabDir, windowsPath } from "./paths.ts";
 export {
@@ -55,4 +55,4 @@ export {
   type WineCrash,
 } from "./crash.ts";
 export { type DriverHost, driverHosts, type HostModule, HostWatcher } from "./hosts.ts";
-export { dosLinkOf, removeDosDeviceLink, underWine } from "./dos_link.ts";
+export { dosLinkOf, removeDosDeviceLink, underWine } from "../io/dos_link.ts";

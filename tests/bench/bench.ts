@@ -18,25 +18,22 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { type Device, openDevice, processResources, RecordHeader, subscribe } from "../../mod.ts";
 import {
   Capability,
   Channel,
-  type Device,
   InjectHeader,
   IOCTL,
   Names,
-  openDevice,
   pattern,
   PendRequest,
   PendResult,
-  processResources,
   ProducerRequest,
   Protocol,
-  RecordHeader,
   ReleaseRequest,
   Stats,
   VersionInfo,
-} from "../../mod.ts";
+} from "../../src/reference/mod.ts";
 import { workerReplies } from "../_util.ts";
 
 const { values: options } = parseArgs({
@@ -402,7 +399,7 @@ const CHANNEL_BITS: Record<"section" | "inverted", number> = {
 /** 3. Producer timestamp → consumer wake-up, one message per millisecond. */
 async function latency(channel: "section" | "inverted", count: number): Promise<Metrics> {
   await using device = openDevice(Names.DEVICE_PATH);
-  await using subscription = device.subscribe({
+  await using subscription = subscribe(device, {
     channel,
     ringBytes: RING_BYTES,
     pending: INVERTED_PENDING,
@@ -455,7 +452,7 @@ async function ringThroughput(
   count: number,
 ): Promise<Metrics> {
   await using device = openDevice(Names.DEVICE_PATH);
-  await using subscription = device.subscribe({ channel: "section", ringBytes: RING_BYTES });
+  await using subscription = subscribe(device, { channel: "section", ringBytes: RING_BYTES });
   startProducer(device, Channel.SECTION, count, bytes, 0);
   const scratch = new Uint8Array(Protocol.MAX_MESSAGE);
   let received = 0;
@@ -521,7 +518,10 @@ async function ringFilled(
   cycles: number,
 ): Promise<Metrics> {
   await using device = openDevice(Names.DEVICE_PATH);
-  await using subscription = device.subscribe({ channel: "section", ringBytes: FILLED_RING_BYTES });
+  await using subscription = subscribe(device, {
+    channel: "section",
+    ringBytes: FILLED_RING_BYTES,
+  });
   const count = recordsThatFit(FILLED_RING_BYTES, bytes);
   // One iterator for every cycle: leaving a for-await loop would close the subscription.
   const messages = subscription[Symbol.asyncIterator]();
@@ -729,7 +729,7 @@ interface ClockCheck {
 
 async function checkClock(): Promise<ClockCheck> {
   await using device = openDevice(Names.DEVICE_PATH);
-  await using subscription = device.subscribe({ channel: "section", ringBytes: 1 << 16 });
+  await using subscription = subscribe(device, { channel: "section", ringBytes: 1 << 16 });
   const payload = new Uint8Array(8);
   const input = new Uint8Array(InjectHeader.size + payload.length);
   InjectHeader.encode({ channels: Channel.SECTION, length: payload.length }, input);

@@ -425,7 +425,7 @@ static int run_pended(int argc, char **argv)
     return 0;
 }
 
-/* --- the section ring reader (the handshake of src/ring.ts) -------------------- */
+/* --- the section ring reader (the handshake of src/channels/ring.ts) ----------- */
 
 typedef struct _RING_READER {
     HANDLE Device;
@@ -511,7 +511,8 @@ static const KBRIDGE_RECORD_HEADER *ring_next(RING_READER *ring, UINT32 head)
     return NULL;
 }
 
-/* Gives the space of the records read so far back to the producer (once per batch, as src/ring.ts). */
+/* Gives the space of the records read so far back to the producer (once per batch, as
+   src/channels/ring.ts). */
 static void ring_release(RING_READER *ring)
 {
     __asm__ volatile("" ::: "memory");

@@ -1,7 +1,8 @@
 // The section-channel latency consumer run in a Worker with drainSync: it may
 // block its own thread, so it wakes straight from the event, as a C reader does.
 /// <reference lib="deno.worker" />
-import { Names, openDevice } from "../../mod.ts";
+import { openDevice, subscribe } from "../../mod.ts";
+import { Names } from "../../src/reference/mod.ts";
 
 const { QueryPerformanceCounter } = Deno.dlopen("kernel32.dll", {
   QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" }, // LARGE_INTEGER*
@@ -11,7 +12,7 @@ const counter = new BigInt64Array(1);
 self.onmessage = async (event: MessageEvent<{ count: number; ringBytes: number }>) => {
   const { count, ringBytes } = event.data;
   await using device = openDevice(Names.DEVICE_PATH);
-  await using messages = device.subscribe({ channel: "section", ringBytes });
+  await using messages = subscribe(device, { channel: "section", ringBytes });
   self.postMessage({ ready: true });
   const samples = new Float64Array(count);
   let received = 0;

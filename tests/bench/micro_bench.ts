@@ -1,14 +1,7 @@
 // Linux-side microbenchmarks (`deno bench`, run by tools/bench.sh): the control-code
 // helpers and the struct codec, each next to a hand-written DataView baseline.
-import {
-  ctlCode,
-  decodeCtlCode,
-  formatCtlCode,
-  IOCTL,
-  ProducerRequest,
-  RecordHeader,
-  Stats,
-} from "../../mod.ts";
+import { ctlCode, decodeCtlCode, formatCtlCode, RecordHeader } from "../../mod.ts";
+import { IOCTL, ProducerRequest, Stats } from "../../src/reference/mod.ts";
 
 /** Every result is stored here (exported, so observable) so that no call is optimised away. */
 export let sink: unknown;

@@ -4,19 +4,26 @@
 import assert from "node:assert/strict";
 import {
   ArgumentError,
-  Channel,
   ChannelUnavailableError,
+  ClosedError,
   type Device,
+  NonblockingCallError,
+  processResources,
+  RecordHeader,
+  subscribe,
+  type Subscription,
+  Win32Error,
+} from "../../mod.ts";
+import {
+  Channel,
   InjectHeader,
   IOCTL,
   patternByte,
-  processResources,
   ProducerRequest,
   Protocol,
-  RecordHeader,
-  type Subscription,
-} from "../../mod.ts";
-import { openKbridge, readStats } from "./_driver.ts";
+} from "../../src/reference/mod.ts";
+import { EventWaiter } from "../../src/io/event.ts";
+import { assertHandlesBack, openKbridge, readStats } from "./_driver.ts";
 import { workerReplies } from "../_util.ts";
 
 function startProducer(
@@ -59,14 +66,14 @@ async function receiveAll(
 
 Deno.test("auto subscribes to the section channel under Wine (classic is unavailable)", async () => {
   await using device = openKbridge();
-  await using subscription = device.subscribe({ channel: "auto", ringBytes: 1 << 16 });
+  await using subscription = subscribe(device, { channel: "auto", ringBytes: 1 << 16 });
   assert.equal(subscription.channel, "section");
 });
 
 Deno.test("classic: a typed 'unavailable on this host' error, and nothing left allocated", async () => {
   await using device = openKbridge();
   const before = readStats(device);
-  assert.throws(() => device.subscribe({ channel: "classic" }), (error: unknown) => {
+  assert.throws(() => subscribe(device, { channel: "classic" }), (error: unknown) => {
     assert.ok(error instanceof ChannelUnavailableError);
     assert.equal(error.channel, "classic");
     assert.match(error.message, /unavailable/);
@@ -80,7 +87,7 @@ Deno.test("classic: a typed 'unavailable on this host' error, and nothing left a
 
 Deno.test("section ring: 1,000,000 messages of 1 B .. 4 KiB with wrap-around, all in order, byte-exact", async () => {
   await using device = openKbridge();
-  await using subscription = device.subscribe({ channel: "section", ringBytes: 1 << 20 });
+  await using subscription = subscribe(device, { channel: "section", ringBytes: 1 << 20 });
   const count = 1_000_000;
   startProducer(device, {
     channels: Channel.SECTION,
@@ -96,7 +103,7 @@ Deno.test("section ring: 1,000,000 messages of 1 B .. 4 KiB with wrap-around, al
 
 Deno.test("section ring: a full ring counts drops exactly and the reader reports them", async () => {
   await using device = openKbridge();
-  await using subscription = device.subscribe({ channel: "section", ringBytes: 4096 });
+  await using subscription = subscribe(device, { channel: "section", ringBytes: 4096 });
   const count = 200;
   startProducer(device, { channels: Channel.SECTION, count, minSize: 100, maxSize: 100, seed: 1 });
   for (let i = 0; i < 200 && readStats(device).producerRunning; i++) {
@@ -116,7 +123,7 @@ Deno.test("section ring: a full ring counts drops exactly and the reader reports
 for (const pending of [1, 8, 64]) {
   Deno.test(`inverted call: 10,000 messages with ${pending} pending IOCTLs`, async () => {
     await using device = openKbridge();
-    await using subscription = device.subscribe({ channel: "inverted", pending });
+    await using subscription = subscribe(device, { channel: "inverted", pending });
     startProducer(device, {
       channels: Channel.INVERTED,
       count: 10_000,
@@ -130,7 +137,7 @@ for (const pending of [1, 8, 64]) {
 
 Deno.test("inverted call: injected messages arrive; CancelIoEx at close leaves the driver's queue empty", async () => {
   const device = openKbridge();
-  const subscription = device.subscribe({ channel: "inverted", pending: 8 });
+  const subscription = subscribe(device, { channel: "inverted", pending: 8 });
   const payload = new TextEncoder().encode("injected");
   const header = InjectHeader.encode({ channels: Channel.INVERTED, length: payload.length });
   const input = new Uint8Array(header.length + payload.length);
@@ -152,13 +159,13 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
   // One cycle of each channel first: the first named-object call makes kernel32 open (and keep)
   // a handle to \BaseNamedObjects, which is not a leak.
   for (const channel of ["section", "inverted"] as const) {
-    await device.subscribe({ channel, ringBytes: 4096, pending: 2 }).close();
+    await subscribe(device, { channel, ringBytes: 4096, pending: 2 }).close();
   }
   const statsBefore = readStats(device);
   const before = processResources();
   for (let i = 0; i < 1000; i++) {
     const channel = i % 2 === 0 ? "section" : "inverted";
-    await using subscription = device.subscribe({ channel, ringBytes: 4096, pending: 2 });
+    await using subscription = subscribe(device, { channel, ringBytes: 4096, pending: 2 });
     const payload = new Uint8Array([i & 0xff]);
     const header = InjectHeader.encode({
       channels: channel === "section" ? Channel.SECTION : Channel.INVERTED,
@@ -173,20 +180,13 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
   assert.equal(statsAfter.sections, 0);
   assert.equal(statsAfter.invertedIrps, 0);
   assert.equal(statsAfter.invertedQueued, 0);
-  // Deno's pool for nonblocking calls may start a thread meanwhile (one handle each); a leak
-  // of ours would show once per cycle, a thousand times.
-  const after = processResources();
-  const newThreads = Math.max(0, after.threads - before.threads);
-  assert.ok(
-    after.handles - before.handles <= newThreads,
-    `handles ${before.handles} -> ${after.handles}, threads ${before.threads} -> ${after.threads}`,
-  );
+  assertHandlesBack(before);
 });
 
 for (const channel of ["section", "inverted"] as const) {
   Deno.test(`readInto on the ${channel} channel: 20,000 records in order, byte-exact`, async () => {
     await using device = openKbridge();
-    await using subscription = device.subscribe({ channel, ringBytes: 1 << 16, pending: 16 });
+    await using subscription = subscribe(device, { channel, ringBytes: 1 << 16, pending: 16 });
     const count = 20_000;
     startProducer(
       device,
@@ -240,14 +240,14 @@ Deno.test("drainSync in a Worker reads the section ring in order; the inverted c
   } finally {
     worker.terminate();
   }
-  await using inverted = device.subscribe({ channel: "inverted", pending: 1 });
+  await using inverted = subscribe(device, { channel: "inverted", pending: 1 });
   assert.throws(() => inverted.drainSync(() => {}), ChannelUnavailableError);
 });
 
 Deno.test("leaving a for await loop closes the subscription", async () => {
   await using device = openKbridge();
   startProducer(device, { channels: Channel.SECTION, count: 0, minSize: 8, maxSize: 8, seed: 9 });
-  const subscription = device.subscribe({ channel: "section", ringBytes: 4096 });
+  const subscription = subscribe(device, { channel: "section", ringBytes: 4096 });
   let seen = 0;
   for await (const message of subscription) {
     assert.equal(message.data.length, 8);
@@ -255,8 +255,60 @@ Deno.test("leaving a for await loop closes the subscription", async () => {
   }
   device.ioctl(IOCTL.PRODUCER_STOP);
   assert.equal(readStats(device).sections, 0);
-  await using again = device.subscribe({ channel: "section", ringBytes: 4096 });
+  await using again = subscribe(device, { channel: "section", ringBytes: 4096 });
   assert.equal(again.channel, "section");
+});
+
+/** Whether `handle` is an open handle of this process (`GetHandleInformation`). */
+function handleIsOpen(handle: Deno.PointerValue): boolean {
+  const kernel32 = Deno.dlopen("kernel32.dll", {
+    GetHandleInformation: { parameters: ["pointer", "buffer"], result: "i32" },
+  });
+  try {
+    return kernel32.symbols.GetHandleInformation(handle, new Uint32Array(1)) !== 0;
+  } finally {
+    kernel32.close();
+  }
+}
+
+Deno.test("closing a device closes its subscriptions first, while its handle is open", async () => {
+  const device = openKbridge();
+  const handle = device.unsafeHandle;
+  const section = subscribe(device, { channel: "section", ringBytes: 4096 });
+  const inverted = subscribe(device, { channel: "inverted", pending: 2 });
+  const handleOpenAtClose: boolean[] = [];
+  device.addDependent({ close: () => handleOpenAtClose.push(handleIsOpen(handle)) });
+  await inverted.close();
+  // Closed on its own, it is no dependent any more: the device must not close it again.
+  inverted.close = () => {
+    throw new Error("closed twice");
+  };
+  device.close();
+  assert.deepEqual(handleOpenAtClose, [true]);
+  assert.equal(handleIsOpen(handle), false);
+  assert.equal(
+    await section.drain(() => assert.fail("a message after close"), { timeoutMs: 0 }),
+    0,
+  );
+  for await (const _ of section) assert.fail("the stream of a closed device ended");
+  await section.close();
+  assert.throws(() => device.addDependent({ close() {} }), ClosedError);
+});
+
+Deno.test("a dependent that throws on close: the handle still closes, the error is rethrown", async () => {
+  const device = openKbridge();
+  const handle = device.unsafeHandle;
+  const subscription = subscribe(device, { channel: "inverted", pending: 2 });
+  const failure = new Error("dependent failed");
+  device.addDependent({
+    close() {
+      throw failure;
+    },
+  });
+  assert.throws(() => device.close(), (error) => error === failure);
+  assert.equal(handleIsOpen(handle), false);
+  assert.equal(await subscription.readMany(1, { timeoutMs: 0 }).then((m) => m.length), 0);
+  await subscription.close();
 });
 
 Deno.test("inverted queue overflow is counted and reported", async () => {
@@ -267,11 +319,42 @@ Deno.test("inverted queue overflow is counted and reported", async () => {
     device.ioctl(IOCTL.INJECT, new Uint8Array([...header, 1]));
   }
   assert.equal(readStats(device).invertedOverflow - before, 10n);
-  await using subscription = device.subscribe({ channel: "inverted", pending: 4 });
+  await using subscription = subscribe(device, { channel: "inverted", pending: 4 });
   assert.equal(subscription.dropped, 0, "counted from the subscription's start");
   let drained = 0;
   while (drained < Protocol.INVERTED_QUEUE_LIMIT) {
     drained += await subscription.drain(() => {}, { timeoutMs: 5000 });
   }
   assert.equal(readStats(device).invertedQueued, 0);
+});
+
+Deno.test("a failed nonblocking wait names the call and no error code (the worker's stays on the worker)", async () => {
+  const ERROR_INVALID_HANDLE = 6;
+  const MAIN_THREAD_CODE = 0x1234;
+  const k32 = Deno.dlopen("kernel32.dll", {
+    SetLastError: { parameters: ["u32"], result: "void" },
+  });
+  // A handle value no handle table entry has: the wait fails at once with ERROR_INVALID_HANDLE.
+  const waiter = new EventWaiter(Deno.UnsafePointer.create(0x00ff_fff0n) as Deno.PointerObject);
+  try {
+    // What a GetLastError on the main thread would (wrongly) report for the worker's wait.
+    k32.symbols.SetLastError(MAIN_THREAD_CODE);
+    await assert.rejects(waiter.wait(1000), (error: unknown) => {
+      assert.ok(error instanceof NonblockingCallError, String(error));
+      assert.ok(!(error instanceof Win32Error));
+      assert.ok(!("code" in error));
+      assert.equal(error.call, "WaitForMultipleObjects");
+      assert.equal(error.result, "WAIT_FAILED");
+      assert.match(error.message, /WaitForMultipleObjects returned WAIT_FAILED on a worker thread/);
+      return true;
+    });
+    // The blocking wait runs on this thread: its own code is readable and reported.
+    assert.throws(
+      () => waiter.waitSync(0),
+      (error: unknown) => error instanceof Win32Error && error.code === ERROR_INVALID_HANDLE,
+    );
+  } finally {
+    await waiter.close();
+    k32.close();
+  }
 });

@@ -2,9 +2,16 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../_util.ts";
-import { Channel, ChecksumRequest, fnv1a, IOCTL, ProducerRequest, Protocol } from "../../mod.ts";
+import {
+  Channel,
+  ChecksumRequest,
+  fnv1a,
+  IOCTL,
+  ProducerRequest,
+  Protocol,
+} from "../../src/reference/mod.ts";
 import { DEVICE_PATH, openKbridge, readStats, SERVICE } from "./_driver.ts";
-import { toHex } from "../../src/hex.ts";
+import { toHex } from "../../src/core/hex.ts";
 
 const hex = (code: number) => `0x${code.toString(16)}`;
 

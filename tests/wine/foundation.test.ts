@@ -3,20 +3,17 @@
 import assert from "node:assert/strict";
 import {
   ArgumentError,
-  Capability,
   ClosedError,
   decodeCtlCode,
   installDriver,
-  IOCTL,
   openDevice,
-  Protocol,
   queryDriver,
   removeDriver,
   startDriver,
   stopDriver,
-  VersionInfo,
   Win32Error,
 } from "../../mod.ts";
+import { Capability, IOCTL, Protocol, VersionInfo } from "../../src/reference/mod.ts";
 import {
   DEVICE_PATH,
   ensureDriverRunning,

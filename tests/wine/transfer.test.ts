@@ -1,7 +1,8 @@
 // The four transfer methods against the reference driver, at the sizes of the
 // IOCTL API issue: data byte-exact both ways, wrong lengths refused.
 import assert from "node:assert/strict";
-import { ChecksumRequest, FillRequest, fnv1a, IOCTL, pattern, Win32Error } from "../../mod.ts";
+import { Win32Error } from "../../mod.ts";
+import { ChecksumRequest, FillRequest, fnv1a, IOCTL, pattern } from "../../src/reference/mod.ts";
 import { openKbridge, seededBytes } from "./_driver.ts";
 
 const SIZES = [0, 1, 16, 4095, 4096, 65536, 1 << 20];

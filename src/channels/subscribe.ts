@@ -8,16 +8,16 @@
  *
  * @module
  */
-import type { Device } from "./device.ts";
+import type { Device } from "../io/device.ts";
 import {
   ArgumentError,
   ChannelUnavailableError,
   checkInteger,
   KbridgeError,
-  Win32Error,
-} from "./errors.ts";
-import { createEvent, EventWaiter, openNamedEvent } from "./event.ts";
-import { kernel32, pointerValue, wideString } from "./native.ts";
+} from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
+import { createEvent, EventWaiter, openNamedEvent } from "../io/event.ts";
+import { kernel32, pointerValue, wideString } from "../core/native.ts";
 import {
   Capability,
   ClassicInfo,
@@ -25,14 +25,13 @@ import {
   IOCTL,
   Names,
   Protocol,
-  RecordHeader,
-  Ring,
   SectionInfo,
   SectionRequest,
   Stats,
   VersionInfo,
-} from "./protocol.ts";
+} from "../reference/protocol.ts";
 import { type MessageCallback, RingReader } from "./ring.ts";
+import { RecordHeader, Ring } from "./ring_layout.ts";
 
 const FILE_MAP_READ_WRITE = 0x6;
 const ERROR_NOT_SUPPORTED = 50;
@@ -56,7 +55,7 @@ export type ChannelName = "section" | "inverted" | "classic";
  * @example
  * ```ts ignore
  * const options: SubscribeOptions = { channel: "inverted", pending: 16 };
- * await using messages = device.subscribe(options);
+ * await using messages = subscribe(device, options);
  * ```
  */
 export interface SubscribeOptions {
@@ -73,7 +72,7 @@ export interface SubscribeOptions {
  *
  * @example
  * ```ts ignore
- * for await (const message of device.subscribe()) {
+ * for await (const message of subscribe(device)) {
  *   const { sequence, data }: Message = message;
  *   console.log(sequence, data.length);
  * }
@@ -447,11 +446,14 @@ class InvertedSource implements Source {
  */
 export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
   readonly #source: Source;
+  readonly #device: Device;
   #closing: Promise<void> | undefined;
 
-  /** Use {@linkcode subscribe}. @internal */
-  constructor(source: Source) {
+  /** Use {@linkcode subscribe}. Registers with `device`, which closes it before its handle. @internal */
+  constructor(source: Source, device: Device) {
     this.#source = source;
+    this.#device = device;
+    device.addDependent(this);
   }
 
   /** The channel in use (what "auto" chose). */
@@ -509,7 +511,7 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
    * ```ts ignore
    * // worker.ts
    * await using device = openDevice(Names.DEVICE_PATH);
-   * await using messages = device.subscribe({ channel: "section" });
+   * await using messages = subscribe(device, { channel: "section" });
    * for (;;) messages.drainSync((data, sequence) => self.postMessage({ sequence, size: data.length }));
    * ```
    */
@@ -602,7 +604,10 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
 
   /** Stops the stream and releases everything it holds (driver side too). Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#source.close();
+    if (this.#closing === undefined) {
+      this.#device.removeDependent(this);
+      this.#closing = this.#source.close();
+    }
     return this.#closing;
   }
 
@@ -673,7 +678,7 @@ export function subscribe(device: Device, options: SubscribeOptions = {}): Subsc
       continue;
     }
     try {
-      return new Subscription(openSource(device, candidate, options));
+      return new Subscription(openSource(device, candidate, options), device);
     } catch (error) {
       if (!(error instanceof ChannelUnavailableError) || channel !== "auto") throw error;
       reasons.push(`${candidate}: ${error.reason}`);

@@ -10,10 +10,10 @@
  *
  * @module
  */
-import { ctlCode } from "./ctl_code.ts";
-import type { CallOutcome } from "./fuzz_target.ts";
-import { parseUnsigned } from "./numbers.ts";
-import { hex32 } from "./hex.ts";
+import { ctlCode } from "../core/ctl_code.ts";
+import type { CallOutcome } from "./target.ts";
+import { parseUnsigned } from "../core/numbers.ts";
+import { hex32 } from "../core/hex.ts";
 
 const STATUS_NOT_IMPLEMENTED = 0xc000_0002;
 const STATUS_INVALID_DEVICE_REQUEST = 0xc000_0010;
@@ -24,7 +24,7 @@ const ERROR_INVALID_FUNCTION = 1;
  *
  * @example
  * ```ts
- * import { isInvalidRequest } from "./fuzz_discover.ts";
+ * import { isInvalidRequest } from "./discover.ts";
  * isInvalidRequest({ kind: "error", status: "STATUS_INVALID_DEVICE_REQUEST", win32: 1, ntStatus: 0xC0000010 }); // true
  * isInvalidRequest({ kind: "pended" }); // false: it reached a handler
  * ```
@@ -43,7 +43,7 @@ export function isInvalidRequest(outcome: CallOutcome): boolean {
  *
  * @example
  * ```ts
- * import type { CodeSpec } from "./fuzz_discover.ts";
+ * import type { CodeSpec } from "./discover.ts";
  * const spec: CodeSpec = { kind: "range", first: 0x80222000, last: 0x80222010 };
  * ```
  */
@@ -57,7 +57,7 @@ export type CodeSpec =
  *
  * @example
  * ```ts
- * import { MAX_RANGE } from "./fuzz_discover.ts";
+ * import { MAX_RANGE } from "./discover.ts";
  * MAX_RANGE; // 65536
  * ```
  */
@@ -69,7 +69,7 @@ export const MAX_RANGE = 0x1_0000;
  *
  * @example
  * ```ts
- * import { parseRange } from "./fuzz_discover.ts";
+ * import { parseRange } from "./discover.ts";
  * parseRange("0x800-0xfff", 0xfff); // { first: 0x800, last: 0xfff }
  * parseRange("9-3", 0xfff); // "9-3: the first value is larger than the last"
  * ```
@@ -91,7 +91,7 @@ export function parseRange(text: string, max: number): { first: number; last: nu
  *
  * @example
  * ```ts
- * import { parseList } from "./fuzz_discover.ts";
+ * import { parseList } from "./discover.ts";
  * parseList("0x22, 0x8022", 0xffff); // [0x22, 0x8022]
  * ```
  */
@@ -115,7 +115,7 @@ export function parseList(text: string, max: number): number[] | string {
  *
  * @example
  * ```ts
- * import { parseCodeSpec } from "./fuzz_discover.ts";
+ * import { parseCodeSpec } from "./discover.ts";
  * parseCodeSpec("discover"); // { kind: "discover" }
  * parseCodeSpec("0x80222000,0x80222004"); // { kind: "list", codes: [0x80222000, 0x80222004] }
  * ```
@@ -140,7 +140,7 @@ export function parseCodeSpec(text: string): CodeSpec | string {
  *
  * @example
  * ```ts
- * import { codesOf } from "./fuzz_discover.ts";
+ * import { codesOf } from "./discover.ts";
  * codesOf({ kind: "range", first: 4, last: 6 }); // [4, 5, 6]
  * ```
  */
@@ -154,7 +154,7 @@ export function codesOf(spec: Exclude<CodeSpec, { kind: "discover" }>): number[]
  *
  * @example
  * ```ts
- * import type { DiscoverOptions } from "./fuzz_discover.ts";
+ * import type { DiscoverOptions } from "./discover.ts";
  * const options: DiscoverOptions = { deviceTypes: [0x8022], functions: { first: 0x800, last: 0xfff } };
  * ```
  */
@@ -175,7 +175,7 @@ export interface DiscoverOptions {
  *
  * @example
  * ```ts
- * import { discoveryOrder } from "./fuzz_discover.ts";
+ * import { discoveryOrder } from "./discover.ts";
  * [...discoveryOrder([0x8022], { first: 0x800, last: 0x800 })].length; // 16: 4 methods x 4 accesses
  * ```
  */
@@ -199,7 +199,7 @@ export function* discoveryOrder(
  *
  * @example
  * ```ts
- * import type { DiscoverResult } from "./fuzz_discover.ts";
+ * import type { DiscoverResult } from "./discover.ts";
  * const r: DiscoverResult = { codes: [0x80222000], statuses: { "0x80222000": "OK" }, probes: 8192, truncated: false };
  * ```
  */
@@ -219,7 +219,7 @@ export interface DiscoverResult {
  *
  * @example
  * ```ts
- * import type { ProbeAnswer } from "./fuzz_discover.ts";
+ * import type { ProbeAnswer } from "./discover.ts";
  * const answer: ProbeAnswer = { accepted: true, status: "PENDED" };
  * ```
  */
@@ -237,7 +237,7 @@ export interface ProbeAnswer {
  *
  * @example
  * ```ts
- * import { discoverCodes } from "./fuzz_discover.ts";
+ * import { discoverCodes } from "./discover.ts";
  *
  * const known = new Set([0x80222000, 0x80222004]);
  * const result = await discoverCodes(

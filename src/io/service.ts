@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { ArgumentError, checkInteger, Win32Error } from "./errors.ts";
-import { type Advapi32, advapi32, kernel32, wideString } from "./native.ts";
+import { ArgumentError, checkInteger } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
+import { type Advapi32, advapi32, kernel32, wideString } from "../core/native.ts";
 
 const SC_MANAGER_ALL_ACCESS = 0xf003f;
 const SERVICE_ALL_ACCESS = 0xf01ff;

@@ -4,13 +4,15 @@
  *
  * @module
  */
-import { Win32Error } from "./errors.ts";
-import { kernel32, wideString } from "./native.ts";
+import { NonblockingCallError } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
+import { kernel32, wideString } from "../core/native.ts";
 
 const SYNCHRONIZE = 0x0010_0000;
 const EVENT_MODIFY_STATE = 0x0002;
 const WAIT_OBJECT_0 = 0;
 const WAIT_TIMEOUT = 0x102;
+const WAIT_FAILED = 0xffff_ffff;
 const INFINITE = 0xffff_ffff;
 
 /**
@@ -79,12 +81,16 @@ export class EventWaiter {
     return this.#event;
   }
 
-  /** Resolves `true` when the event is signalled, `false` on timeout or close. */
+  /**
+   * Resolves `true` when the event is signalled, `false` on timeout or close.
+   * A failed wait rejects with a {@linkcode NonblockingCallError}: it ran on a
+   * worker thread, whose `GetLastError` this thread cannot read.
+   */
   wait(timeoutMs: number = INFINITE): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false);
     const k32 = kernel32("WaitForMultipleObjects");
     this.#waiting = k32.WaitForMultipleObjectsAsync(2, this.#handles, 0, timeoutMs).then((result) =>
-      this.#outcome(result)
+      this.#outcome(result, false)
     );
     return this.#waiting;
   }
@@ -96,16 +102,17 @@ export class EventWaiter {
   waitSync(timeoutMs: number = INFINITE): boolean {
     if (this.#closed) return false;
     const k32 = kernel32("WaitForMultipleObjects");
-    return this.#outcome(k32.WaitForMultipleObjects(2, this.#handles, 0, timeoutMs));
+    return this.#outcome(k32.WaitForMultipleObjects(2, this.#handles, 0, timeoutMs), true);
   }
 
-  #outcome(result: number): boolean {
+  /** What a wait's `result` means; `onThisThread`: the wait ran here, so its error code is readable. */
+  #outcome(result: number, onThisThread: boolean): boolean {
     if (result === WAIT_OBJECT_0) return true;
     if (result === WAIT_OBJECT_0 + 1 || result === WAIT_TIMEOUT) return false;
-    throw new Win32Error({
-      code: kernel32("GetLastError").GetLastError(),
-      call: "WaitForMultipleObjects",
-    });
+    const call = "WaitForMultipleObjects";
+    const returned = result === WAIT_FAILED ? "WAIT_FAILED" : `0x${result.toString(16)}`;
+    if (!onThisThread) throw new NonblockingCallError(call, returned);
+    throw new Win32Error({ code: kernel32("GetLastError").GetLastError(), call });
   }
 
   /** Wakes a pending wait, lets it return, then closes both handles. Idempotent. */

@@ -6,16 +6,16 @@
  * and minimizes crashing inputs. Also code discovery with crash handling,
  * and the replay of a reproducer.
  *
- * The pieces live in their own files: `fuzz_prng.ts` (the seeded generator),
- * `fuzz_mutate.ts` (mutators), `fuzz_corpus.ts` (the corpus and its
- * deterministic walks), `fuzz_strategy.ts` (the strategies), `fuzz_canary.ts`
- * (output checks), `fuzz_target.ts` (the device, deadlines, liveness and
- * restarts), `fuzz_discover.ts` (code lists and discovery),
- * `fuzz_reproducer.ts` (reproducer files), `fuzz_minimize.ts` (minimization).
+ * The pieces live in their own files: `prng.ts` (the seeded generator),
+ * `mutate.ts` (mutators), `corpus.ts` (the corpus and its
+ * deterministic walks), `strategy.ts` (the strategies), `canary.ts`
+ * (output checks), `target.ts` (the device, deadlines, liveness and
+ * restarts), `discover.ts` (code lists and discovery),
+ * `reproducer.ts` (reproducer files), `minimize.ts` (minimization).
  *
  * @example
  * ```ts ignore
- * import { DeviceTarget, Fuzzer } from "./fuzz.ts";
+ * import { DeviceTarget, Fuzzer } from "@kbridge/kbridge/fuzz";
  *
  * const target = new DeviceTarget("\\\\.\\KbCrashy", { service: "kbcrashy" });
  * const fuzzer = new Fuzzer(target, { seed: 1, outDir: "fuzz-out", service: "kbcrashy" });
@@ -27,72 +27,29 @@
  *
  * @module
  */
-import { formatCtlCode } from "./ctl_code.ts";
-import { canaryDamage, fillCanary, kernelPointers } from "./fuzz_canary.ts";
-import { Corpus } from "./fuzz_corpus.ts";
+import { formatCtlCode } from "../core/ctl_code.ts";
+import { canaryDamage, fillCanary, kernelPointers } from "./canary.ts";
+import { Corpus } from "./corpus.ts";
 import {
   discoverCodes,
   type DiscoverOptions,
   type DiscoverResult,
   isInvalidRequest,
-} from "./fuzz_discover.ts";
-import { minimize, type MinimizeCase } from "./fuzz_minimize.ts";
-import { HUGE } from "./fuzz_mutate.ts";
-import { Prng } from "./fuzz_prng.ts";
-import { type FindingKind, type Reproducer, writeReproducer } from "./fuzz_reproducer.ts";
-import { type FuzzCase, generateCase, STRATEGIES, type StrategyName } from "./fuzz_strategy.ts";
-import { type CallOutcome, type FuzzTarget, looksDead } from "./fuzz_target.ts";
-import { hex32 } from "./hex.ts";
-
-export {
-  /**
-   * The real target: a device and its driver's service (see `fuzz_target.ts`).
-   *
-   * @example
-   * ```ts ignore
-   * const target = new DeviceTarget("\\\\.\\KbCrashy", { service: "kbcrashy" });
-   * ```
-   */
-  DeviceTarget,
-  /**
-   * What the fuzzer sends requests to (see `fuzz_target.ts`).
-   *
-   * @example
-   * ```ts ignore
-   * const target: FuzzTarget = new DeviceTarget("\\\\.\\Kbridge");
-   * ```
-   */
-  type FuzzTarget,
-} from "./fuzz_target.ts";
-export {
-  /**
-   * The strategy names (see `fuzz_strategy.ts`).
-   *
-   * @example
-   * ```ts
-   * import { STRATEGIES } from "./fuzz.ts";
-   * STRATEGIES.length; // 4
-   * ```
-   */
-  STRATEGIES,
-  /**
-   * A strategy name (see `fuzz_strategy.ts`).
-   *
-   * @example
-   * ```ts
-   * import type { StrategyName } from "./fuzz.ts";
-   * const strategy: StrategyName = "bitflip";
-   * ```
-   */
-  type StrategyName,
-} from "./fuzz_strategy.ts";
+} from "./discover.ts";
+import { minimize, type MinimizeCase } from "./minimize.ts";
+import { HUGE } from "./mutate.ts";
+import { Prng } from "./prng.ts";
+import { type FindingKind, type Reproducer, writeReproducer } from "./reproducer.ts";
+import { type FuzzCase, generateCase, STRATEGIES, type StrategyName } from "./strategy.ts";
+import { type CallOutcome, type FuzzTarget, looksDead } from "./target.ts";
+import { hex32 } from "../core/hex.ts";
 
 /**
  * Default request deadline (ms): a request still pending then is cancelled.
  *
  * @example
  * ```ts
- * import { DEFAULT_TIMEOUT_MS } from "./fuzz.ts";
+ * import { DEFAULT_TIMEOUT_MS } from "./engine.ts";
  * DEFAULT_TIMEOUT_MS; // 25
  * ```
  */
@@ -102,7 +59,7 @@ export const DEFAULT_TIMEOUT_MS = 25;
  *
  * @example
  * ```ts
- * import { DEFAULT_HANG_MS } from "./fuzz.ts";
+ * import { DEFAULT_HANG_MS } from "./engine.ts";
  * DEFAULT_HANG_MS; // 5000
  * ```
  */
@@ -112,7 +69,7 @@ export const DEFAULT_HANG_MS = 5000;
  *
  * @example
  * ```ts
- * import { DEFAULT_MAX_LENGTH } from "./fuzz.ts";
+ * import { DEFAULT_MAX_LENGTH } from "./engine.ts";
  * DEFAULT_MAX_LENGTH; // 16777217
  * ```
  */
@@ -122,7 +79,7 @@ export const DEFAULT_MAX_LENGTH: number = HUGE + 1;
  *
  * @example
  * ```ts
- * import { DEFAULT_MINIMIZE_ATTEMPTS } from "./fuzz.ts";
+ * import { DEFAULT_MINIMIZE_ATTEMPTS } from "./engine.ts";
  * DEFAULT_MINIMIZE_ATTEMPTS; // 48
  * ```
  */
@@ -133,7 +90,7 @@ export const DEFAULT_MINIMIZE_ATTEMPTS = 48;
  *
  * @example
  * ```ts
- * import type { FuzzerOptions } from "./fuzz.ts";
+ * import type { FuzzerOptions } from "./engine.ts";
  * const options: FuzzerOptions = { seed: 1, outDir: "fuzz-out", service: "kbcrashy", timeoutMs: 10 };
  * ```
  */
@@ -161,7 +118,7 @@ export interface FuzzerOptions {
  *
  * @example
  * ```ts
- * import type { RunOptions } from "./fuzz.ts";
+ * import type { RunOptions } from "./engine.ts";
  * const options: RunOptions = { iterations: 100_000, strategies: ["bitflip", "lengths"] };
  * ```
  */
@@ -181,7 +138,7 @@ export interface RunOptions {
  *
  * @example
  * ```ts
- * import type { Finding } from "./fuzz.ts";
+ * import type { Finding } from "./engine.ts";
  * const f: Finding = {
  *   kind: "crash", code: 0x80232400, control: "0x80232400 0x8023 fn 0x900 BUFFERED ANY",
  *   iteration: 175, strategy: "bitflip", status: "the driver's host died", inputLength: 32,
@@ -226,7 +183,7 @@ export interface Finding {
  *
  * @example
  * ```ts
- * import type { FuzzEvent } from "./fuzz.ts";
+ * import type { FuzzEvent } from "./engine.ts";
  * const onEvent = (event: FuzzEvent) => {
  *   if (event.type === "finding") console.error(`found a ${event.finding.kind}`);
  * };
@@ -258,7 +215,7 @@ export type FuzzEvent =
  *
  * @example
  * ```ts
- * import type { FuzzSummary } from "./fuzz.ts";
+ * import type { FuzzSummary } from "./engine.ts";
  * const exitCode = (s: FuzzSummary) => s.crashes.length + s.hangs.length + s.findings.length > 0 ? 1 : 0;
  * ```
  */
@@ -758,7 +715,7 @@ export class Fuzzer {
  *
  * @example
  * ```ts
- * import type { ReplayResult } from "./fuzz.ts";
+ * import type { ReplayResult } from "./engine.ts";
  * const r: ReplayResult = { reproduced: true, observed: "crash", status: "the driver stopped answering" };
  * ```
  */

@@ -12,16 +12,16 @@
  *
  * @module
  */
-import type { Corpus } from "./fuzz_corpus.ts";
-import { boundaryLength, havoc, INTERESTING_32, resize, writePointers } from "./fuzz_mutate.ts";
-import type { Prng } from "./fuzz_prng.ts";
+import type { Corpus } from "./corpus.ts";
+import { boundaryLength, havoc, INTERESTING_32, resize, writePointers } from "./mutate.ts";
+import type { Prng } from "./prng.ts";
 
 /**
  * The strategy names, in the order `--strategy` lists them.
  *
  * @example
  * ```ts
- * import { STRATEGIES } from "./fuzz_strategy.ts";
+ * import { STRATEGIES } from "./strategy.ts";
  * STRATEGIES.join(","); // "random,bitflip,lengths,neither-pointers"
  * ```
  */
@@ -37,7 +37,7 @@ export const STRATEGIES: readonly ["random", "bitflip", "lengths", "neither-poin
  *
  * @example
  * ```ts
- * import type { StrategyName } from "./fuzz_strategy.ts";
+ * import type { StrategyName } from "./strategy.ts";
  * const strategy: StrategyName = "lengths";
  * ```
  */
@@ -48,7 +48,7 @@ export type StrategyName = typeof STRATEGIES[number];
  *
  * @example
  * ```ts
- * import type { FuzzCase } from "./fuzz_strategy.ts";
+ * import type { FuzzCase } from "./strategy.ts";
  * const c: FuzzCase = { code: 0x80222004, input: new Uint8Array(2), outputSize: 2, strategy: "random" };
  * ```
  */
@@ -68,9 +68,9 @@ export interface FuzzCase {
  *
  * @example
  * ```ts
- * import { Corpus } from "./fuzz_corpus.ts";
- * import { Prng } from "./fuzz_prng.ts";
- * import type { StrategyContext } from "./fuzz_strategy.ts";
+ * import { Corpus } from "./corpus.ts";
+ * import { Prng } from "./prng.ts";
+ * import type { StrategyContext } from "./strategy.ts";
  *
  * const codes = [0x80222004];
  * const context: StrategyContext = { prng: new Prng(1), corpus: new Corpus(codes), codes, maxLength: 4096 };
@@ -93,7 +93,7 @@ export interface StrategyContext {
  *
  * @example
  * ```ts
- * import { parseStrategies } from "./fuzz_strategy.ts";
+ * import { parseStrategies } from "./strategy.ts";
  * parseStrategies("bitflip,lengths"); // ["bitflip", "lengths"]
  * parseStrategies("nope"); // { unknown: "nope" }
  * ```
@@ -217,9 +217,9 @@ function neitherCase(context: StrategyContext): FuzzCase {
  *
  * @example
  * ```ts
- * import { Corpus } from "./fuzz_corpus.ts";
- * import { Prng } from "./fuzz_prng.ts";
- * import { generateCase } from "./fuzz_strategy.ts";
+ * import { Corpus } from "./corpus.ts";
+ * import { Prng } from "./prng.ts";
+ * import { generateCase } from "./strategy.ts";
  *
  * const codes = [0x80222004];
  * const c = generateCase("lengths", { prng: new Prng(9), corpus: new Corpus(codes), codes, maxLength: 4097 });

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { kernel32Symbols } from "../ffi/kernel32.ts";
-import { advapi32Symbols } from "../ffi/advapi32.ts";
-import { ntdllSymbols } from "../ffi/ntdll.ts";
+import { kernel32Symbols } from "../../ffi/kernel32.ts";
+import { advapi32Symbols } from "../../ffi/advapi32.ts";
+import { ntdllSymbols } from "../../ffi/ntdll.ts";
 import { KbridgeError, UnsupportedPlatformError } from "./errors.ts";
 
 /** The loaded kernel32.dll symbols. */

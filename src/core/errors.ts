@@ -2,33 +2,25 @@
  * The errors kbridge throws. Every one extends {@link KbridgeError}, so
  * `err instanceof KbridgeError` tells kbridge's errors from others.
  *
- * - {@link Win32Error}: a Windows call failed (`GetLastError` code, the call,
- *   the decoded control code); {@link AbortError} and {@link TimeoutError} are
- *   the cancelled operations among them.
- * - {@link ArgumentError}: a bad argument, named in the message.
+ * - {@link ArgumentError}: a bad argument, named in the message; with the
+ *   argument checks every module uses ({@link checkInteger}, {@link checkBufferSource}).
  * - {@link ClosedError}, {@link ChannelUnavailableError},
  *   {@link UnsupportedPlatformError}: the state or platform does not allow the call.
+ * - {@link CorruptRingError}: shared memory breaks the ring's layout rules.
+ * - {@link NonblockingCallError}: a call on a worker thread failed (no code).
+ * - A failed Windows call is a `Win32Error` (`win32_error.ts`, which decodes
+ *   control codes and so depends on `ctl_code.ts`, itself a user of this module).
  *
  * @example
  * ```ts
- * import { Win32Error } from "./errors.ts";
+ * import { ArgumentError, KbridgeError } from "./errors.ts";
  *
- * const error = new Win32Error({ code: 2, call: "CreateFileW", detail: "\\\\.\\Nope" });
- * error.message; // 'CreateFileW("\\.\Nope") failed: ERROR_FILE_NOT_FOUND (2)'
+ * const error = new ArgumentError("open", "path", "a non-empty string", "");
+ * error instanceof KbridgeError; // true
  * ```
  *
  * @module
  */
-import { type CtlCodeInfo, decodeCtlCode, formatCtlCode } from "./ctl_code.ts";
-import {
-  formatNtStatus,
-  NTSTATUS_NAMES,
-  WIN32_ERROR_NAMES,
-  win32ErrorName,
-} from "./win32_errors.ts";
-
-/** `ERROR_OPERATION_ABORTED`: the code of an I/O operation cancelled by `CancelIoEx`. */
-const ERROR_OPERATION_ABORTED = 995;
 
 /**
  * The base class of every error kbridge throws.
@@ -51,180 +43,6 @@ export class KbridgeError extends Error {
   /** Creates an error with the given message and, optionally, its `cause`. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-  }
-}
-
-/**
- * What {@link Win32Error} needs to describe a failed Windows call.
- *
- * @example
- * ```ts
- * import type { Win32ErrorOptions } from "./errors.ts";
- *
- * const options: Win32ErrorOptions = { code: 122, call: "DeviceIoControl", controlCode: 0x222003 };
- * ```
- */
-export interface Win32ErrorOptions {
-  /** The Win32 error code (`GetLastError`). */
-  code: number;
-  /** The Windows function that failed, e.g. `DeviceIoControl`. */
-  call: string;
-  /** The I/O control code of a `DeviceIoControl` call; decoded into the message. */
-  controlCode?: number;
-  /** The NTSTATUS the driver completed the request with, when known (overlapped I/O). */
-  ntStatus?: number;
-  /** What the call acted on, e.g. the path of `CreateFileW`; quoted in the message. */
-  detail?: string;
-  /** The error that led to this one. */
-  cause?: unknown;
-}
-
-/**
- * A Windows call failed. The message names the call, its control code and the
- * error, e.g.
- * `DeviceIoControl(0x222003 FILE_DEVICE_UNKNOWN fn 0x800 NEITHER ANY) failed: ERROR_INSUFFICIENT_BUFFER (122)`.
- *
- * @example
- * ```ts
- * import { Win32Error } from "./errors.ts";
- *
- * const error = new Win32Error({
- *   code: 122,
- *   call: "DeviceIoControl",
- *   controlCode: 0x222003,
- *   ntStatus: 0xC0000023,
- * });
- * error.errorName; // "ERROR_INSUFFICIENT_BUFFER"
- * error.controlCode?.function; // 0x800
- * error.message;
- * // "DeviceIoControl(0x222003 FILE_DEVICE_UNKNOWN fn 0x800 NEITHER ANY) failed:
- * //  ERROR_INSUFFICIENT_BUFFER (122), NTSTATUS STATUS_BUFFER_TOO_SMALL (0xC0000023)"
- * ```
- */
-export class Win32Error extends KbridgeError {
-  /** `"Win32Error"`. */
-  override name: string = "Win32Error";
-  /** The Win32 error code. */
-  readonly code: number;
-  /** The `winerror.h` name of {@link Win32Error.code}, or `Win32 error <code>` when unknown. */
-  readonly errorName: string;
-  /** The Windows function that failed. */
-  readonly call: string;
-  // `declare`: no own property when absent, so printed errors show only what is known.
-  /** The decoded control code of a failed `DeviceIoControl`. */
-  declare readonly controlCode?: CtlCodeInfo;
-  /** The NTSTATUS the request completed with, when known. */
-  declare readonly ntStatus?: number;
-  /** What the call acted on, e.g. a path. */
-  declare readonly detail?: string;
-
-  /** Creates the error; see {@link Win32ErrorOptions}. */
-  constructor(options: Win32ErrorOptions) {
-    const controlCode = options.controlCode === undefined
-      ? undefined
-      : decodeCtlCode(options.controlCode);
-    let message = `${describeCall(options.call, controlCode, options.detail)} failed: ${
-      describeWin32Error(options.code)
-    }`;
-    if (options.ntStatus !== undefined) message += `, ${describeNtStatus(options.ntStatus)}`;
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
-    this.errorName = win32ErrorName(options.code);
-    this.call = options.call;
-    if (controlCode !== undefined) this.controlCode = controlCode;
-    if (options.ntStatus !== undefined) this.ntStatus = options.ntStatus;
-    if (options.detail !== undefined) this.detail = options.detail;
-  }
-}
-
-/**
- * What {@link AbortError} needs: the call and its control code, and the
- * `AbortSignal.reason`.
- *
- * @example
- * ```ts
- * import type { AbortErrorOptions } from "./errors.ts";
- *
- * const options: AbortErrorOptions = { call: "DeviceIoControl", reason: "user pressed ^C" };
- * ```
- */
-export interface AbortErrorOptions extends Omit<Win32ErrorOptions, "code" | "cause"> {
-  /** The `reason` of the signal that aborted the call; becomes the error's `cause`. */
-  reason?: unknown;
-}
-
-/**
- * A call was cancelled through its `AbortSignal`. The operation was cancelled
- * with `CancelIoEx`, hence code 995 (`ERROR_OPERATION_ABORTED`); the signal's
- * reason is the `cause`. Its `name` is `"AbortError"`, as for `fetch`.
- *
- * @example
- * ```ts
- * import { AbortError } from "./errors.ts";
- *
- * const controller = new AbortController();
- * controller.abort(new Error("shutting down"));
- * const error = new AbortError({ call: "DeviceIoControl", reason: controller.signal.reason });
- * error.message; // "DeviceIoControl aborted: shutting down"
- * error.code; // 995
- * ```
- */
-export class AbortError extends Win32Error {
-  /** `"AbortError"`. */
-  override name: string = "AbortError";
-
-  /** Creates the error; see {@link AbortErrorOptions}. */
-  constructor(options: AbortErrorOptions) {
-    super({ ...options, code: ERROR_OPERATION_ABORTED, cause: options.reason });
-    this.message = `${describeCall(options.call, this.controlCode, options.detail)} aborted: ${
-      describeReason(options.reason)
-    }`;
-  }
-}
-
-/**
- * What {@link TimeoutError} needs: the call and its control code, and the
- * timeout that passed.
- *
- * @example
- * ```ts
- * import type { TimeoutErrorOptions } from "./errors.ts";
- *
- * const options: TimeoutErrorOptions = { call: "DeviceIoControl", timeoutMs: 500 };
- * ```
- */
-export interface TimeoutErrorOptions extends Omit<Win32ErrorOptions, "code"> {
-  /** The timeout that passed, in milliseconds. */
-  timeoutMs: number;
-}
-
-/**
- * A call did not complete within its timeout. kbridge then cancels the
- * operation with `CancelIoEx`, so the code is the cancelled operation's 995
- * (`ERROR_OPERATION_ABORTED`); the name is `"TimeoutError"` and the message
- * gives the timeout.
- *
- * @example
- * ```ts
- * import { TimeoutError } from "./errors.ts";
- *
- * const error = new TimeoutError({ call: "DeviceIoControl", timeoutMs: 500 });
- * error.message; // "DeviceIoControl timed out after 500 ms"
- * ```
- */
-export class TimeoutError extends Win32Error {
-  /** `"TimeoutError"`. */
-  override name: string = "TimeoutError";
-  /** The timeout that passed, in milliseconds. */
-  readonly timeoutMs: number;
-
-  /** Creates the error; see {@link TimeoutErrorOptions}. */
-  constructor(options: TimeoutErrorOptions) {
-    super({ ...options, code: ERROR_OPERATION_ABORTED });
-    this.timeoutMs = options.timeoutMs;
-    this.message = `${
-      describeCall(options.call, this.controlCode, options.detail)
-    } timed out after ${options.timeoutMs} ms`;
   }
 }
 
@@ -309,6 +127,70 @@ export class ChannelUnavailableError extends KbridgeError {
     super(`kbridge: the ${channel} channel is unavailable: ${reason}`, options);
     this.channel = channel;
     this.reason = reason;
+  }
+}
+
+/**
+ * Shared memory laid out as a kbridge ring holds a value its layout rules
+ * out: a wrong header (magic, version, sizes), an index off the 8-byte grid
+ * or further than the capacity from the other, a record longer than the
+ * space it may use, or a pad record where none can be. The reader stops at
+ * the first such value instead of reading out of bounds or looping; the
+ * records before it were delivered.
+ *
+ * @example
+ * ```ts
+ * import { CorruptRingError } from "./errors.ts";
+ *
+ * const error = new CorruptRingError("head 0x4 is not a multiple of 8");
+ * error.message; // "kbridge: corrupt ring: head 0x4 is not a multiple of 8"
+ * ```
+ */
+export class CorruptRingError extends KbridgeError {
+  /** `"CorruptRingError"`. */
+  override name: string = "CorruptRingError";
+  /** Which value is wrong, and why. */
+  readonly reason: string;
+
+  /** Creates the error; `reason` names the value and the rule it breaks. */
+  constructor(reason: string) {
+    super(`kbridge: corrupt ring: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+/**
+ * A Windows call made on a worker thread (a `nonblocking` FFI call, e.g. the
+ * wait that does not block the event loop) reported failure. Its error code
+ * stays in that thread's `GetLastError`, which JavaScript cannot read (a
+ * read on the main thread returns another call's code), so the error has
+ * none: it names the call and what it returned.
+ *
+ * @example
+ * ```ts
+ * import { NonblockingCallError } from "./errors.ts";
+ *
+ * const error = new NonblockingCallError("WaitForMultipleObjects", "WAIT_FAILED");
+ * error.message;
+ * // "kbridge: WaitForMultipleObjects returned WAIT_FAILED on a worker thread
+ * //  (its error code stays on that thread)"
+ * ```
+ */
+export class NonblockingCallError extends KbridgeError {
+  /** `"NonblockingCallError"`. */
+  override name: string = "NonblockingCallError";
+  /** The Windows function that failed. */
+  readonly call: string;
+  /** What it returned, e.g. `WAIT_FAILED`. */
+  readonly result: string;
+
+  /** Creates the error for `call`, which returned `result`. */
+  constructor(call: string, result: string) {
+    super(
+      `kbridge: ${call} returned ${result} on a worker thread (its error code stays on that thread)`,
+    );
+    this.call = call;
+    this.result = result;
   }
 }
 
@@ -406,40 +288,6 @@ export function checkBufferSource(
 
 function isDetached(buffer: ArrayBufferLike): boolean {
   return buffer instanceof ArrayBuffer && buffer.detached;
-}
-
-/** `call`, with its control code and detail in parentheses when there are any. */
-function describeCall(call: string, controlCode?: CtlCodeInfo, detail?: string): string {
-  const parts: string[] = [];
-  if (controlCode !== undefined) parts.push(formatCtlCode(controlCode.code));
-  if (detail !== undefined) parts.push(`"${detail}"`);
-  return parts.length === 0 ? call : `${call}(${parts.join(", ")})`;
-}
-
-/** `ERROR_X (code)`, or `Win32 error <code>` for an unknown code. */
-function describeWin32Error(code: number): string {
-  const name = WIN32_ERROR_NAMES.get(code);
-  return name === undefined ? win32ErrorName(code) : `${name} (${code})`;
-}
-
-/** `NTSTATUS STATUS_X (0x...)`, or `NTSTATUS 0x...` for an unknown status. */
-/** What a status means beyond its name, where it is easy to misread. */
-const NTSTATUS_HINTS: ReadonlyMap<number, string> = new Map([
-  // Wine completes the request that was in the driver when its host died with this status.
-  [0xC000_0123, "under Wine: the driver's host process died"],
-]);
-
-function describeNtStatus(status: number): string {
-  const name = NTSTATUS_NAMES.get(status >>> 0);
-  const hex = formatNtStatus(status);
-  const hint = NTSTATUS_HINTS.get(status >>> 0);
-  return (name === undefined ? `NTSTATUS ${hex}` : `NTSTATUS ${name} (${hex})`) +
-    (hint === undefined ? "" : ` - ${hint}`);
-}
-
-function describeReason(reason: unknown): string {
-  if (reason instanceof Error) return reason.message;
-  return reason === undefined ? "no reason given" : String(reason);
 }
 
 /** Bounds such as 0xFFF or 0xFFFFFFFF read better in hex. */

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { walkLength, walkStep } from "./fuzz_mutate.ts";
-import type { Prng } from "./fuzz_prng.ts";
+import { walkLength, walkStep } from "./mutate.ts";
+import type { Prng } from "./prng.ts";
 
 /**
  * Where a corpus entry came from: a seed, an input that drew a new status, or
@@ -15,7 +15,7 @@ import type { Prng } from "./fuzz_prng.ts";
  *
  * @example
  * ```ts
- * import type { CorpusOrigin } from "./fuzz_corpus.ts";
+ * import type { CorpusOrigin } from "./corpus.ts";
  * const origin: CorpusOrigin = "output";
  * ```
  */
@@ -26,7 +26,7 @@ export type CorpusOrigin = "seed" | "status" | "output";
  *
  * @example
  * ```ts
- * import { Corpus } from "./fuzz_corpus.ts";
+ * import { Corpus } from "./corpus.ts";
  * const entry = new Corpus([0x80222004]).entries[0]; // the first seed: empty input
  * ```
  */
@@ -59,7 +59,7 @@ const BURST = 8;
  *
  * @example
  * ```ts
- * import { Corpus } from "./fuzz_corpus.ts";
+ * import { Corpus } from "./corpus.ts";
  * const step = new Corpus([0x80222004]).nextWalk(); // { entry, code: 0x80222004, input }
  * ```
  */
@@ -77,7 +77,7 @@ export interface WalkCase {
  *
  * @example
  * ```ts
- * import { Corpus } from "./fuzz_corpus.ts";
+ * import { Corpus } from "./corpus.ts";
  * const corpus = new Corpus([0x80222004], { maxEntries: 64, maxOutputsPerCode: 4 });
  * ```
  */
@@ -95,7 +95,7 @@ export interface CorpusOptions {
  *
  * @example
  * ```ts
- * import { SEED_INPUTS } from "./fuzz_corpus.ts";
+ * import { SEED_INPUTS } from "./corpus.ts";
  * SEED_INPUTS[0].length; // 0
  * ```
  */
@@ -123,7 +123,7 @@ function key(data: Uint8Array): string {
  *
  * @example
  * ```ts
- * import { Corpus } from "./fuzz_corpus.ts";
+ * import { Corpus } from "./corpus.ts";
  *
  * const corpus = new Corpus([0x80232000, 0x80232400]);
  * corpus.add(new Uint8Array([0x4b, 0x42, 0, 1]), 64, "output", 0x80232000);

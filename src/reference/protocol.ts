@@ -1,19 +1,23 @@
 /**
- * The reference driver's protocol: the TypeScript mirror of `driver/kbridge.h`.
- * A test compiles a probe against the header and checks every value and
- * layout here against what the C compiler computes.
+ * The reference driver's protocol: the TypeScript mirror of `driver/kbridge.h`
+ * (its control codes, capabilities, names and request/response layouts; the
+ * generic ring layout it uses is `../channels/ring_layout.ts`). A test
+ * compiles a probe against the header and checks every value and layout here
+ * against what the C compiler computes.
  *
  * @module
  */
-import { ctlCode, type TransferMethod } from "./ctl_code.ts";
-import { bytes, struct, type StructType } from "./struct.ts";
+import { ctlCode, type TransferMethod } from "../core/ctl_code.ts";
+import { struct, type StructType } from "../core/struct.ts";
+import { RecordHeader, RingHeader } from "../channels/ring_layout.ts";
 
 /**
  * Device type of the reference driver's control codes (vendor range).
  *
  * @example
  * ```ts
- * import { decodeCtlCode, IOCTL, KBRIDGE_DEVICE_TYPE } from "@kbridge/kbridge";
+ * import { decodeCtlCode } from "@kbridge/kbridge";
+ * import { IOCTL, KBRIDGE_DEVICE_TYPE } from "@kbridge/kbridge/reference";
  * decodeCtlCode(IOCTL.ECHO).deviceType === KBRIDGE_DEVICE_TYPE; // true
  * ```
  */
@@ -28,7 +32,8 @@ function code(fn: number, method: TransferMethod): number {
  *
  * @example
  * ```ts
- * import { decodeCtlCode, IOCTL } from "@kbridge/kbridge";
+ * import { decodeCtlCode } from "@kbridge/kbridge";
+ * import { IOCTL } from "@kbridge/kbridge/reference";
  * decodeCtlCode(IOCTL.ECHO).methodName; // "BUFFERED"
  * ```
  */
@@ -40,6 +45,7 @@ export const IOCTL: {
   readonly OUT_DIRECT_FILL: number;
   readonly NEITHER_ECHO: number;
   readonly CHECKSUM: number;
+  readonly OVERFLOW: number;
   readonly PEND: number;
   readonly RELEASE: number;
   readonly GET_STATS: number;
@@ -59,6 +65,7 @@ export const IOCTL: {
   OUT_DIRECT_FILL: code(0x804, 2),
   NEITHER_ECHO: code(0x805, 3),
   CHECKSUM: code(0x806, 0),
+  OVERFLOW: code(0x807, 0),
   PEND: code(0x810, 0),
   RELEASE: code(0x811, 0),
   GET_STATS: code(0x820, 0),
@@ -108,7 +115,7 @@ export const Capability: {
  *
  * @example
  * ```ts
- * import { Channel } from "@kbridge/kbridge";
+ * import { Channel } from "@kbridge/kbridge/reference";
  * const both = Channel.SECTION | Channel.INVERTED;
  * ```
  */
@@ -123,7 +130,7 @@ export const Channel: {
  *
  * @example
  * ```ts
- * import { Protocol } from "@kbridge/kbridge";
+ * import { Protocol } from "@kbridge/kbridge/reference";
  * Protocol.MAX_MESSAGE; // 4096
  * ```
  */
@@ -154,33 +161,6 @@ export const Protocol: {
 });
 
 /**
- * The shared ring's constants (see the ring comment in `driver/kbridge.h`).
- *
- * @example
- * ```ts
- * import { Ring } from "@kbridge/kbridge";
- * Ring.HEADER_SIZE; // 256
- * ```
- */
-export const Ring: {
-  readonly MAGIC: number;
-  readonly VERSION: number;
-  readonly HEADER_SIZE: number;
-  readonly ALIGN: number;
-  readonly MIN_BYTES: number;
-  readonly MAX_BYTES: number;
-  readonly RECORD_PAD: number;
-} = Object.freeze({
-  MAGIC: 0x474e_5242,
-  VERSION: 1,
-  HEADER_SIZE: 256,
-  ALIGN: 8,
-  MIN_BYTES: 4096,
-  MAX_BYTES: 64 * 1024 * 1024,
-  RECORD_PAD: 0x1,
-});
-
-/**
  * Names of the reference driver's objects, as user mode opens them.
  *
  * @example
@@ -203,7 +183,7 @@ export const Names: {
  *
  * @example
  * ```ts
- * import { VersionInfo } from "@kbridge/kbridge";
+ * import { VersionInfo } from "@kbridge/kbridge/reference";
  * VersionInfo.decode(new Uint8Array(16)).protocolVersion; // 0
  * ```
  */
@@ -224,7 +204,7 @@ export const VersionInfo: StructType<{
  *
  * @example
  * ```ts
- * import { ChecksumRequest, fnv1a } from "@kbridge/kbridge";
+ * import { ChecksumRequest, fnv1a } from "@kbridge/kbridge/reference";
  * const data = new Uint8Array([1, 2, 3]);
  * ChecksumRequest.encode({ length: data.length, fnv1a: fnv1a(data) });
  * ```
@@ -239,7 +219,7 @@ export const ChecksumRequest: StructType<{ length: number; fnv1a: number }> = st
  *
  * @example
  * ```ts
- * import { FillRequest } from "@kbridge/kbridge";
+ * import { FillRequest } from "@kbridge/kbridge/reference";
  * FillRequest.encode({ seed: 7, reserved: 0 }).length; // 8
  * ```
  */
@@ -253,7 +233,7 @@ export const FillRequest: StructType<{ seed: number; reserved: number }> = struc
  *
  * @example
  * ```ts
- * import { PendRequest } from "@kbridge/kbridge";
+ * import { PendRequest } from "@kbridge/kbridge/reference";
  * PendRequest.encode({ tag: 1, timeoutMs: 500 });
  * ```
  */
@@ -267,7 +247,7 @@ export const PendRequest: StructType<{ tag: number; timeoutMs: number }> = struc
  *
  * @example
  * ```ts
- * import { PendResult } from "@kbridge/kbridge";
+ * import { PendResult } from "@kbridge/kbridge/reference";
  * PendResult.decode(new Uint8Array(8)); // { tag: 0, how: 0 }
  * ```
  */
@@ -281,7 +261,7 @@ export const PendResult: StructType<{ tag: number; how: number }> = struct({
  *
  * @example
  * ```ts
- * import { Protocol, ReleaseRequest } from "@kbridge/kbridge";
+ * import { Protocol, ReleaseRequest } from "@kbridge/kbridge/reference";
  * ReleaseRequest.encode({ tag: Protocol.RELEASE_ALL, reserved: 0 });
  * ```
  */
@@ -334,7 +314,7 @@ export const Stats: StructType<{
  *
  * @example
  * ```ts
- * import { SectionRequest } from "@kbridge/kbridge";
+ * import { SectionRequest } from "@kbridge/kbridge/reference";
  * SectionRequest.encode({ ringBytes: 1 << 20, reserved: 0 });
  * ```
  */
@@ -348,7 +328,7 @@ export const SectionRequest: StructType<{ ringBytes: number; reserved: number }>
  *
  * @example
  * ```ts
- * import { SectionInfo } from "@kbridge/kbridge";
+ * import { SectionInfo } from "@kbridge/kbridge/reference";
  * SectionInfo.size; // 8
  * ```
  */
@@ -362,7 +342,7 @@ export const SectionInfo: StructType<{ viewBytes: number; ringBytes: number }> =
  *
  * @example
  * ```ts
- * import { ClassicRequest } from "@kbridge/kbridge";
+ * import { ClassicRequest } from "@kbridge/kbridge/reference";
  * ClassicRequest.encode({ eventHandle: 0x1234n, ringBytes: 65536, reserved: 0 });
  * ```
  */
@@ -375,7 +355,7 @@ export const ClassicRequest: StructType<
  *
  * @example
  * ```ts
- * import { ClassicInfo } from "@kbridge/kbridge";
+ * import { ClassicInfo } from "@kbridge/kbridge/reference";
  * ClassicInfo.offsets.viewBytes; // 8
  * ```
  */
@@ -388,7 +368,7 @@ export const ClassicInfo: StructType<
  *
  * @example
  * ```ts
- * import { Channel, ProducerRequest } from "@kbridge/kbridge";
+ * import { Channel, ProducerRequest } from "@kbridge/kbridge/reference";
  * ProducerRequest.encode({
  *   channels: Channel.SECTION,
  *   count: 1000,
@@ -423,7 +403,7 @@ export const ProducerRequest: StructType<{
  *
  * @example
  * ```ts
- * import { Channel, InjectHeader } from "@kbridge/kbridge";
+ * import { Channel, InjectHeader } from "@kbridge/kbridge/reference";
  * const payload = new TextEncoder().encode("hi");
  * const input = new Uint8Array([...InjectHeader.encode({ channels: Channel.INVERTED, length: 2 }), ...payload]);
  * ```
@@ -434,66 +414,11 @@ export const InjectHeader: StructType<{ channels: number; length: number }> = st
 });
 
 /**
- * `KBRIDGE_RING_HEADER`, at offset 0 of a ring view.
- *
- * @example
- * ```ts
- * import { RingHeader } from "@kbridge/kbridge";
- * RingHeader.offsets.tail; // 128: the consumer's cache line
- * ```
- */
-export const RingHeader: StructType<{
-  magic: number;
-  version: number;
-  capacity: number;
-  headerSize: number;
-  reserved0: Uint8Array;
-  head: number;
-  dropped: number;
-  producerClosed: number;
-  reserved1: Uint8Array;
-  tail: number;
-  consumerWaiting: number;
-  reserved2: Uint8Array;
-  reserved3: Uint8Array;
-}> = struct({
-  magic: "u32",
-  version: "u32",
-  capacity: "u32",
-  headerSize: "u32",
-  reserved0: bytes(48),
-  head: "u32",
-  dropped: "u32",
-  producerClosed: "u32",
-  reserved1: bytes(52),
-  tail: "u32",
-  consumerWaiting: "u32",
-  reserved2: bytes(56),
-  reserved3: bytes(64),
-});
-
-/**
- * `KBRIDGE_RECORD_HEADER`, before each record's payload in a ring or an inverted-call output.
- *
- * @example
- * ```ts
- * import { RecordHeader } from "@kbridge/kbridge";
- * RecordHeader.size; // 24
- * ```
- */
-export const RecordHeader: StructType<{
-  length: number;
-  flags: number;
-  sequence: bigint;
-  timestamp: bigint;
-}> = struct({ length: "u32", flags: "u32", sequence: "u64", timestamp: "u64" });
-
-/**
  * The layouts above by their C name, for the test that compares them with the compiler.
  *
  * @example
  * ```ts
- * import { layouts } from "@kbridge/kbridge";
+ * import { layouts } from "@kbridge/kbridge/reference";
  * layouts.KBRIDGE_STATS.size; // 64
  * ```
  */
@@ -522,7 +447,7 @@ export const layouts: Readonly<Record<string, StructType<Record<string, unknown>
  *
  * @example
  * ```ts
- * import { patternByte } from "@kbridge/kbridge";
+ * import { patternByte } from "@kbridge/kbridge/reference";
  * const expected = Uint8Array.from({ length: 16 }, (_, i) => patternByte(7, i));
  * ```
  */
@@ -539,7 +464,7 @@ export function patternByte(seed: number, i: number): number {
  *
  * @example
  * ```ts
- * import { pattern } from "@kbridge/kbridge";
+ * import { pattern } from "@kbridge/kbridge/reference";
  * pattern(7, 4).length; // 4
  * ```
  */
@@ -554,7 +479,7 @@ export function pattern(seed: number, length: number): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
- * import { fnv1a } from "@kbridge/kbridge";
+ * import { fnv1a } from "@kbridge/kbridge/reference";
  * fnv1a(new Uint8Array()); // 0x811c9dc5
  * ```
  */

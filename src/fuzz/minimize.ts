@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import type { MinimizeCase } from "./fuzz_minimize.ts";
+ * import type { MinimizeCase } from "./minimize.ts";
  * const c: MinimizeCase = { input: new Uint8Array([0x4b, 0x42, 0xff, 1]), outputSize: 64 };
  * ```
  */
@@ -27,7 +27,7 @@ export interface MinimizeCase {
  *
  * @example
  * ```ts
- * import type { MinimizeResult } from "./fuzz_minimize.ts";
+ * import type { MinimizeResult } from "./minimize.ts";
  * const r: MinimizeResult = { input: new Uint8Array(3), outputSize: 0, attempts: 9, reproduced: true };
  * ```
  */
@@ -43,7 +43,7 @@ export interface MinimizeResult extends MinimizeCase {
  *
  * @example
  * ```ts
- * import type { MinimizeOptions } from "./fuzz_minimize.ts";
+ * import type { MinimizeOptions } from "./minimize.ts";
  * const options: MinimizeOptions = { maxAttempts: 16, assumeFailing: true };
  * ```
  */
@@ -66,7 +66,7 @@ function nonZero(data: Uint8Array): number {
  *
  * @example
  * ```ts
- * import { smaller } from "./fuzz_minimize.ts";
+ * import { smaller } from "./minimize.ts";
  * smaller({ input: new Uint8Array(2), outputSize: 0 }, { input: new Uint8Array(3), outputSize: 0 }); // true
  * ```
  */
@@ -87,7 +87,7 @@ export function smaller(a: MinimizeCase, b: MinimizeCase): boolean {
  *
  * @example
  * ```ts
- * import { minimize } from "./fuzz_minimize.ts";
+ * import { minimize } from "./minimize.ts";
  *
  * // Fails when the input starts with "KB" + 0xFF and is at least 16 bytes long.
  * const fails = (c: { input: Uint8Array }) =>

@@ -24,16 +24,16 @@
  *
  * @module
  */
-import { decodeCtlCode, formatCtlCode, type MethodName } from "./ctl_code.ts";
-import { KbridgeError } from "./errors.ts";
-import { fromHex, hex32, toHex } from "./hex.ts";
+import { decodeCtlCode, formatCtlCode, type MethodName } from "../core/ctl_code.ts";
+import { KbridgeError } from "../core/errors.ts";
+import { fromHex, hex32, toHex } from "../core/hex.ts";
 
 /**
  * The `format` of the files this version writes and reads.
  *
  * @example
  * ```ts
- * import { REPRODUCER_FORMAT } from "./fuzz_reproducer.ts";
+ * import { REPRODUCER_FORMAT } from "./reproducer.ts";
  * REPRODUCER_FORMAT; // "kbridge-fuzz-reproducer/1"
  * ```
  */
@@ -48,7 +48,7 @@ export const REPRODUCER_FORMAT = "kbridge-fuzz-reproducer/1";
  *
  * @example
  * ```ts
- * import type { FindingKind } from "./fuzz_reproducer.ts";
+ * import type { FindingKind } from "./reproducer.ts";
  * const kind: FindingKind = "crash";
  * ```
  */
@@ -61,7 +61,7 @@ const KINDS: readonly FindingKind[] = ["crash", "hang", "canary", "kernel-pointe
  *
  * @example
  * ```ts
- * import type { Reproducer } from "./fuzz_reproducer.ts";
+ * import type { Reproducer } from "./reproducer.ts";
  *
  * const reproducer: Reproducer = {
  *   kind: "crash",
@@ -108,7 +108,7 @@ export interface Reproducer {
  *
  * @example
  * ```ts
- * import { ReproducerError } from "./fuzz_reproducer.ts";
+ * import { ReproducerError } from "./reproducer.ts";
  * new ReproducerError("crash.json", "code is missing").message;
  * // "kbridge: crash.json is no fuzz reproducer: code is missing"
  * ```
@@ -135,7 +135,7 @@ export class ReproducerError extends KbridgeError {
  *
  * @example
  * ```ts
- * import { encodeReproducer } from "./fuzz_reproducer.ts";
+ * import { encodeReproducer } from "./reproducer.ts";
  *
  * const text = encodeReproducer({
  *   kind: "hang", device: "\\\\.\\X", code: 0x222003, input: new Uint8Array([1]), outputSize: 0,
@@ -211,7 +211,7 @@ function stringField(
  *
  * @example
  * ```ts
- * import { decodeReproducer, encodeReproducer } from "./fuzz_reproducer.ts";
+ * import { decodeReproducer, encodeReproducer } from "./reproducer.ts";
  *
  * const original = {
  *   kind: "crash" as const, device: "\\\\.\\X", code: 0x80232400, input: new Uint8Array([0x4b]),
@@ -276,7 +276,7 @@ export function decodeReproducer(text: string, file = "the reproducer"): Reprodu
  *
  * @example
  * ```ts
- * import { reproducerName } from "./fuzz_reproducer.ts";
+ * import { reproducerName } from "./reproducer.ts";
  * reproducerName({ kind: "crash", code: 0x80232400, iteration: 175 }); // "crash-80232400-000175.json"
  * ```
  */

@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { MAX_SEED } from "./fuzz_prng.ts";
+ * import { MAX_SEED } from "./prng.ts";
  * MAX_SEED; // 9007199254740991
  * ```
  */
@@ -34,7 +34,7 @@ function rotl(x: number, k: number): number {
  *
  * @example
  * ```ts
- * import { Prng } from "./fuzz_prng.ts";
+ * import { Prng } from "./prng.ts";
  *
  * const a = new Prng(42);
  * const b = new Prng(42);
@@ -129,7 +129,7 @@ export class Prng {
  *
  * @example
  * ```ts
- * import { randomSeed } from "./fuzz_prng.ts";
+ * import { randomSeed } from "./prng.ts";
  *
  * const seed = randomSeed(); // e.g. 3141592653
  * ```

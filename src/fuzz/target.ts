@@ -14,12 +14,13 @@
  *
  * @module
  */
-import { openDevice } from "./device.ts";
-import type { Device } from "./device.ts";
-import { KbridgeError, TimeoutError, Win32Error } from "./errors.ts";
-import { startDriver, stopDriver } from "./service.ts";
-import { ntStatusName } from "./win32_errors.ts";
-import { dosLinkOf, removeDosDeviceLink, underWine } from "./lab/dos_link.ts";
+import { openDevice } from "../io/device.ts";
+import type { Device } from "../io/device.ts";
+import { KbridgeError } from "../core/errors.ts";
+import { TimeoutError, Win32Error } from "../core/win32_error.ts";
+import { startDriver, stopDriver } from "../io/service.ts";
+import { ntStatusName } from "../core/error_names.ts";
+import { dosLinkOf, removeDosDeviceLink, underWine } from "../io/dos_link.ts";
 
 /** What StartServiceW answers under Wine while a dead host's link is still there. */
 const ERROR_INVALID_HANDLE = 6;
@@ -34,7 +35,7 @@ const ERROR_INVALID_HANDLE = 6;
  *
  * @example
  * ```ts
- * import type { CallOutcome } from "./fuzz_target.ts";
+ * import type { CallOutcome } from "./target.ts";
  * const outcome: CallOutcome = { kind: "error", status: "STATUS_INVALID_PARAMETER", win32: 87 };
  * ```
  */
@@ -115,7 +116,7 @@ const DEATH_STATUSES: ReadonlySet<number> = new Set([
  *
  * @example
  * ```ts
- * import { looksDead } from "./fuzz_target.ts";
+ * import { looksDead } from "./target.ts";
  * looksDead({ kind: "error", status: "STATUS_ACCESS_DENIED", win32: 5 }); // true
  * looksDead({ kind: "ok", bytesReturned: 0 }); // false
  * ```
@@ -132,8 +133,8 @@ export function looksDead(outcome: CallOutcome): boolean {
  *
  * @example
  * ```ts
- * import { Win32Error } from "./errors.ts";
- * import { errorOutcome } from "./fuzz_target.ts";
+ * import { Win32Error } from "../core/win32_error.ts";
+ * import { errorOutcome } from "./target.ts";
  *
  * errorOutcome(new Win32Error({ code: 87, call: "DeviceIoControl", ntStatus: 0xC000000D })).status;
  * // "STATUS_INVALID_PARAMETER"
@@ -153,7 +154,7 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  *
  * @example
  * ```ts
- * import type { DeviceTargetOptions } from "./fuzz_target.ts";
+ * import type { DeviceTargetOptions } from "./target.ts";
  * const options: DeviceTargetOptions = { service: "kbcrashy", probeMs: 1000 };
  * ```
  */

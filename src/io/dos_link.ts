@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { ArgumentError, KbridgeError } from "../errors.ts";
-import { ntdll, pointerValue, wideString } from "../native.ts";
-import { ntStatusName } from "../win32_errors.ts";
+import { ArgumentError, KbridgeError } from "../core/errors.ts";
+import { ntdll, pointerValue, wideString } from "../core/native.ts";
+import { ntStatusName } from "../core/error_names.ts";
 
 const DELETE = 0x0001_0000;
 const OBJ_CASE_INSENSITIVE = 0x40;

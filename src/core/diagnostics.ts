@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Win32Error } from "./errors.ts";
+import { Win32Error } from "./win32_error.ts";
 import { INVALID_HANDLE_VALUE, kernel32, ntdll, pointerValue, win32ErrorOf } from "./native.ts";
 
 const TH32CS_SNAPTHREAD = 0x4;

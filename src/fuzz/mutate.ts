@@ -6,14 +6,14 @@
  *
  * @module
  */
-import type { Prng } from "./fuzz_prng.ts";
+import type { Prng } from "./prng.ts";
 
 /**
  * 16 MiB, the size class of the "huge" buffers (the reference driver's transfer limit).
  *
  * @example
  * ```ts
- * import { HUGE } from "./fuzz_mutate.ts";
+ * import { HUGE } from "./mutate.ts";
  * HUGE + 1; // 16777217: one past the limit
  * ```
  */
@@ -24,7 +24,7 @@ export const HUGE: number = 16 * 1024 * 1024;
  *
  * @example
  * ```ts
- * import { INTERESTING_8 } from "./fuzz_mutate.ts";
+ * import { INTERESTING_8 } from "./mutate.ts";
  * INTERESTING_8.includes(0x80); // true
  * ```
  */
@@ -36,7 +36,7 @@ export const INTERESTING_8: readonly number[] = [0x00, 0x01, 0x10, 0x20, 0x40, 0
  *
  * @example
  * ```ts
- * import { INTERESTING_32 } from "./fuzz_mutate.ts";
+ * import { INTERESTING_32 } from "./mutate.ts";
  * INTERESTING_32.includes(4097); // true
  * ```
  */
@@ -68,7 +68,7 @@ export const INTERESTING_32: readonly number[] = [
  *
  * @example
  * ```ts
- * import { POINTER_LIKE } from "./fuzz_mutate.ts";
+ * import { POINTER_LIKE } from "./mutate.ts";
  * POINTER_LIKE.includes(0xffff_8000_0000_0000n); // true
  * ```
  */
@@ -98,7 +98,7 @@ export const POINTER_LIKE: readonly bigint[] = [
  *
  * @example
  * ```ts
- * import { BOUNDARY_LENGTHS } from "./fuzz_mutate.ts";
+ * import { BOUNDARY_LENGTHS } from "./mutate.ts";
  * BOUNDARY_LENGTHS.includes(4097); // true
  * ```
  */
@@ -155,8 +155,8 @@ export const BOUNDARY_LENGTHS: readonly number[] = [
  *
  * @example
  * ```ts
- * import { Prng } from "./fuzz_prng.ts";
- * import { boundaryLength } from "./fuzz_mutate.ts";
+ * import { Prng } from "./prng.ts";
+ * import { boundaryLength } from "./mutate.ts";
  *
  * boundaryLength(new Prng(1), 4096) <= 4096; // true
  * ```
@@ -177,7 +177,7 @@ function copy(data: Uint8Array): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
- * import { flipBit } from "./fuzz_mutate.ts";
+ * import { flipBit } from "./mutate.ts";
  * flipBit(new Uint8Array([0]), 1); // Uint8Array [2]
  * ```
  */
@@ -192,7 +192,7 @@ export function flipBit(data: Uint8Array, bit: number): Uint8Array<ArrayBuffer> 
  *
  * @example
  * ```ts
- * import { flipByte } from "./fuzz_mutate.ts";
+ * import { flipByte } from "./mutate.ts";
  * flipByte(new Uint8Array([0x4b, 0x42, 0x00]), 2); // Uint8Array [0x4b, 0x42, 0xff]
  * ```
  */
@@ -208,7 +208,7 @@ export function flipByte(data: Uint8Array, offset: number): Uint8Array<ArrayBuff
  *
  * @example
  * ```ts
- * import { writeValue } from "./fuzz_mutate.ts";
+ * import { writeValue } from "./mutate.ts";
  * writeValue(new Uint8Array(4), 0, 2, 0x1234n); // Uint8Array [0x34, 0x12, 0, 0]
  * ```
  */
@@ -231,7 +231,7 @@ export function writeValue(
  *
  * @example
  * ```ts
- * import { resize } from "./fuzz_mutate.ts";
+ * import { resize } from "./mutate.ts";
  * resize(new Uint8Array([1, 2]), 5, "repeat"); // Uint8Array [1, 2, 1, 2, 1]
  * resize(new Uint8Array([1, 2]), 1, 0); // Uint8Array [1]
  * ```
@@ -264,8 +264,8 @@ export function resize(
  *
  * @example
  * ```ts
- * import { Prng } from "./fuzz_prng.ts";
- * import { writePointers } from "./fuzz_mutate.ts";
+ * import { Prng } from "./prng.ts";
+ * import { writePointers } from "./mutate.ts";
  *
  * writePointers(new Prng(7), new Uint8Array(3), 1).length; // 8
  * ```
@@ -292,8 +292,8 @@ export function writePointers(
  *
  * @example
  * ```ts
- * import { Prng } from "./fuzz_prng.ts";
- * import { havoc } from "./fuzz_mutate.ts";
+ * import { Prng } from "./prng.ts";
+ * import { havoc } from "./mutate.ts";
  *
  * const mutated = havoc(new Prng(3), new Uint8Array(16));
  * ```
@@ -347,7 +347,7 @@ export function havoc(prng: Prng, data: Uint8Array): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
- * import { WALK_LIMIT } from "./fuzz_mutate.ts";
+ * import { WALK_LIMIT } from "./mutate.ts";
  * WALK_LIMIT; // 64
  * ```
  */
@@ -359,7 +359,7 @@ export const WALK_LIMIT = 64;
  *
  * @example
  * ```ts
- * import { walkLength } from "./fuzz_mutate.ts";
+ * import { walkLength } from "./mutate.ts";
  * walkLength(0); // 0
  * ```
  */
@@ -378,7 +378,7 @@ export function walkLength(length: number): number {
  *
  * @example
  * ```ts
- * import { walkStep } from "./fuzz_mutate.ts";
+ * import { walkStep } from "./mutate.ts";
  *
  * // Step 2 inverts byte 2: "KB\0" becomes "KB\xff".
  * walkStep(new Uint8Array([0x4b, 0x42, 0x00]), 2); // Uint8Array [0x4b, 0x42, 0xff]

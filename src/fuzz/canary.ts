@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * import { CANARY } from "./fuzz_canary.ts";
+ * import { CANARY } from "./canary.ts";
  * CANARY.length; // 8
  * ```
  */
@@ -23,7 +23,7 @@ export const CANARY: readonly number[] = [0xcb, 0xde, 0x5a, 0xa5, 0x3c, 0xc3, 0x
  *
  * @example
  * ```ts
- * import { fillCanary } from "./fuzz_canary.ts";
+ * import { fillCanary } from "./canary.ts";
  * const out = fillCanary(new Uint8Array(4)); // Uint8Array [0xcb, 0xde, 0x5a, 0xa5]
  * ```
  */
@@ -46,7 +46,7 @@ export function fillCanary(buffer: Uint8Array): Uint8Array {
  *
  * @example
  * ```ts
- * import { canaryDamage, fillCanary } from "./fuzz_canary.ts";
+ * import { canaryDamage, fillCanary } from "./canary.ts";
  *
  * const out = fillCanary(new Uint8Array(16));
  * out[9] = 0;
@@ -76,7 +76,7 @@ export function canaryDamage(buffer: Uint8Array, from: number): number {
  *
  * @example
  * ```ts
- * import type { KernelPointer } from "./fuzz_canary.ts";
+ * import type { KernelPointer } from "./canary.ts";
  * const hit: KernelPointer = { offset: 8, value: 0xffff_a001_2345_6780n };
  * ```
  */
@@ -125,7 +125,7 @@ function poissonTail(lambda: number, k: number): number {
  *
  * @example
  * ```ts
- * import { kernelPointers } from "./fuzz_canary.ts";
+ * import { kernelPointers } from "./canary.ts";
  *
  * const out = new Uint8Array(16);
  * new DataView(out.buffer).setBigUint64(8, 0xffff_a001_2345_6780n, true);

@@ -3,16 +3,21 @@
  *
  * @module
  */
+import { ArgumentError, checkBufferSource, checkInteger, ClosedError } from "../core/errors.ts";
+import { Win32Error } from "../core/win32_error.ts";
 import {
-  ArgumentError,
-  checkBufferSource,
-  checkInteger,
-  ClosedError,
-  Win32Error,
-} from "./errors.ts";
-import { INVALID_HANDLE_VALUE, kernel32, lastError, pointerValue, wideString } from "./native.ts";
-import { completionPort, type IoctlAsyncOptions } from "./overlapped.ts";
-import { subscribe, type SubscribeOptions, type Subscription } from "./subscribe.ts";
+  INVALID_HANDLE_VALUE,
+  kernel32,
+  lastError,
+  pointerValue,
+  wideString,
+} from "../core/native.ts";
+import {
+  completionPort,
+  type IoctlAsyncOptions,
+  isWarningStatus,
+  warningError,
+} from "./overlapped.ts";
 
 const GENERIC_READ = 0x8000_0000;
 const GENERIC_WRITE = 0x4000_0000;
@@ -94,6 +99,20 @@ export function checkIoctlArguments(
   return { code: checkedCode, input: checkedInput, output: checkedOutput };
 }
 
+/**
+ * Something a {@linkcode Device} closes before its handle; see {@linkcode Device.addDependent}.
+ * `close()` may return a Promise, which the device's `Symbol.asyncDispose` awaits.
+ *
+ * @example
+ * ```ts ignore
+ * const dependent: DeviceDependent = subscribe(device, { channel: "section" });
+ * ```
+ */
+export interface DeviceDependent {
+  /** Releases what the dependent holds; called once by the device, before its handle closes. */
+  close(): unknown;
+}
+
 /** Closes the handle of a device that was garbage-collected without `close()`. */
 const forgottenDevices = new FinalizationRegistry<Deno.PointerValue>((handle) => {
   kernel32("CloseHandle").CloseHandle(handle);
@@ -113,6 +132,9 @@ export class Device implements Disposable, AsyncDisposable {
   #handle: Deno.PointerValue;
   #closed = false;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #dependents = new Set<DeviceDependent>();
+  /** What the dependents' `close()` returned, for `Symbol.asyncDispose` to await. */
+  readonly #dependentsClosing: Promise<unknown>[] = [];
   /** The path the device was opened with. */
   readonly path: string;
   /** Whether the handle was opened with `FILE_FLAG_OVERLAPPED`. */
@@ -156,6 +178,8 @@ export class Device implements Disposable, AsyncDisposable {
    * @param input bytes sent to the driver (none when omitted)
    * @param output an output size in bytes (default 0), or a buffer to fill
    * @param options `timeoutMs` cancels the request when it takes longer (overlapped handles only)
+   * @throws {WarningStatusError} when the driver completes it with a warning NTSTATUS
+   * (e.g. `STATUS_BUFFER_OVERFLOW`): the bytes it returned are the error's `data`
    * @throws {Win32Error} when the driver fails the request
    * @throws {TimeoutError} when `timeoutMs` passes first
    *
@@ -187,6 +211,7 @@ export class Device implements Disposable, AsyncDisposable {
     }
     const k32 = kernel32("DeviceIoControl");
     const returned = bytesReturned;
+    returned[0] = 0;
     const ok = k32.DeviceIoControl(
       this.#handle,
       args.code,
@@ -198,7 +223,12 @@ export class Device implements Disposable, AsyncDisposable {
       null,
     );
     if (!ok) {
-      throw new Win32Error({ ...lastError(k32), call: "DeviceIoControl", controlCode: args.code });
+      const error = lastError(k32);
+      // A warning still completed the request: Windows wrote its byte count.
+      if (error.ntStatus !== undefined && isWarningStatus(error.ntStatus)) {
+        throw warningError(args, error.ntStatus, returned[0]);
+      }
+      throw new Win32Error({ ...error, call: "DeviceIoControl", controlCode: args.code });
     }
     return args.output.subarray(0, returned[0]);
   }
@@ -211,6 +241,8 @@ export class Device implements Disposable, AsyncDisposable {
    *
    * @throws {AbortError} when `signal` aborts the request
    * @throws {TimeoutError} when `timeoutMs` passes first
+   * @throws {WarningStatusError} when the driver completes it with a warning NTSTATUS
+   * (e.g. `STATUS_BUFFER_OVERFLOW`): the bytes it returned are the error's `data`
    * @throws {Win32Error} when the driver fails the request (with its NTSTATUS)
    *
    * @example
@@ -251,23 +283,46 @@ export class Device implements Disposable, AsyncDisposable {
   }
 
   /**
-   * Subscribes to the driver's messages (a driver that speaks the kbridge
-   * protocol of `driver/kbridge.h`); see {@linkcode subscribe}.
+   * Registers `dependent` to be closed by {@linkcode Device.close}, before the
+   * handle: something built on this device that must never outlive its handle
+   * (e.g. a subscription reading memory the driver unmaps when the handle
+   * closes). The dependent calls {@linkcode Device.removeDependent} when it
+   * closes first.
+   *
+   * @throws {ClosedError} once the device is closed
    *
    * @example
    * ```ts ignore
-   * await using device = openDevice("\\\\.\\Kbridge");
-   * for await (const message of device.subscribe({ channel: "auto" })) console.log(message.sequence);
+   * using device = openDevice("\\\\.\\MyDriver");
+   * const view = { close: () => console.log("closed before the handle") };
+   * device.addDependent(view);
    * ```
    */
-  subscribe(options?: SubscribeOptions): Subscription {
+  addDependent(dependent: DeviceDependent): void {
     this.#ensureOpen();
-    return subscribe(this, options);
+    this.#dependents.add(dependent);
   }
 
   /**
-   * Cancels every pending request of this device and closes its handle. Their
-   * Promises reject with an `AbortError`. Calling it again does nothing.
+   * Forgets a dependent registered with {@linkcode Device.addDependent}
+   * (it closed on its own). Unknown dependents are ignored.
+   *
+   * @example
+   * ```ts ignore
+   * device.addDependent(view);
+   * device.removeDependent(view); // the device no longer closes it
+   * ```
+   */
+  removeDependent(dependent: DeviceDependent): void {
+    this.#dependents.delete(dependent);
+  }
+
+  /**
+   * Closes the device's dependents (see {@linkcode Device.addDependent}), then
+   * cancels every pending request of this device and closes its handle. Their
+   * Promises reject with an `AbortError`. Calling it again does nothing. The
+   * handle is closed even when a dependent's `close()` throws; the first such
+   * error is rethrown afterwards.
    *
    * @example
    * ```ts ignore
@@ -279,11 +334,23 @@ export class Device implements Disposable, AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // Dependents first: they may use the handle (or memory tied to it) until they are closed.
+    let failure: { error: unknown } | undefined;
+    for (const dependent of this.#dependents) {
+      try {
+        const closing = dependent.close();
+        if (closing instanceof Promise) this.#dependentsClosing.push(closing);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    this.#dependents.clear();
     const k32 = kernel32("CloseHandle");
     if (this.overlapped) completionPort().cancelAll(this.#handle);
     k32.CloseHandle(this.#handle);
     forgottenDevices.unregister(this);
     this.#handle = null;
+    if (failure !== undefined) throw failure.error;
   }
 
   /** Same as {@linkcode Device.close}. */
@@ -291,11 +358,11 @@ export class Device implements Disposable, AsyncDisposable {
     this.close();
   }
 
-  /** Closes the device and waits until every pending request has settled. */
+  /** Closes the device and waits until its dependents are closed and every pending request has settled. */
   async [Symbol.asyncDispose](): Promise<void> {
     const pending = [...this.#inFlight];
     this.close();
-    await Promise.allSettled(pending);
+    await Promise.allSettled([...pending, ...this.#dependentsClosing]);
   }
 }
 

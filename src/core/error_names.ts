@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { ntStatusName, win32ErrorName } from "./win32_errors.ts";
+ * import { ntStatusName, win32ErrorName } from "./error_names.ts";
  *
  * win32ErrorName(5); // "ERROR_ACCESS_DENIED"
  * ntStatusName(0xC0000010); // "STATUS_INVALID_DEVICE_REQUEST"
@@ -21,7 +21,7 @@ import { hex32 } from "./hex.ts";
  *
  * @example
  * ```ts
- * import { WIN32_ERROR_NAMES } from "./win32_errors.ts";
+ * import { WIN32_ERROR_NAMES } from "./error_names.ts";
  *
  * WIN32_ERROR_NAMES.get(997); // "ERROR_IO_PENDING"
  * ```
@@ -136,7 +136,7 @@ export const WIN32_ERROR_NAMES: ReadonlyMap<number, string> = new Map([
  *
  * @example
  * ```ts
- * import { NTSTATUS_NAMES } from "./win32_errors.ts";
+ * import { NTSTATUS_NAMES } from "./error_names.ts";
  *
  * NTSTATUS_NAMES.get(0xC0000023); // "STATUS_BUFFER_TOO_SMALL"
  * ```
@@ -213,7 +213,7 @@ export const NTSTATUS_NAMES: ReadonlyMap<number, string> = new Map([
  *
  * @example
  * ```ts
- * import { win32ErrorName } from "./win32_errors.ts";
+ * import { win32ErrorName } from "./error_names.ts";
  *
  * win32ErrorName(122); // "ERROR_INSUFFICIENT_BUFFER"
  * win32ErrorName(12345); // "Win32 error 12345"
@@ -230,7 +230,7 @@ export function win32ErrorName(code: number): string {
  *
  * @example
  * ```ts
- * import { ntStatusName } from "./win32_errors.ts";
+ * import { ntStatusName } from "./error_names.ts";
  *
  * ntStatusName(0xC0000120); // "STATUS_CANCELLED"
  * ntStatusName(-1073741536); // "STATUS_CANCELLED" (the same bits, signed)
@@ -248,7 +248,7 @@ export function ntStatusName(status: number): string {
  *
  * @example
  * ```ts
- * import { formatNtStatus } from "./win32_errors.ts";
+ * import { formatNtStatus } from "./error_names.ts";
  *
  * formatNtStatus(0x103); // "0x00000103"
  * ```
