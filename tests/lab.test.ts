@@ -28,8 +28,8 @@ async function run(command: string, args: string[]): Promise<{ code: number; out
 // The fixture drivers, built fresh for these tests with the lab's build line.
 const make = await run("make", ["-s", "-C", `${ROOT}tests/fixture`, `OUT=${FIXTURES}`]);
 assert.equal(make.code, 0, make.out);
-const SAMPLE = `${FIXTURES}/kbsample.sys`;
-const SAMPLE_CSQ = `${FIXTURES}/kbsample_csq.sys`;
+const SAMPLE = `${FIXTURES}/kbwdm.sys`;
+const SAMPLE_CSQ = `${FIXTURES}/kbwdmstub.sys`;
 const CRASHY = `${FIXTURES}/kbcrashy.sys`;
 const WINE_DIR = await findWineDllDir();
 
@@ -46,7 +46,7 @@ Deno.test("parsePe reads a mingw x64 driver: PE32+, native, its imports as objdu
   assert.equal(image.machine, 0x8664);
   assert.ok(image.is64);
   assert.equal(image.subsystem, 1);
-  assert.ok(image.hasDwarf, "kbsample.sys is built with -g");
+  assert.ok(image.hasDwarf, "kbwdm.sys is built with -g");
   const names = image.imports.map((i) => i.name!).sort();
   const expected = (await objdumpImports(SAMPLE)).filter((n) =>
     names.includes(n) || /^[A-Z]/.test(n)
@@ -105,7 +105,7 @@ Deno.test("the stub shape finds exactly the exports objdump names __wine_stub_* 
   assert.deepEqual(ours, theirs);
 });
 
-Deno.test("checkDriver: kbsample imports nothing Wine stubs; the CSQ variant's stubs are the __wine_stub_ ones", async () => {
+Deno.test("checkDriver: kbwdm imports nothing Wine stubs; the CSQ variant's stubs are the __wine_stub_ ones", async () => {
   const sample = await checkDriver(SAMPLE, { wineDir: WINE_DIR });
   assert.ok(sample.ok);
   assert.equal(sample.counts.stub + sample.counts.missing, 0);
@@ -134,7 +134,7 @@ Deno.test("checkDriver: an import Wine does not export, or from a DLL Wine lacks
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("kbridge lab check exits 0 for kbsample.sys and 1 for the stub-importing variant", async () => {
+Deno.test("kbridge lab check exits 0 for kbwdm.sys and 1 for the stub-importing variant", async () => {
   assert.equal(await main(["lab", "check", SAMPLE]), 0);
   assert.equal(await main(["lab", "check", SAMPLE_CSQ, "--json"]), 1);
   assert.equal(await main(["lab", "check"]), 2);

@@ -1,5 +1,5 @@
 // `kbridge lab` end to end under Wine, on the lab's fixture driver
-// (tests/fixture/kbsample.c: WDK-style, NOT the reference driver, and it does
+// (tests/fixture/kbwdm.c: WDK-style, NOT the reference driver, and it does
 // not replace a stale \DosDevices link): check → load → run a script → test →
 // the planted crash → a crash report naming the function and line → load
 // again fails (stale link) → restart → load → works; the stub-importing
@@ -26,7 +26,7 @@ async function lab(...args: string[]): Promise<{ code: number; out: string; err:
 
 /** The line of the planted crash in the fixture's source (read, not assumed). */
 async function plantedCrashLine(): Promise<number> {
-  const lines = (await Deno.readTextFile(`${ROOT}tests/fixture/kbsample.c`)).split("\n");
+  const lines = (await Deno.readTextFile(`${ROOT}tests/fixture/kbwdm.c`)).split("\n");
   const marker = lines.findIndex((line) => line.includes("THE PLANTED CRASH"));
   const write = lines.findIndex((line, i) => i > marker && line.includes("sink->Records++"));
   assert.ok(marker > 0 && write > marker);
@@ -40,7 +40,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     stdin: "null",
   }).output();
   assert.equal(make.code, 0, new TextDecoder().decode(make.stderr));
-  const sys = `${FIXTURES}/kbsample.sys`;
+  const sys = `${FIXTURES}/kbwdm.sys`;
 
   await t.step(
     "restart first: no host left dead by an earlier run (its stale link would stop the load)",
@@ -63,7 +63,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   });
 
   await t.step("the stub-importing variant: flagged by check, refused by load", async () => {
-    const check = await lab("check", `${FIXTURES}/kbsample_csq.sys`, "--json");
+    const check = await lab("check", `${FIXTURES}/kbwdmstub.sys`, "--json");
     assert.equal(check.code, 1);
     const report = JSON.parse(check.out);
     assert.ok(
@@ -71,22 +71,22 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
         i.name === "IoCsqInsertIrp" && i.status === "stub"
       ),
     );
-    const load = await lab("load", `${FIXTURES}/kbsample_csq.sys`, "--name", "kbsample_csq");
+    const load = await lab("load", `${FIXTURES}/kbwdmstub.sys`, "--name", "kbwdmstub");
     assert.equal(load.code, 1);
-    assert.match(load.err, /kbsample_csq not loaded: it imports Wine stubs .*IoCsqInsertIrp/);
+    assert.match(load.err, /kbwdmstub not loaded: it imports Wine stubs .*IoCsqInsertIrp/);
     assert.equal(load.err.trim().split("\n").length, 1, load.err);
   });
 
   await t.step("load, then a script talks to the driver", async () => {
-    const load = await lab("load", sys, "--name", "kbsample");
+    const load = await lab("load", sys, "--name", "kbwdm");
     assert.equal(load.code, 0, load.out + load.err);
-    const run = await lab("run", "tests/lab/kbsample_client.ts", "kbridge");
+    const run = await lab("run", "tests/lab/kbwdm_client.ts", "kbridge");
     assert.equal(run.code, 0, run.out + run.err);
     assert.match(run.out, /magic 0x4d53424b reversed egdirbk/);
   });
 
   await t.step("test: deno.exe test under Wine, summary line", async () => {
-    const test = await lab("test", "tests/lab/kbsample_wine.ts");
+    const test = await lab("test", "tests/lab/kbwdm_wine.ts");
     assert.equal(test.code, 0, test.out + test.err);
     assert.match(test.out, /\n3 passed, 0 failed\n$/);
   });
@@ -94,7 +94,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   await t.step(
     "the planted crash: a report names the driver, Wine's exception, the function and line",
     async () => {
-      const crash = await lab("run", "tests/lab/kbsample_crash.ts");
+      const crash = await lab("run", "tests/lab/kbwdm_crash.ts");
       assert.match(
         crash.out,
         /LOG failed: .*ERROR_ACCESS_DENIED \(5\), NTSTATUS STATUS_FILE_DELETED \(0xC0000123\) - under Wine: the driver's host process died/,
@@ -104,8 +104,8 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
       assert.match(
         crash.err,
         new RegExp(
-          `the driver host of kbsample\\.sys \\(winedevice\\.exe, pid \\d+\\) died: Unhandled page fault on ` +
-            `(read|write) access to 0+ at kbsample\\.sys\\+0x[0-9a-f]+ in SampleLogRecord \\(kbsample\\.c:${line}\\)`,
+          `the driver host of kbwdm\\.sys \\(winedevice\\.exe, pid \\d+\\) died: Unhandled page fault on ` +
+            `(read|write) access to 0+ at kbwdm\\.sys\\+0x[0-9a-f]+ in SampleLogRecord \\(kbwdm\\.c:${line}\\)`,
         ),
       );
     },
@@ -114,7 +114,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   await t.step(
     "load again fails on the stale \\DosDevices link and says how to recover",
     async () => {
-      const load = await lab("load", sys, "--name", "kbsample");
+      const load = await lab("load", sys, "--name", "kbwdm");
       assert.equal(load.code, 1);
       assert.match(load.err, /ERROR_INVALID_HANDLE \(6\).*kbridge lab restart/);
     },
@@ -123,8 +123,8 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   await t.step("restart: a new wineserver, the driver loaded again and working", async () => {
     const restart = await lab("restart");
     assert.equal(restart.code, 0, restart.out + restart.err);
-    assert.match(restart.out, /restarted the wineserver \(pid \d+\); loaded .*kbsample.* again/);
-    const run = await lab("run", "tests/lab/kbsample_client.ts", "again");
+    assert.match(restart.out, /restarted the wineserver \(pid \d+\); loaded .*kbwdm.* again/);
+    const run = await lab("run", "tests/lab/kbwdm_client.ts", "again");
     assert.equal(run.code, 0, run.out + run.err);
     assert.match(run.out, /reversed niaga/);
   });
@@ -133,18 +133,18 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
 Deno.test("kbridge fuzz --service under Wine survives crashes of a driver that keeps its stale link", async () => {
   assert.ok(LAB, "KB_BUILD is not set: run this test through tools/test.sh (deno task test)");
   const out = await Deno.makeTempDir({ prefix: "kblab-fuzz-" });
-  const load = await lab("load", `${FIXTURES}/kbsample.sys`, "--name", "kbsample");
+  const load = await lab("load", `${FIXTURES}/kbwdm.sys`, "--name", "kbwdm");
   assert.equal(load.code, 0, load.out + load.err);
   const codes = "0x9C402400,0x9C402407,0x9C40240A,0x9C40240C";
   const fuzz = await lab(
     "run",
     "cli.ts",
     "fuzz",
-    "\\\\.\\KbSample",
+    "\\\\.\\KbWdm",
     "--codes",
     codes,
     "--service",
-    "kbsample",
+    "kbwdm",
     "--seed",
     "1",
     "--iterations",

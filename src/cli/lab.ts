@@ -41,8 +41,8 @@ exception, module+offset and, for a driver built with -g, the function and line.
 
 Examples:
   kbridge lab setup
-  kbridge lab check build/fixture/kbsample.sys
-  kbridge lab load build/fixture/kbsample.sys
+  kbridge lab check build/fixture/kbwdm.sys
+  kbridge lab load build/fixture/kbwdm.sys
   kbridge lab run examples/my_client.ts --verbose
   kbridge lab test tests/wine/
   kbridge lab restart`;
@@ -189,7 +189,7 @@ async function restart(paths: LabPaths, args: string[]): Promise<number> {
  *
  * @example
  * ```ts ignore
- * await labCommand(["check", "build/fixture/kbsample.sys"]);
+ * await labCommand(["check", "build/fixture/kbwdm.sys"]);
  * ```
  */
 export async function labCommand(args: string[]): Promise<number> {

@@ -38,7 +38,7 @@ export function underWine(): boolean {
  * @example
  * ```ts
  * import { dosLinkOf } from "./dos_link.ts";
- * dosLinkOf("\\\\.\\KbSample"); // "\\??\\KbSample"
+ * dosLinkOf("\\\\.\\KbWdm"); // "\\??\\KbWdm"
  * ```
  */
 export function dosLinkOf(devicePath: string): string | undefined {
@@ -57,8 +57,8 @@ export function dosLinkOf(devicePath: string): string | undefined {
  * @example
  * ```ts ignore
  * // After the host of a driver that does not clean up died:
- * removeDosDeviceLink("\\\\.\\KbSample"); // true
- * startDriver("kbsample");
+ * removeDosDeviceLink("\\\\.\\KbWdm"); // true
+ * startDriver("kbwdm");
  * ```
  */
 export function removeDosDeviceLink(devicePath: string): boolean {

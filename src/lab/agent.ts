@@ -12,7 +12,7 @@
  * @example
  * ```ts ignore
  * import { agentMain } from "./agent.ts";
- * await agentMain(["load", "kbsample", "Z:\\tmp\\lab\\lab\\drivers\\kbsample.sys"]);
+ * await agentMain(["load", "kbwdm", "Z:\\tmp\\lab\\lab\\drivers\\kbwdm.sys"]);
  * ```
  *
  * @module
@@ -85,7 +85,7 @@ async function unload(name: string): Promise<AgentResult> {
  *
  * @example
  * ```ts ignore
- * Deno.exit(await agentMain(["unload", "kbsample"]));
+ * Deno.exit(await agentMain(["unload", "kbwdm"]));
  * ```
  */
 export async function agentMain(args: readonly string[]): Promise<number> {

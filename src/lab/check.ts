@@ -19,7 +19,7 @@
  * @example
  * ```ts ignore
  * import { checkDriver } from "./check.ts";
- * const report = await checkDriver("build/fixture/kbsample_csq.sys");
+ * const report = await checkDriver("build/fixture/kbwdmstub.sys");
  * console.log(report.ok, report.imports.filter((i) => i.status === "stub"));
  * ```
  *
@@ -231,7 +231,7 @@ async function readFile(path: string, what: string): Promise<Uint8Array> {
  * @example
  * ```ts ignore
  * import { checkDriver } from "./check.ts";
- * const report = await checkDriver("build/fixture/kbsample.sys");
+ * const report = await checkDriver("build/fixture/kbwdm.sys");
  * console.log(report.counts); // { implemented: 17, stub: 0, missing: 0 }
  * ```
  */

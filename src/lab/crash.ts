@@ -72,7 +72,7 @@ export function parseWineCrashes(log: string): WineCrash[] {
  *
  * @example
  * ```ts ignore
- * const where: PlacedAddress = { path: "/tmp/kbsample.sys", module: "kbsample.sys", offset: 0x11b8 };
+ * const where: PlacedAddress = { path: "/tmp/kbwdm.sys", module: "kbwdm.sys", offset: 0x11b8 };
  * ```
  */
 export interface PlacedAddress {
@@ -115,7 +115,7 @@ async function imageInfo(
  *
  * @example
  * ```ts ignore
- * await sourceLine("build/fixture/kbsample.sys", 0x11b8); // { function: "SampleLogRecord", source: "kbsample.c:118" }
+ * await sourceLine("build/fixture/kbwdm.sys", 0x11b8); // { function: "SampleLogRecord", source: "kbwdm.c:118" }
  * ```
  */
 export async function sourceLine(
@@ -241,8 +241,8 @@ export async function crashReports(
  * @example
  * ```ts ignore
  * formatCrashReport(report);
- * // "driver host of kbsample.sys died: Unhandled page fault on write access to 0000000000000000
- * //  at kbsample.sys+0x11b8 in SampleLogRecord (kbsample.c:118)"
+ * // "driver host of kbwdm.sys died: Unhandled page fault on write access to 0000000000000000
+ * //  at kbwdm.sys+0x11b8 in SampleLogRecord (kbwdm.c:118)"
  * ```
  */
 export function formatCrashReport(report: CrashReport): string {

@@ -31,7 +31,7 @@ function agentSpecifier(): string {
  * @example
  * ```ts
  * import { isServiceName } from "./driver.ts";
- * isServiceName("kbsample"); // true
+ * isServiceName("kbwdm"); // true
  * isServiceName("../x"); // false
  * ```
  */
@@ -45,7 +45,7 @@ export function isServiceName(name: string): boolean {
  * @example
  * ```ts
  * import { serviceNameOf } from "./driver.ts";
- * serviceNameOf("/tmp/build/kbsample.sys"); // "kbsample"
+ * serviceNameOf("/tmp/build/kbwdm.sys"); // "kbwdm"
  * ```
  */
 export function serviceNameOf(sysPath: string): string {
@@ -112,7 +112,7 @@ function refusal(name: string, report: CheckReport): LabError | undefined {
  * @example
  * ```ts
  * import type { LoadOptions } from "./driver.ts";
- * const options: LoadOptions = { name: "kbsample", force: false };
+ * const options: LoadOptions = { name: "kbwdm", force: false };
  * ```
  */
 export interface LoadOptions {
@@ -135,7 +135,7 @@ export interface LoadOptions {
  *
  * @example
  * ```ts ignore
- * const driver = await loadDriver(paths, "build/fixture/kbsample.sys");
+ * const driver = await loadDriver(paths, "build/fixture/kbwdm.sys");
  * console.log(`loaded ${driver.name}`);
  * ```
  */
@@ -212,7 +212,7 @@ async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void
  *
  * @example
  * ```ts ignore
- * await unloadDriver(paths, "kbsample");
+ * await unloadDriver(paths, "kbwdm");
  * ```
  */
 export async function unloadDriver(paths: LabPaths, name: string): Promise<void> {

@@ -16,7 +16,7 @@
  *
  * @example
  * ```ts ignore
- * const module: HostModule = { path: "/tmp/lab/lab/drivers/kbsample.sys", base: 0x2d5490000n };
+ * const module: HostModule = { path: "/tmp/lab/lab/drivers/kbwdm.sys", base: 0x2d5490000n };
  * ```
  */
 export interface HostModule {

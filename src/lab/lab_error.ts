@@ -40,7 +40,7 @@ export type LabErrorReason =
  * ```ts
  * import { LabError } from "./lab_error.ts";
  *
- * const error = new LabError("stub-import", "kbsample: imports Wine stubs: IoCsqInsertIrp");
+ * const error = new LabError("stub-import", "kbwdm: imports Wine stubs: IoCsqInsertIrp");
  * error.reason; // "stub-import"
  * ```
  */

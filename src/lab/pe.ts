@@ -8,7 +8,7 @@
  * @example
  * ```ts ignore
  * import { parsePe } from "./pe.ts";
- * const image = parsePe(await Deno.readFile("build/fixture/kbsample.sys"));
+ * const image = parsePe(await Deno.readFile("build/fixture/kbwdm.sys"));
  * console.log(image.imports.map((i) => `${i.dll}!${i.name}`));
  * ```
  *

@@ -13,7 +13,7 @@ import type { LabPaths } from "./paths.ts";
  * @example
  * ```ts
  * import type { LoadedDriver } from "./state.ts";
- * const driver: LoadedDriver = { name: "kbsample", sys: "/tmp/lab/lab/drivers/kbsample.sys", source: "x.sys" };
+ * const driver: LoadedDriver = { name: "kbwdm", sys: "/tmp/lab/lab/drivers/kbwdm.sys", source: "x.sys" };
  * ```
  */
 export interface LoadedDriver {

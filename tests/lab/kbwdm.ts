@@ -1,12 +1,12 @@
-// The lab fixture driver's interface (tests/fixture/kbsample.c), for the
+// The lab fixture driver's interface (tests/fixture/kbwdm.c), for the
 // Windows-side scripts the lab tests run under Wine.
 import { ctlCode } from "../../mod.ts";
 
 const SAMPLE_TYPE = 40000;
 
-export const KBSAMPLE = {
-  DEVICE_PATH: "\\\\.\\KbSample",
-  SERVICE: "kbsample",
+export const KBWDM = {
+  DEVICE_PATH: "\\\\.\\KbWdm",
+  SERVICE: "kbwdm",
   HELLO: ctlCode({ deviceType: SAMPLE_TYPE, function: 0x900, method: "BUFFERED", access: "ANY" }),
   REVERSE: ctlCode({ deviceType: SAMPLE_TYPE, function: 0x901, method: "NEITHER", access: "ANY" }),
   FILL: ctlCode({ deviceType: SAMPLE_TYPE, function: 0x902, method: "OUT_DIRECT", access: "ANY" }),
