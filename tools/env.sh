@@ -1,9 +1,14 @@
-# Shared settings of the Wine harness; sourced by the other scripts.
+# Shared settings of the Wine harness; sourced by the other scripts. The work is
+# done by the lab (`kbridge lab`, src/lab/): these scripts only call it.
 KB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KB_BUILD="${KB_BUILD:-$KB_ROOT/build}"
-# The one Deno version pin (Linux `deno` and Windows `@deno/win32-x64` from npm).
+# The one Deno version pin (Linux `deno` from npm; the lab installs the Windows
+# build at the version of the Deno that runs it).
 KB_DENO_VERSION=2.9.6
-KB_APT_PACKAGES="wine wine64 gcc-mingw-w64-x86-64 mingw-w64-x86-64-dev clang clang-19 lld"
+# Beyond the lab's packages: clang, for `make -C driver analyze`; clang-19 and lld
+# (lld-link), for the SEH build of the drivers (driver/seh.mk).
+KB_EXTRA_PACKAGES="clang clang-19 lld"
+# The lab's environment for Wine programs (src/lab/wine.ts sets the same for what it runs).
 export WINEPREFIX="$KB_BUILD/wine-prefix"
 export WINEDEBUG="${WINEDEBUG:--all}"
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
@@ -18,3 +23,8 @@ KB_LINUX_DENO="$KB_BUILD/npm/node_modules/.bin/deno"
 KB_DRIVER_DIR="$KB_BUILD/driver"
 KB_SEH_DRIVER_DIR="$KB_BUILD/driver-seh"
 export KB_LOG="$KB_BUILD/logs"
+
+# `kbridge lab …` in the harness's lab directory (build/), with the Linux Deno.
+kb_lab() {
+  "$KB_LINUX_DENO" run -A "$KB_ROOT/cli.ts" lab --dir "$KB_BUILD" "$@"
+}

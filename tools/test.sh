@@ -3,8 +3,8 @@
 # side (`deno.exe test` under Wine against the loaded reference driver), twice:
 # the whole Wine suite against the mingw build, then the tests that exercise
 # SEH, the transfer methods and the channels against the SEH build (clang 19).
-# Ends with one line "N passed, N failed" summing all of them, and prints the
-# time of each Wine pass.
+# Ends with one line "N passed, N failed" summing all of them, after the time
+# of each Wine pass.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$KB_ROOT"
@@ -47,7 +47,7 @@ check "driver analyze" make -s -C driver analyze
 check "deno fmt" "$KB_LINUX_DENO" fmt --check
 check "deno lint" "$KB_LINUX_DENO" lint
 check "deno check" "$KB_LINUX_DENO" check mod.ts cli.ts src/ ffi/ tests/ examples/ tools/
-check "deno doc lint" "$KB_LINUX_DENO" doc --lint mod.ts src/reference/mod.ts src/fuzz/mod.ts cli.ts
+check "deno doc lint" "$KB_LINUX_DENO" doc --lint mod.ts src/reference/mod.ts src/fuzz/mod.ts src/lab/mod.ts cli.ts
 check "deno doc examples" "$KB_LINUX_DENO" test -A --doc mod.ts cli.ts src/
 check "deno publish dry-run" "$KB_LINUX_DENO" publish --dry-run --allow-dirty
 
@@ -57,29 +57,28 @@ count_deno_tests "linux deno test" "$KB_LOG/linux-tests.log" "${PIPESTATUS[0]}"
 
 # One pass of the Wine tests $3... against the drivers of folder $2, labelled $1.
 wine_pass() {
-  local build="$1" dir="$2" mark rc start
+  local build="$1" dir="$2" rc start
   shift 2
-  echo "--- Wine: deno.exe test against the $build build of the drivers"
+  echo "--- Wine: deno.exe test against the $build build of the drivers (kbridge lab test)"
   start="$(date +%s)"
-  mark="$(kb_log_mark)"
   if kb_install_driver "$dir"; then
-    KB_DRIVER_BUILD="$build" NO_COLOR=1 kb_wine "$KB_DENO_EXE" test -A "$@" >"$KB_LOG/wine-tests-$build.log" 2>&1
+    # The lab prints deno.exe's output (with Deno's summary line), crash reports of
+    # driver hosts that died (the fuzz tests kill kbcrashy's on purpose), and its own line.
+    KB_DRIVER_BUILD="$build" kb_lab test "$@" >"$KB_LOG/wine-tests-$build.log" 2>&1
     rc=$?
-    tr -d '\r' <"$KB_LOG/wine-tests-$build.log"
+    cat "$KB_LOG/wine-tests-$build.log"
     count_deno_tests "wine deno test ($build)" "$KB_LOG/wine-tests-$build.log" "$rc"
   else
     failed=$((failed + 1)); failures+=("driver install under Wine ($build)")
   fi
-  # Hosts die on purpose in the fuzz tests (the planted fault); any other death shows here too.
-  kb_crash_report "$mark" "wine tests ($build)" || true
   timings+=("wine pass $build: $(($(date +%s) - start)) s")
 }
 
 timings=()
 wine_pass mingw "$KB_DRIVER_DIR" tests/wine/
 # The SEH build: what its compiler changes (the guarded paths, every transfer method,
-# the channels and the kit, the sample driver, hostile clients and bad input); the
-# fuzzer, the CLI and the examples exercise the library, not the build, and run once.
+# the channels and the kit, the sample driver, hostile clients and bad input). The
+# fuzzer, the CLI and the examples exercise the library rather than the build: once.
 wine_pass seh "$KB_SEH_DRIVER_DIR" tests/wine/seh.test.ts tests/wine/transfer.test.ts \
   tests/wine/channels.test.ts tests/wine/ring_sizing.test.ts tests/wine/sample.test.ts \
   tests/wine/bad_input.test.ts tests/wine/hostile.test.ts tests/wine/overlapped.test.ts \
