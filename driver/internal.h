@@ -12,11 +12,14 @@
  *   classic.c   the "event handle + MDL mapped into the caller" channel
  *   producer.c  the system thread, the single producer of every channel
  *
- * Two builds share the sources:
+ * Three builds share the sources (switches in kit/kbkit.h):
  *   - the WDK (MSVC, kbridge.vcxproj): real structured exception handling,
  *     IoCreateDeviceSecure from wdmsec.lib, ExAllocatePool2;
- *   - mingw-w64 gcc (Makefile), loaded by Wine's winedevice.exe for tests: no
- *     __try/__except (see KBKIT_HAVE_SEH), no wdmsec, ExAllocatePoolWithTag.
+ *   - clang 19 in MSVC mode with -fasync-exceptions + lld-link (seh.mk,
+ *     make seh): real SEH against mingw's headers, IoCreateDevice + the
+ *     kit's DACL, ExAllocatePoolWithTag;
+ *   - mingw-w64 gcc (Makefile): no __try/__except (KBKIT_HAVE_SEH 0), so it
+ *     loads only under Wine (KbKitCheckBuildForHost); IoCreateDevice + DACL.
  */
 #ifndef KBRIDGE_INTERNAL_H
 #define KBRIDGE_INTERNAL_H
@@ -31,10 +34,9 @@
 /*
  * The kit's SEH guard under the names the handlers use (see KBKIT_TRY):
  *     KB_TRY { ... touches user memory ... } KB_EXCEPT(Status)
- * Without SEH (mingw) the block runs unguarded; under Wine that cannot fault
- * (user buffers reach the driver as copies in the driver host), on Windows
- * such a build would bug-check on a bad user pointer, which is why it does
- * not report KBRIDGE_CAP_NEITHER_SEH.
+ * Without SEH (mingw) the block runs unguarded, which is why that build does
+ * not report KBRIDGE_CAP_NEITHER_SEH and loads only under Wine, where user
+ * buffers reach the driver as copies in the driver host and cannot fault.
  */
 #define KB_HAVE_SEH KBKIT_HAVE_SEH
 #define KB_TRY KBKIT_TRY
