@@ -8,6 +8,7 @@
  * @module
  */
 import { KbridgeError } from "../core/errors.ts";
+import type { MessageBatch } from "./batch.ts";
 import { RecordHeader, Ring, RingHeader } from "./ring_layout.ts";
 
 const HEAD = RingHeader.offsets.head / 4;
@@ -46,8 +47,12 @@ export class RingReader {
   readonly #indices: Int32Array;
   readonly #data: Uint8Array;
   readonly #view: DataView;
+  readonly #words: Uint32Array<ArrayBuffer>;
   readonly #mask: number;
   #tail: number;
+  /** Whether the consumer holds the records of a `scan`, and where the tail goes once released. */
+  #holding = false;
+  #scanned = 0;
 
   /** Checks the header (magic, version, sizes) of the ring in `memory`. */
   constructor(memory: ArrayBuffer) {
@@ -74,6 +79,7 @@ export class RingReader {
     this.#indices = new Int32Array(memory, 0, Ring.HEADER_SIZE / 4);
     this.#data = new Uint8Array(memory, Ring.HEADER_SIZE, capacity);
     this.#view = new DataView(memory, Ring.HEADER_SIZE, capacity);
+    this.#words = new Uint32Array(memory, Ring.HEADER_SIZE, capacity / 4);
     this.#mask = capacity - 1;
     this.#tail = Atomics.load(this.#indices, TAIL);
   }
@@ -177,6 +183,69 @@ export class RingReader {
     this.#tail = tail;
     Atomics.store(this.#indices, TAIL, tail);
     return copied;
+  }
+
+  /**
+   * Points `batch` at the ready records that lie one after the other from the
+   * tail (up to the head, the end of the ring, or the batch's capacity),
+   * without copying, and returns how many. They stay the consumer's until
+   * {@linkcode RingReader.release}, which gives their space to the producer.
+   */
+  scan(batch: MessageBatch): number {
+    this.release();
+    const head = Atomics.load(this.#indices, HEAD) | 0;
+    const words = this.#words;
+    const capacity = this.#mask + 1;
+    const offsets = batch.offsets;
+    const max = offsets.length - 1;
+    if (((head - this.#tail) >>> 0) > capacity) {
+      throw new KbridgeError(
+        `kbridge: corrupt ring: head ${head >>> 0} is more than the capacity past tail ${
+          this.#tail >>> 0
+        }`,
+      );
+    }
+    let tail = this.#tail;
+    let at = tail & this.#mask;
+    if (tail !== head && (words[(at >> 2) + 1] & Ring.RECORD_PAD) !== 0) {
+      // A pad record fills the end of the ring: skip it, the next record is at offset 0.
+      tail = (tail + (capacity - at)) | 0;
+      this.#tail = tail;
+      Atomics.store(this.#indices, TAIL, tail);
+      at = 0;
+    }
+    let next = tail;
+    let count = 0;
+    const end = at + batch.maxBytes; // a byte budget; the first record always fits
+    while (next !== head && count < max && at < capacity) {
+      const word = at >> 2;
+      if ((words[word + 1] & Ring.RECORD_PAD) !== 0) break;
+      const length = words[word];
+      if (length > capacity - at - RECORD) {
+        throw new KbridgeError(`kbridge: corrupt ring record of ${length} bytes at offset ${at}`);
+      }
+      const span = (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
+      if (count > 0 && at + span > end) break;
+      offsets[count++] = at;
+      at += span;
+      next = (next + span) | 0;
+    }
+    offsets[count] = at;
+    this.#scanned = next;
+    this.#holding = count > 0;
+    batch.fill(this.#data, this.#words, count, this.#releaseScanned);
+    return count;
+  }
+
+  readonly #releaseScanned = () => this.release();
+
+  /** Gives the records of the last {@linkcode RingReader.scan} back to the producer. */
+  release(): void {
+    // A detached view (the memory was closed) has length 0: nothing to give back.
+    if (!this.#holding || this.#indices.length === 0) return;
+    this.#holding = false;
+    this.#tail = this.#scanned;
+    Atomics.store(this.#indices, TAIL, this.#tail);
   }
 
   /**
