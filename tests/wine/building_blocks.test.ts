@@ -405,3 +405,20 @@ Deno.test("batches(): zero-copy batches valid until the next step; closing the d
   assert.equal(last, held, "one batch object, refilled at each step");
   await device[Symbol.asyncDispose]();
 });
+
+Deno.test("a view kept from drain() reads nothing once closing the device closed the subscription", async () => {
+  const device = openKbridge();
+  const subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 4096,
+  });
+  startProducer(device, Channel.SECTION, 1, 64, 1);
+  let kept: Uint8Array | undefined;
+  await subscription.drain((data) => kept = data, { timeoutMs: 5000 });
+  assert.equal(kept?.length, 64);
+  await device[Symbol.asyncDispose](); // the subscription first, then the handle
+  assert.equal(subscription.closed, true);
+  assert.equal(kept.length, 0, "detached before the view was unmapped");
+  assert.equal(kept[0], undefined);
+});
