@@ -39,10 +39,17 @@ export {
   ArgumentError,
   ChannelUnavailableError,
   ClosedError,
+  CorruptRingError,
   KbridgeError,
+  NonblockingCallError,
   UnsupportedPlatformError,
 } from "./src/core/errors.ts";
-export { AbortError, TimeoutError, Win32Error } from "./src/core/win32_error.ts";
+export {
+  AbortError,
+  TimeoutError,
+  WarningStatusError,
+  Win32Error,
+} from "./src/core/win32_error.ts";
 export { ntStatusName, win32ErrorName } from "./src/core/error_names.ts";
 export {
   Device,

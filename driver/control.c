@@ -5,7 +5,7 @@
  * Every IOCTL handler validates its buffer lengths, returns a status and,
  * on success, the number of bytes it wrote; the dispatch routine is the one
  * place that completes the IRP (unless the handler queued it and returned
- * STATUS_PENDING). Information is 0 on every failure, and never more than
+ * STATUS_PENDING). Information is 0 on every error, and never more than
  * the bytes the handler wrote, so no stale buffer content reaches the caller.
  */
 #include "internal.h"
@@ -227,6 +227,37 @@ static NTSTATUS KbNeitherEcho(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out
 }
 
 /*
+ * KbOverflow - IOCTL_KBRIDGE_OVERFLOW (METHOD_BUFFERED).
+ *   In: KBRIDGE_FILL_REQUEST; out: 0 ... KBRIDGE_MAX_TRANSFER bytes, every one
+ *   written as KbridgePatternByte(Seed, i).
+ * Returns the warning STATUS_BUFFER_OVERFLOW with all output bytes written,
+ * so that clients can test how they take a warning's data and byte count.
+ */
+static NTSTATUS KbOverflow(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information)
+{
+    const KBRIDGE_FILL_REQUEST *request = (const KBRIDGE_FILL_REQUEST *)Irp->AssociatedIrp.SystemBuffer;
+    PUCHAR output = (PUCHAR)Irp->AssociatedIrp.SystemBuffer;
+    ULONG outputLength = Stack->Parameters.DeviceIoControl.OutputBufferLength;
+    UINT32 seed;
+    ULONG i;
+
+    *Information = 0;
+    if (Stack->Parameters.DeviceIoControl.InputBufferLength < sizeof(*request)) {
+        return STATUS_INVALID_PARAMETER;
+    }
+    if (outputLength > KBRIDGE_MAX_TRANSFER) {
+        return STATUS_INVALID_BUFFER_SIZE;
+    }
+    /* Read before the fill: input and output share the system buffer. */
+    seed = request->Seed;
+    for (i = 0; i < outputLength; i++) {
+        output[i] = KbridgePatternByte(seed, i);
+    }
+    *Information = outputLength;
+    return STATUS_BUFFER_OVERFLOW;
+}
+
+/*
  * KbDispatchDeviceControl - IRP_MJ_DEVICE_CONTROL.
  * Routes the IOCTL to its handler and completes the IRP unless the handler
  * returned STATUS_PENDING. Unknown codes: STATUS_INVALID_DEVICE_REQUEST.
@@ -259,6 +290,9 @@ NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
         break;
     case IOCTL_KBRIDGE_CHECKSUM:
         status = KbChecksum(Irp, stack, &information);
+        break;
+    case IOCTL_KBRIDGE_OVERFLOW:
+        status = KbOverflow(Irp, stack, &information);
         break;
     case IOCTL_KBRIDGE_PEND:
         status = KbPendRequest(&extension->Pend, Irp, stack);
@@ -298,10 +332,11 @@ NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
         break;
     }
 
-    /* Pending: the IRP may already be completed by another thread; hands off. */
+    /* Pending: the IRP may already be completed by another thread; hands off.
+     * A warning's bytes are valid: the I/O manager copies them back unless NT_ERROR. */
     if (status != STATUS_PENDING) {
         Irp->IoStatus.Status = status;
-        Irp->IoStatus.Information = NT_SUCCESS(status) ? information : 0;
+        Irp->IoStatus.Information = NT_ERROR(status) ? 0 : information;
         IoCompleteRequest(Irp, IO_NO_INCREMENT);
     }
     return status;

@@ -59,6 +59,10 @@
 #define IOCTL_KBRIDGE_NEITHER_ECHO     KBRIDGE_CTL(0x805, METHOD_NEITHER, FILE_ANY_ACCESS)
 /* in: any bytes (buffered); out: KBRIDGE_CHECKSUM_REQUEST with the FNV-1a of the input */
 #define IOCTL_KBRIDGE_CHECKSUM         KBRIDGE_CTL(0x806, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_FILL_REQUEST; out: KbridgePatternByte(seed, i) for every byte. Completes
+ * with the warning STATUS_BUFFER_OVERFLOW and Information = the output length: the data
+ * is valid, as with a query whose answer did not fit (user mode: ERROR_MORE_DATA). */
+#define IOCTL_KBRIDGE_OVERFLOW         KBRIDGE_CTL(0x807, METHOD_BUFFERED, FILE_ANY_ACCESS)
 
 /* in: KBRIDGE_PEND_REQUEST; out: KBRIDGE_PEND_RESULT. The IRP stays pending until
  * its timeout passes, RELEASE names its tag, or it is cancelled. */

@@ -5,10 +5,17 @@ import {
   checkBufferSource,
   checkInteger,
   ClosedError,
+  CorruptRingError,
   KbridgeError,
+  NonblockingCallError,
   UnsupportedPlatformError,
 } from "../src/core/errors.ts";
-import { AbortError, TimeoutError, Win32Error } from "../src/core/win32_error.ts";
+import {
+  AbortError,
+  TimeoutError,
+  WarningStatusError,
+  Win32Error,
+} from "../src/core/win32_error.ts";
 import {
   formatNtStatus,
   NTSTATUS_NAMES,
@@ -164,6 +171,18 @@ Deno.test("every error is a KbridgeError and an Error", () => {
     [new ArgumentError("f", "a", "b", 1), "ArgumentError", [ArgumentError]],
     [new ChannelUnavailableError("c", "r"), "ChannelUnavailableError", [ChannelUnavailableError]],
     [new UnsupportedPlatformError("X"), "UnsupportedPlatformError", [UnsupportedPlatformError]],
+    [new CorruptRingError("r"), "CorruptRingError", [CorruptRingError]],
+    [new NonblockingCallError("X", "R"), "NonblockingCallError", [NonblockingCallError]],
+    [
+      new WarningStatusError({
+        code: 234,
+        call: "X",
+        ntStatus: 0x8000_0005,
+        data: new Uint8Array(),
+      }),
+      "WarningStatusError",
+      [Win32Error, WarningStatusError],
+    ],
   ];
   const all: ErrorClass[] = [
     Win32Error,
@@ -173,6 +192,9 @@ Deno.test("every error is a KbridgeError and an Error", () => {
     ArgumentError,
     ChannelUnavailableError,
     UnsupportedPlatformError,
+    CorruptRingError,
+    NonblockingCallError,
+    WarningStatusError,
   ];
   for (const [error, name, classes] of errors) {
     assert.ok(error instanceof Error);
@@ -332,4 +354,38 @@ Deno.test({
     const header = defines(`${MINGW}/ntstatus.h`, /\(\(NTSTATUS\)(0x[0-9A-Fa-f]+)L?\)/);
     for (const [status, name] of NTSTATUS_NAMES) assert.equal(header.get(name), status, name);
   },
+});
+
+Deno.test("WarningStatusError carries the bytes and says the request completed", () => {
+  const output = new Uint8Array([1, 2, 3, 4, 5]);
+  const error = new WarningStatusError({
+    code: 234,
+    call: "DeviceIoControl",
+    controlCode: 0x8022_201c,
+    ntStatus: 0x8000_0005,
+    data: output.subarray(0, 3),
+  });
+  assert.equal(error.code, 234);
+  assert.equal(error.errorName, "ERROR_MORE_DATA");
+  assert.equal(error.ntStatus, 0x8000_0005);
+  assert.equal(error.bytesReturned, 3);
+  assert.deepEqual(error.data, new Uint8Array([1, 2, 3]));
+  assert.equal(error.data.buffer, output.buffer);
+  assert.equal(
+    error.message,
+    "DeviceIoControl(0x8022201C 0x8022 fn 0x807 BUFFERED ANY) completed with a warning: " +
+      "ERROR_MORE_DATA (234), NTSTATUS STATUS_BUFFER_OVERFLOW (0x80000005), 3 bytes returned",
+  );
+});
+
+Deno.test("NonblockingCallError names the call and its result, and has no code", () => {
+  const error = new NonblockingCallError("WaitForMultipleObjects", "WAIT_FAILED");
+  assert.equal(error.call, "WaitForMultipleObjects");
+  assert.equal(error.result, "WAIT_FAILED");
+  assert.ok(!("code" in error));
+  assert.equal(
+    error.message,
+    "kbridge: WaitForMultipleObjects returned WAIT_FAILED on a worker thread " +
+      "(its error code stays on that thread)",
+  );
 });

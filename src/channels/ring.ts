@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { KbridgeError } from "../core/errors.ts";
+import { CorruptRingError } from "../core/errors.ts";
+import { hex32 } from "../core/hex.ts";
 import type { MessageBatch } from "./batch.ts";
 import { RecordHeader, Ring, RingHeader } from "./ring_layout.ts";
 
@@ -35,7 +36,10 @@ export type MessageCallback = (data: Uint8Array, sequence: number, timestamp: nu
 
 /**
  * Reads records from a ring in shared memory. The owner of the mapping keeps
- * it alive for the reader's lifetime.
+ * it alive for the reader's lifetime. The other side can write anything into
+ * the memory, so every value read from it is checked before use: a value the
+ * layout rules out throws a {@linkcode CorruptRingError}, never a read
+ * outside the ring or an endless loop.
  *
  * @example
  * ```ts ignore
@@ -54,34 +58,40 @@ export class RingReader {
   #holding = false;
   #scanned = 0;
 
-  /** Checks the header (magic, version, sizes) of the ring in `memory`. */
+  /**
+   * Checks the header (magic, version, header size, a power-of-two capacity
+   * within limits that fits `memory`) and the tail of the ring in `memory`.
+   */
   constructor(memory: ArrayBuffer) {
     if (memory.byteLength < Ring.HEADER_SIZE) {
-      throw new KbridgeError(
-        `kbridge: ring view of ${memory.byteLength} bytes is smaller than its header`,
+      throw new CorruptRingError(
+        `a view of ${memory.byteLength} bytes is smaller than the ${Ring.HEADER_SIZE}-byte header`,
       );
     }
     const header = RingHeader.decode(new Uint8Array(memory, 0, Ring.HEADER_SIZE));
     const capacity = header.capacity;
-    if (
-      header.magic !== Ring.MAGIC || header.version !== Ring.VERSION ||
-      header.headerSize !== Ring.HEADER_SIZE ||
-      capacity < Ring.MIN_BYTES || capacity > Ring.MAX_BYTES || (capacity & (capacity - 1)) !== 0 ||
-      Ring.HEADER_SIZE + capacity > memory.byteLength
-    ) {
-      throw new KbridgeError(
-        `kbridge: not a kbridge ring (magic 0x${
-          header.magic.toString(16)
-        }, version ${header.version}, ` +
-          `capacity ${capacity}, view ${memory.byteLength} bytes)`,
-      );
-    }
+    const wrong = header.magic !== Ring.MAGIC
+      ? `magic ${hex32(header.magic)} is not ${hex32(Ring.MAGIC)} ("BRNG")`
+      : header.version !== Ring.VERSION
+      ? `version ${header.version} is not ${Ring.VERSION}`
+      : header.headerSize !== Ring.HEADER_SIZE
+      ? `header size ${header.headerSize} is not ${Ring.HEADER_SIZE}`
+      : capacity < Ring.MIN_BYTES || capacity > Ring.MAX_BYTES || (capacity & (capacity - 1)) !== 0
+      ? `capacity ${capacity} is not a power of two in ${Ring.MIN_BYTES}..${Ring.MAX_BYTES}`
+      : Ring.HEADER_SIZE + capacity > memory.byteLength
+      ? `capacity ${capacity} does not fit a view of ${memory.byteLength} bytes`
+      : undefined;
+    if (wrong !== undefined) throw new CorruptRingError(wrong);
     this.#indices = new Int32Array(memory, 0, Ring.HEADER_SIZE / 4);
     this.#data = new Uint8Array(memory, Ring.HEADER_SIZE, capacity);
     this.#view = new DataView(memory, Ring.HEADER_SIZE, capacity);
     this.#words = new Uint32Array(memory, Ring.HEADER_SIZE, capacity / 4);
     this.#mask = capacity - 1;
-    this.#tail = Atomics.load(this.#indices, TAIL);
+    const tail = Atomics.load(this.#indices, TAIL) | 0;
+    if ((tail & ALIGN_MASK) !== 0) {
+      throw new CorruptRingError(`tail ${hex32(tail)} is not a multiple of ${Ring.ALIGN}`);
+    }
+    this.#tail = tail;
   }
 
   /** Data bytes of the ring. */
@@ -105,11 +115,62 @@ export class RingReader {
   }
 
   /**
+   * The producer's head, checked against the reader's tail: on the 8-byte
+   * grid and at most the capacity ahead, so every step of a read loop
+   * advances towards it and ends on it.
+   */
+  #head(): number {
+    const head = Atomics.load(this.#indices, HEAD) | 0;
+    if ((head & ALIGN_MASK) !== 0) {
+      throw new CorruptRingError(`head ${hex32(head)} is not a multiple of ${Ring.ALIGN}`);
+    }
+    if (((head - this.#tail) >>> 0) > this.#mask + 1) {
+      throw new CorruptRingError(
+        `head ${hex32(head)} is more than the capacity ${this.capacity} ahead of tail ${
+          hex32(this.#tail)
+        }`,
+      );
+    }
+    return head;
+  }
+
+  /**
+   * The bytes the record at `offset` (on the grid) takes, checked against
+   * the end of the ring and the `published` bytes up to the head; negated
+   * for a pad record, which covers the rest of the ring.
+   */
+  #span(offset: number, published: number): number {
+    const view = this.#view;
+    const toEnd = this.#mask + 1 - offset;
+    const length = view.getUint32(offset, true);
+    if ((view.getUint32(offset + 4, true) & Ring.RECORD_PAD) !== 0) {
+      // A record always fits at offset 0, so no pad starts there; a pad carries no payload.
+      if (offset === 0 || length !== 0 || toEnd > published) {
+        throw new CorruptRingError(
+          `pad record (length ${length}) at offset ${offset} with ${published} bytes published`,
+        );
+      }
+      return -toEnd;
+    }
+    const span = (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
+    if (toEnd < RECORD || length > toEnd - RECORD || span > published) {
+      throw new CorruptRingError(
+        `record of ${length} bytes at offset ${offset} with ${toEnd} bytes to the end of the ring ` +
+          `and ${published} published`,
+      );
+    }
+    return span;
+  }
+
+  /**
    * Calls `callback` for up to `max` ready messages and releases their space
    * to the producer afterwards. Returns how many were read (0 when empty).
+   *
+   * @throws {CorruptRingError} at the first value the layout rules out
+   * (the messages before it were delivered and released)
    */
   drain(callback: MessageCallback, max: number = Infinity): number {
-    const head = Atomics.load(this.#indices, HEAD) | 0;
+    const head = this.#head();
     const view = this.#view;
     const mask = this.#mask;
     let tail = this.#tail;
@@ -117,22 +178,18 @@ export class RingReader {
     try {
       while (tail !== head && count < max) {
         const offset = tail & mask;
-        const length = view.getUint32(offset, true);
-        if ((view.getUint32(offset + 4, true) & Ring.RECORD_PAD) !== 0) {
-          tail = (tail + (mask + 1 - offset)) | 0;
+        const span = this.#span(offset, (head - tail) >>> 0);
+        if (span < 0) {
+          tail = (tail - span) | 0;
           continue;
         }
-        if (length > mask + 1 - offset - RECORD) {
-          throw new KbridgeError(
-            `kbridge: corrupt ring record of ${length} bytes at offset ${offset}`,
-          );
-        }
+        const length = view.getUint32(offset, true);
         const sequence = view.getUint32(offset + SEQUENCE, true) +
           view.getUint32(offset + SEQUENCE + 4, true) * 0x1_0000_0000;
         const timestamp = view.getUint32(offset + TIMESTAMP, true) +
           view.getUint32(offset + TIMESTAMP + 4, true) * 0x1_0000_0000;
         const start = offset + RECORD;
-        tail = (tail + ((RECORD + length + ALIGN_MASK) & ~ALIGN_MASK)) | 0;
+        tail = (tail + span) | 0;
         count++;
         callback(this.#data.subarray(start, start + length), sequence, timestamp);
       }
@@ -149,39 +206,41 @@ export class RingReader {
    * and releases their space to the producer. Returns the bytes copied (0 when
    * empty, or when the next record is larger than `target`). One or two
    * `set()` calls move the bytes, so no object is made per message.
+   *
+   * @throws {CorruptRingError} at the first value the layout rules out
+   * (the records before it were copied and released)
    */
   copyRecords(target: Uint8Array): number {
-    const head = Atomics.load(this.#indices, HEAD) | 0;
-    const view = this.#view;
+    const head = this.#head();
     const capacity = this.#mask + 1;
     let tail = this.#tail;
     let copied = 0;
-    while (tail !== head) {
-      const offset = tail & this.#mask;
-      if ((view.getUint32(offset + 4, true) & Ring.RECORD_PAD) !== 0) {
-        tail = (tail + (capacity - offset)) | 0;
-        continue;
-      }
-      // The run of records from `offset` up to the head, the end of the ring, or what fits.
-      let end = offset;
-      let next = tail;
-      while (next !== head && end < capacity) {
-        if ((view.getUint32(end + 4, true) & Ring.RECORD_PAD) !== 0) break;
-        const span = (RECORD + view.getUint32(end, true) + ALIGN_MASK) & ~ALIGN_MASK;
-        if (end + span > capacity) {
-          throw new KbridgeError(`kbridge: corrupt ring record of ${span} bytes at offset ${end}`);
+    try {
+      while (tail !== head) {
+        const offset = tail & this.#mask;
+        const first = this.#span(offset, (head - tail) >>> 0);
+        if (first < 0) {
+          tail = (tail - first) | 0;
+          continue;
         }
-        if (copied + (end - offset) + span > target.length) break;
-        end += span;
-        next = (next + span) | 0;
+        // The run of records from `offset` up to the head, a pad record, or what fits.
+        let end = offset;
+        let next = tail;
+        while (next !== head && end < capacity) {
+          const span = this.#span(end, (head - next) >>> 0);
+          if (span < 0 || copied + (end - offset) + span > target.length) break;
+          end += span;
+          next = (next + span) | 0;
+        }
+        if (end === offset) break;
+        target.set(this.#data.subarray(offset, end), copied);
+        copied += end - offset;
+        tail = next;
       }
-      if (end === offset) break;
-      target.set(this.#data.subarray(offset, end), copied);
-      copied += end - offset;
-      tail = next;
+    } finally {
+      this.#tail = tail;
+      Atomics.store(this.#indices, TAIL, tail);
     }
-    this.#tail = tail;
-    Atomics.store(this.#indices, TAIL, tail);
     return copied;
   }
 
@@ -190,42 +249,40 @@ export class RingReader {
    * tail (up to the head, the end of the ring, or the batch's capacity),
    * without copying, and returns how many. They stay the consumer's until
    * {@linkcode RingReader.release}, which gives their space to the producer.
+   *
+   * @throws {CorruptRingError} at the first value the layout rules out (when
+   * records come before it, they make the batch and the next scan throws)
    */
   scan(batch: MessageBatch): number {
     this.release();
-    const head = Atomics.load(this.#indices, HEAD) | 0;
-    const words = this.#words;
+    const head = this.#head();
     const capacity = this.#mask + 1;
     const offsets = batch.offsets;
     const max = offsets.length - 1;
-    if (((head - this.#tail) >>> 0) > capacity) {
-      throw new KbridgeError(
-        `kbridge: corrupt ring: head ${head >>> 0} is more than the capacity past tail ${
-          this.#tail >>> 0
-        }`,
-      );
-    }
     let tail = this.#tail;
     let at = tail & this.#mask;
-    if (tail !== head && (words[(at >> 2) + 1] & Ring.RECORD_PAD) !== 0) {
-      // A pad record fills the end of the ring: skip it, the next record is at offset 0.
-      tail = (tail + (capacity - at)) | 0;
-      this.#tail = tail;
-      Atomics.store(this.#indices, TAIL, tail);
-      at = 0;
+    if (tail !== head) {
+      const first = this.#span(at, (head - tail) >>> 0);
+      if (first < 0) {
+        // A pad record fills the end of the ring: give it back, the next record is at offset 0.
+        tail = (tail - first) | 0;
+        this.#tail = tail;
+        Atomics.store(this.#indices, TAIL, tail);
+        at = 0;
+      }
     }
+    const budget = at + batch.maxBytes; // the first record always fits
     let next = tail;
     let count = 0;
-    const end = at + batch.maxBytes; // a byte budget; the first record always fits
     while (next !== head && count < max && at < capacity) {
-      const word = at >> 2;
-      if ((words[word + 1] & Ring.RECORD_PAD) !== 0) break;
-      const length = words[word];
-      if (length > capacity - at - RECORD) {
-        throw new KbridgeError(`kbridge: corrupt ring record of ${length} bytes at offset ${at}`);
+      let span;
+      try {
+        span = this.#span(at, (head - next) >>> 0);
+      } catch (error) {
+        if (count === 0) throw error;
+        break; // deliver the records before it; the next scan throws
       }
-      const span = (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
-      if (count > 0 && at + span > end) break;
+      if (span < 0 || (count > 0 && at + span > budget)) break;
       offsets[count++] = at;
       at += span;
       next = (next + span) | 0;

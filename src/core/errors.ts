@@ -6,6 +6,8 @@
  *   argument checks every module uses ({@link checkInteger}, {@link checkBufferSource}).
  * - {@link ClosedError}, {@link ChannelUnavailableError},
  *   {@link UnsupportedPlatformError}: the state or platform does not allow the call.
+ * - {@link CorruptRingError}: shared memory breaks the ring's layout rules.
+ * - {@link NonblockingCallError}: a call on a worker thread failed (no code).
  * - A failed Windows call is a `Win32Error` (`win32_error.ts`, which decodes
  *   control codes and so depends on `ctl_code.ts`, itself a user of this module).
  *
@@ -125,6 +127,70 @@ export class ChannelUnavailableError extends KbridgeError {
     super(`kbridge: the ${channel} channel is unavailable: ${reason}`, options);
     this.channel = channel;
     this.reason = reason;
+  }
+}
+
+/**
+ * Shared memory laid out as a kbridge ring holds a value its layout rules
+ * out: a wrong header (magic, version, sizes), an index off the 8-byte grid
+ * or further than the capacity from the other, a record longer than the
+ * space it may use, or a pad record where none can be. The reader stops at
+ * the first such value instead of reading out of bounds or looping; the
+ * records before it were delivered.
+ *
+ * @example
+ * ```ts
+ * import { CorruptRingError } from "./errors.ts";
+ *
+ * const error = new CorruptRingError("head 0x4 is not a multiple of 8");
+ * error.message; // "kbridge: corrupt ring: head 0x4 is not a multiple of 8"
+ * ```
+ */
+export class CorruptRingError extends KbridgeError {
+  /** `"CorruptRingError"`. */
+  override name: string = "CorruptRingError";
+  /** Which value is wrong, and why. */
+  readonly reason: string;
+
+  /** Creates the error; `reason` names the value and the rule it breaks. */
+  constructor(reason: string) {
+    super(`kbridge: corrupt ring: ${reason}`);
+    this.reason = reason;
+  }
+}
+
+/**
+ * A Windows call made on a worker thread (a `nonblocking` FFI call, e.g. the
+ * wait that does not block the event loop) reported failure. Its error code
+ * stays in that thread's `GetLastError`, which JavaScript cannot read (a
+ * read on the main thread returns another call's code), so the error has
+ * none: it names the call and what it returned.
+ *
+ * @example
+ * ```ts
+ * import { NonblockingCallError } from "./errors.ts";
+ *
+ * const error = new NonblockingCallError("WaitForMultipleObjects", "WAIT_FAILED");
+ * error.message;
+ * // "kbridge: WaitForMultipleObjects returned WAIT_FAILED on a worker thread
+ * //  (its error code stays on that thread)"
+ * ```
+ */
+export class NonblockingCallError extends KbridgeError {
+  /** `"NonblockingCallError"`. */
+  override name: string = "NonblockingCallError";
+  /** The Windows function that failed. */
+  readonly call: string;
+  /** What it returned, e.g. `WAIT_FAILED`. */
+  readonly result: string;
+
+  /** Creates the error for `call`, which returned `result`. */
+  constructor(call: string, result: string) {
+    super(
+      `kbridge: ${call} returned ${result} on a worker thread (its error code stays on that thread)`,
+    );
+    this.call = call;
+    this.result = result;
   }
 }
 

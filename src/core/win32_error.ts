@@ -1,7 +1,8 @@
 /**
  * {@link Win32Error}: a Windows call failed (`GetLastError` code, the call,
  * the decoded control code, the NTSTATUS when known); {@link AbortError} and
- * {@link TimeoutError} are the cancelled operations among them.
+ * {@link TimeoutError} are the cancelled operations among them; {@link WarningStatusError} a
+ * request completed with a warning NTSTATUS, whose bytes it carries.
  *
  * @example
  * ```ts
@@ -105,6 +106,77 @@ export class Win32Error extends KbridgeError {
     if (controlCode !== undefined) this.controlCode = controlCode;
     if (options.ntStatus !== undefined) this.ntStatus = options.ntStatus;
     if (options.detail !== undefined) this.detail = options.detail;
+  }
+}
+
+/**
+ * What {@link WarningStatusError} needs: the completed call, its warning
+ * NTSTATUS and the bytes it returned.
+ *
+ * @example
+ * ```ts
+ * import type { WarningStatusErrorOptions } from "./win32_error.ts";
+ *
+ * const options: WarningStatusErrorOptions = {
+ *   code: 234,
+ *   call: "DeviceIoControl",
+ *   ntStatus: 0x80000005,
+ *   data: new Uint8Array(16),
+ * };
+ * ```
+ */
+export interface WarningStatusErrorOptions extends Omit<Win32ErrorOptions, "ntStatus" | "cause"> {
+  /** The warning NTSTATUS (0x80000000..0xBFFFFFFF), e.g. `STATUS_BUFFER_OVERFLOW`. */
+  ntStatus: number;
+  /** What the driver wrote: a view of the output buffer, as long as the bytes returned. */
+  data: Uint8Array;
+}
+
+/**
+ * A request completed with a *warning* NTSTATUS, e.g. `STATUS_BUFFER_OVERFLOW`
+ * (`ERROR_MORE_DATA (234)`): Windows reports it as a failure of
+ * `DeviceIoControl`, yet the request ran to its end and the driver's bytes
+ * and byte count are valid. They are here, in {@link WarningStatusError.data}.
+ * A query whose answer did not fit (a partial answer, often with the size
+ * needed) is the usual case. It is a {@link Win32Error}, so code that handles
+ * error 234 keeps working.
+ *
+ * @example
+ * ```ts
+ * import { WarningStatusError } from "./win32_error.ts";
+ *
+ * const error = new WarningStatusError({
+ *   code: 234,
+ *   call: "DeviceIoControl",
+ *   ntStatus: 0x80000005,
+ *   data: new Uint8Array([1, 2, 3, 4]),
+ * });
+ * error.bytesReturned; // 4
+ * error.message;
+ * // "DeviceIoControl completed with a warning: ERROR_MORE_DATA (234),
+ * //  NTSTATUS STATUS_BUFFER_OVERFLOW (0x80000005), 4 bytes returned"
+ * ```
+ */
+export class WarningStatusError extends Win32Error {
+  /** `"WarningStatusError"`. */
+  override name: string = "WarningStatusError";
+  /** The warning NTSTATUS the request completed with. */
+  declare readonly ntStatus: number;
+  /** The bytes the driver returned (a view of the output buffer). */
+  readonly data: Uint8Array;
+  /** How many bytes the driver returned: `data.length`. */
+  readonly bytesReturned: number;
+
+  /** Creates the error; see {@link WarningStatusErrorOptions}. */
+  constructor(options: WarningStatusErrorOptions) {
+    super(options);
+    this.data = options.data;
+    this.bytesReturned = options.data.length;
+    this.message = `${
+      describeCall(options.call, this.controlCode, options.detail)
+    } completed with a warning: ${describeWin32Error(options.code)}, ${
+      describeNtStatus(options.ntStatus)
+    }, ${options.data.length} bytes returned`;
   }
 }
 

@@ -12,7 +12,12 @@ import {
   pointerValue,
   wideString,
 } from "../core/native.ts";
-import { completionPort, type IoctlAsyncOptions } from "./overlapped.ts";
+import {
+  completionPort,
+  type IoctlAsyncOptions,
+  isWarningStatus,
+  warningError,
+} from "./overlapped.ts";
 import { type DeviceStream, openStream, type StreamOptions } from "./stream.ts";
 
 const GENERIC_READ = 0x8000_0000;
@@ -174,6 +179,8 @@ export class Device implements Disposable, AsyncDisposable {
    * @param input bytes sent to the driver (none when omitted)
    * @param output an output size in bytes (default 0), or a buffer to fill
    * @param options `timeoutMs` cancels the request when it takes longer (overlapped handles only)
+   * @throws {WarningStatusError} when the driver completes it with a warning NTSTATUS
+   * (e.g. `STATUS_BUFFER_OVERFLOW`): the bytes it returned are the error's `data`
    * @throws {Win32Error} when the driver fails the request
    * @throws {TimeoutError} when `timeoutMs` passes first
    *
@@ -205,6 +212,7 @@ export class Device implements Disposable, AsyncDisposable {
     }
     const k32 = kernel32("DeviceIoControl");
     const returned = bytesReturned;
+    returned[0] = 0;
     const ok = k32.DeviceIoControl(
       this.#handle,
       args.code,
@@ -216,7 +224,12 @@ export class Device implements Disposable, AsyncDisposable {
       null,
     );
     if (!ok) {
-      throw new Win32Error({ ...lastError(k32), call: "DeviceIoControl", controlCode: args.code });
+      const error = lastError(k32);
+      // A warning still completed the request: Windows wrote its byte count.
+      if (error.ntStatus !== undefined && isWarningStatus(error.ntStatus)) {
+        throw warningError(args, error.ntStatus, returned[0]);
+      }
+      throw new Win32Error({ ...error, call: "DeviceIoControl", controlCode: args.code });
     }
     return args.output.subarray(0, returned[0]);
   }
@@ -229,6 +242,8 @@ export class Device implements Disposable, AsyncDisposable {
    *
    * @throws {AbortError} when `signal` aborts the request
    * @throws {TimeoutError} when `timeoutMs` passes first
+   * @throws {WarningStatusError} when the driver completes it with a warning NTSTATUS
+   * (e.g. `STATUS_BUFFER_OVERFLOW`): the bytes it returned are the error's `data`
    * @throws {Win32Error} when the driver fails the request (with its NTSTATUS)
    *
    * @example

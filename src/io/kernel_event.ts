@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { ArgumentError, checkInteger, ClosedError, KbridgeError } from "../core/errors.ts";
+import { ArgumentError, checkInteger, ClosedError, NonblockingCallError } from "../core/errors.ts";
 import { AbortError, Win32Error } from "../core/win32_error.ts";
 import { kernel32, lastError, pointerValue, wideString } from "../core/native.ts";
 
@@ -14,6 +14,7 @@ const SYNCHRONIZE = 0x0010_0000;
 const EVENT_MODIFY_STATE = 0x0002;
 const WAIT_OBJECT_0 = 0;
 const WAIT_TIMEOUT = 0x102;
+const WAIT_FAILED = 0xffff_ffff;
 const INFINITE = 0xffff_ffff;
 const ERROR_ALREADY_EXISTS = 183;
 /** Longest finite wait: a DWORD below INFINITE. */
@@ -149,6 +150,7 @@ export class KernelEvent implements Disposable {
    *
    * @throws {ClosedError} when the event is closed, before or during the wait
    * @throws {AbortError} when `signal` aborts the wait
+   * @throws {NonblockingCallError} when the wait fails (it ran on a worker thread, which keeps the code)
    */
   wait(options: WaitOptions = {}): Promise<boolean> {
     let slot: WakeSlot;
@@ -182,10 +184,9 @@ export class KernelEvent implements Disposable {
           });
         }
         // The error code is the worker thread's, out of reach from here.
-        throw new KbridgeError(
-          `kbridge: WaitForMultipleObjects on ${this.#describe()} failed (result 0x${
-            result.toString(16)
-          })`,
+        throw new NonblockingCallError(
+          "WaitForMultipleObjects",
+          result === WAIT_FAILED ? "WAIT_FAILED" : `0x${result.toString(16)}`,
         );
       })
       .finally(() => this.#returnSlot(slot));

@@ -9,14 +9,14 @@
  *
  * @module
  */
-import { AbortError, TimeoutError, Win32Error } from "../core/win32_error.ts";
+import { NonblockingCallError } from "../core/errors.ts";
+import { AbortError, TimeoutError, WarningStatusError, Win32Error } from "../core/win32_error.ts";
 import { createEvent, type KernelEvent } from "./kernel_event.ts";
 import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "../core/native.ts";
 
 const ERROR_IO_PENDING = 997;
 const ERROR_OPERATION_ABORTED = 995;
 const STATUS_CANCELLED = 0xc000_0120;
-const STATUS_UNSUCCESSFUL = 0xc000_0001;
 const STATUS_PENDING = 0x103;
 const WAIT_TIMEOUT = 0x102;
 const INFINITE = 0xffff_ffff;
@@ -56,14 +56,21 @@ type CancelReason =
   | { kind: "timeout"; ms: number }
   | { kind: "closed" };
 
-/** A request in flight: everything the kernel may still touch is referenced here. */
+/**
+ * A request in flight: everything the kernel may still touch is referenced
+ * here, so the OVERLAPPED's address (the request's key on the port) belongs
+ * to no other live buffer until the request's completion packet is taken.
+ */
 interface Operation {
   handle: Deno.PointerValue;
   path: string;
   args: IoctlArguments;
   overlapped: Uint8Array<ArrayBuffer>;
   cancelled?: CancelReason;
+  /** Settles the request from its completion packet. */
   settle(status: number, bytes: number): void;
+  /** Rejects the request when no completion can be taken any more. */
+  abandon(error: Error): void;
 }
 
 /** Issues an overlapped DeviceIoControl; true when it completed at once. */
@@ -92,10 +99,36 @@ function knownStatus(status: number): number | undefined {
   return status === STATUS_PENDING || status === 0 ? undefined : status;
 }
 
+/**
+ * Whether `status` is an NTSTATUS warning (severity 2, 0x8000_0000..0xBFFF_FFFF):
+ * the request completed, its data and byte count are valid, and (unlike an error)
+ * its completion is reported as for a success: a packet on the port, the OVERLAPPED written.
+ */
+export function isWarningStatus(status: number): boolean {
+  return status >>> 30 === 2;
+}
+
+/** The typed error of a request that completed with the warning `ntStatus` and `bytes` of output. */
+export function warningError(
+  args: IoctlArguments,
+  ntStatus: number,
+  bytes: number,
+): WarningStatusError {
+  return new WarningStatusError({
+    code: win32ErrorOf(ntStatus),
+    call: "DeviceIoControl",
+    controlCode: args.code,
+    ntStatus: ntStatus >>> 0,
+    data: args.output.subarray(0, bytes),
+  });
+}
+
 /** The process-wide completion port and its in-flight requests. */
 export class CompletionPort {
   #port: Deno.PointerValue = null;
   readonly #operations = new Map<bigint, Operation>();
+  /** Requests the kernel may still complete after the port failed: kept alive for good. */
+  readonly #abandoned: Operation[] = [];
   readonly #entries = new Uint8Array(ENTRY_SIZE * BATCH);
   readonly #removed = new Uint32Array(1);
   #polling = false;
@@ -131,7 +164,10 @@ export class CompletionPort {
     }
   }
 
-  /** Starts an overlapped DeviceIoControl; resolves with the output bytes. */
+  /**
+   * Starts an overlapped DeviceIoControl; resolves with the output bytes,
+   * rejects with a {@linkcode WarningStatusError} carrying them for a warning status.
+   */
   ioctl(
     handle: Deno.PointerValue,
     path: string,
@@ -150,24 +186,35 @@ export class CompletionPort {
     const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => this.#cancel(key, { kind: "signal", reason: signal?.reason });
+    const finish = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
     const operation: Operation = {
       handle,
       path,
       args,
       overlapped,
       settle: (status, bytes) => {
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
+        finish();
         if (status === 0) resolve(args.output.subarray(0, bytes));
+        else if (isWarningStatus(status)) reject(warningError(args, status, bytes));
         else reject(this.#failure(operation, status));
+      },
+      abandon: (error) => {
+        finish();
+        reject(error);
       },
     };
     this.#operations.set(key, operation);
     const ok = startDeviceIoControl(k32, handle, args, overlapped);
     if (!ok) {
       const error = lastError(k32);
-      if (error.code !== ERROR_IO_PENDING) {
-        // Failed before it was queued: no completion packet will come.
+      // Pending, or completed at once with a warning: either way a completion packet
+      // will come, and the request settles from it. Only an error status brings none.
+      const packetComes = error.code === ERROR_IO_PENDING ||
+        (error.ntStatus !== undefined && isWarningStatus(error.ntStatus));
+      if (!packetComes) {
         this.#operations.delete(key);
         return Promise.reject(
           new Win32Error({ ...error, call: "DeviceIoControl", controlCode: args.code }),
@@ -186,6 +233,7 @@ export class CompletionPort {
    * A DeviceIoControl on an overlapped handle that waits for its completion
    * in the calling thread: an event whose low bit is set keeps the completion
    * out of the port. After `timeoutMs` the request is cancelled (`TimeoutError`).
+   * A warning status throws a {@linkcode WarningStatusError} with the output bytes.
    */
   ioctlBlocking(handle: Deno.PointerValue, args: IoctlArguments, timeoutMs?: number): Uint8Array {
     const k32 = kernel32("DeviceIoControl");
@@ -198,6 +246,14 @@ export class CompletionPort {
     const returned = this.#returned;
     const ok = startDeviceIoControl(k32, handle, args, overlapped);
     const started = ok ? undefined : lastError(k32);
+    if (started?.ntStatus !== undefined && isWarningStatus(started.ntStatus)) {
+      // Completed at once: the byte count is in the OVERLAPPED (InternalHigh).
+      throw warningError(
+        args,
+        started.ntStatus,
+        new DataView(overlapped.buffer).getUint32(8, true),
+      );
+    }
     if (started !== undefined && started.code !== ERROR_IO_PENDING) {
       throw new Win32Error({ ...started, call: "DeviceIoControl", controlCode: args.code });
     }
@@ -218,6 +274,7 @@ export class CompletionPort {
         });
       }
       const status = new DataView(overlapped.buffer).getUint32(0, true);
+      if (isWarningStatus(status)) throw warningError(args, status, returned[0]);
       throw new Win32Error({
         code,
         call: "DeviceIoControl",
@@ -281,23 +338,33 @@ export class CompletionPort {
     const port = this.#port;
     try {
       while (this.#operations.size > 0) {
-        let ok =
-          k32.GetQueuedCompletionStatusEx(port, this.#entries, BATCH, this.#removed, 0, 0) !== 0;
-        if (!ok && k32.GetLastError() === WAIT_TIMEOUT) {
-          ok = await k32.GetQueuedCompletionStatusExAsync(
-            port,
-            this.#entries,
-            BATCH,
-            this.#removed,
-            INFINITE,
-            0,
-          ) !==
-            0;
+        const call = "GetQueuedCompletionStatusEx";
+        let failure: Error | undefined;
+        if (
+          k32.GetQueuedCompletionStatusEx(port, this.#entries, BATCH, this.#removed, 0, 0) === 0
+        ) {
+          const code = k32.GetLastError();
+          if (code !== WAIT_TIMEOUT) failure = new Win32Error({ code, call });
+          else if (
+            await k32.GetQueuedCompletionStatusExAsync(
+              port,
+              this.#entries,
+              BATCH,
+              this.#removed,
+              INFINITE,
+              0,
+            ) === 0
+          ) {
+            // It failed on a worker thread, which keeps its error code.
+            failure = new NonblockingCallError(call, "FALSE");
+          }
         }
-        if (!ok) {
-          // The port itself failed: no completion can be trusted any more.
+        if (failure !== undefined) {
+          // The port itself failed: no completion can be trusted any more, but the
+          // kernel may still write the requests' buffers, so they stay referenced.
           for (const operation of this.#operations.values()) {
-            operation.settle(STATUS_UNSUCCESSFUL, 0);
+            operation.abandon(failure);
+            this.#abandoned.push(operation);
           }
           this.#operations.clear();
           return;

@@ -45,6 +45,7 @@ export const IOCTL: {
   readonly OUT_DIRECT_FILL: number;
   readonly NEITHER_ECHO: number;
   readonly CHECKSUM: number;
+  readonly OVERFLOW: number;
   readonly PEND: number;
   readonly RELEASE: number;
   readonly GET_STATS: number;
@@ -64,6 +65,7 @@ export const IOCTL: {
   OUT_DIRECT_FILL: code(0x804, 2),
   NEITHER_ECHO: code(0x805, 3),
   CHECKSUM: code(0x806, 0),
+  OVERFLOW: code(0x807, 0),
   PEND: code(0x810, 0),
   RELEASE: code(0x811, 0),
   GET_STATS: code(0x820, 0),

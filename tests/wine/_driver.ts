@@ -1,5 +1,14 @@
 // Shared fixtures of the Wine-side tests: the reference driver's service and helpers.
-import { type Device, installDriver, openDevice, queryDriver, startDriver } from "../../mod.ts";
+import assert from "node:assert/strict";
+import {
+  type Device,
+  installDriver,
+  openDevice,
+  type ProcessResources,
+  processResources,
+  queryDriver,
+  startDriver,
+} from "../../mod.ts";
 import { IOCTL, Stats } from "../../src/reference/mod.ts";
 import { xorshift32 } from "../_util.ts";
 
@@ -32,4 +41,18 @@ export function readStats(device: Device): ReturnType<typeof Stats.decode> {
 export function seededBytes(seed: number, length: number): Uint8Array {
   const next = xorshift32(seed);
   return Uint8Array.from({ length }, () => next() & 0xff);
+}
+
+/**
+ * Asserts the process holds no more handles than at `before`, allowing one per thread
+ * started meanwhile (Deno's pools start threads on their own; a thread is a handle).
+ * A leak of ours shows once per cycle, thousands of times.
+ */
+export function assertHandlesBack(before: ProcessResources): void {
+  const after = processResources();
+  const newThreads = Math.max(0, after.threads - before.threads);
+  assert.ok(
+    after.handles - before.handles <= newThreads,
+    `handles ${before.handles} -> ${after.handles}, threads ${before.threads} -> ${after.threads}`,
+  );
 }

@@ -7,10 +7,13 @@ import {
   ChannelUnavailableError,
   ClosedError,
   type Device,
+  KernelEvent,
+  NonblockingCallError,
   processResources,
   RecordHeader,
   subscribe,
   type Subscription,
+  Win32Error,
 } from "../../mod.ts";
 import {
   Channel,
@@ -21,7 +24,7 @@ import {
   Protocol,
   referenceProtocol,
 } from "../../src/reference/mod.ts";
-import { openKbridge, readStats } from "./_driver.ts";
+import { assertHandlesBack, openKbridge, readStats } from "./_driver.ts";
 import { workerReplies } from "../_util.ts";
 
 function startProducer(
@@ -207,14 +210,7 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
   assert.equal(statsAfter.sections, 0);
   assert.equal(statsAfter.invertedIrps, 0);
   assert.equal(statsAfter.invertedQueued, 0);
-  // Deno's pool for nonblocking calls may start a thread meanwhile (one handle each); a leak
-  // of ours would show once per cycle, a thousand times.
-  const after = processResources();
-  const newThreads = Math.max(0, after.threads - before.threads);
-  assert.ok(
-    after.handles - before.handles <= newThreads,
-    `handles ${before.handles} -> ${after.handles}, threads ${before.threads} -> ${after.threads}`,
-  );
+  assertHandlesBack(before);
 });
 
 for (const channel of ["section", "inverted"] as const) {
@@ -393,4 +389,35 @@ Deno.test("inverted queue overflow is counted and reported", async () => {
     drained += await subscription.drain(() => {}, { timeoutMs: 5000 });
   }
   assert.equal(readStats(device).invertedQueued, 0);
+});
+
+Deno.test("a failed nonblocking wait names the call and no error code (the worker's stays on the worker)", async () => {
+  const ERROR_INVALID_HANDLE = 6;
+  const MAIN_THREAD_CODE = 0x1234;
+  const k32 = Deno.dlopen("kernel32.dll", {
+    SetLastError: { parameters: ["u32"], result: "void" },
+  });
+  // A handle value no handle table entry has: the wait fails at once with ERROR_INVALID_HANDLE.
+  const waiter = new KernelEvent(Deno.UnsafePointer.create(0x00ff_fff0n) as Deno.PointerObject);
+  try {
+    // What a GetLastError on the main thread would (wrongly) report for the worker's wait.
+    k32.symbols.SetLastError(MAIN_THREAD_CODE);
+    await assert.rejects(waiter.wait({ timeoutMs: 1000 }), (error: unknown) => {
+      assert.ok(error instanceof NonblockingCallError, String(error));
+      assert.ok(!(error instanceof Win32Error));
+      assert.ok(!("code" in error));
+      assert.equal(error.call, "WaitForMultipleObjects");
+      assert.equal(error.result, "WAIT_FAILED");
+      assert.match(error.message, /WaitForMultipleObjects returned WAIT_FAILED on a worker thread/);
+      return true;
+    });
+    // The blocking wait runs on this thread: its own code is readable and reported.
+    assert.throws(
+      () => waiter.waitSync(0),
+      (error: unknown) => error instanceof Win32Error && error.code === ERROR_INVALID_HANDLE,
+    );
+  } finally {
+    waiter.close();
+    k32.close();
+  }
 });

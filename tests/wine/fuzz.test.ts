@@ -87,7 +87,7 @@ Deno.test("discover finds exactly the reference driver's IOCTL set (device type 
   assert.equal(summary.discovery.probes, 2048 * 4 * 4);
   assert.equal(summary.discovery.truncated, false);
   assert.deepEqual(Object.keys(summary.discovery.statuses).sort(), expected);
-  assert.match(run.stderr, /discovered 18 codes in 32768 probes/);
+  assert.match(run.stderr, new RegExp(`discovered ${expected.length} codes in 32768 probes`));
 });
 
 Deno.test("the fixture's planted fault: found from a fixed seed, reproducer, restart, replay, minimization", async (t) => {

@@ -1,9 +1,17 @@
 // Overlapped IOCTLs against the reference driver's PEND/RELEASE requests:
 // many in flight, cancellation, timeouts, close, and a bounded thread count.
 import assert from "node:assert/strict";
-import { AbortError, processResources, TimeoutError, Win32Error } from "../../mod.ts";
 import {
+  AbortError,
+  processResources,
+  TimeoutError,
+  WarningStatusError,
+  Win32Error,
+} from "../../mod.ts";
+import {
+  FillRequest,
   IOCTL,
+  pattern,
   PendRequest,
   PendResult,
   Protocol,
@@ -16,6 +24,9 @@ const EXTRA_THREADS_BOUND = 4;
 
 const pend = (tag: number, timeoutMs = 0) => PendRequest.encode({ tag, timeoutMs });
 const release = (tag: number) => ReleaseRequest.encode({ tag, reserved: 0 });
+const fill = (seed: number) => FillRequest.encode({ seed, reserved: 0 });
+const STATUS_BUFFER_OVERFLOW = 0x8000_0005;
+const ERROR_MORE_DATA = 234;
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function untilPended(device: ReturnType<typeof openKbridge>, count: number): Promise<void> {
@@ -161,4 +172,104 @@ Deno.test("more requests than the driver's PEND limit: the excess fails cleanly"
   const outcomes = await Promise.all(requests);
   assert.equal(outcomes.filter((o) => o === "ok").length, Protocol.PEND_LIMIT);
   for (const o of outcomes.filter((o) => o !== "ok")) assert.ok(o instanceof Win32Error, String(o));
+});
+
+/** Checks that `error` is OVERFLOW's warning, carrying `seed`'s pattern over `size` bytes. */
+function isOverflowOf(error: unknown, seed: number, size: number): boolean {
+  assert.ok(error instanceof WarningStatusError, String(error));
+  assert.ok(error instanceof Win32Error);
+  assert.equal(error.code, ERROR_MORE_DATA);
+  assert.equal(error.ntStatus, STATUS_BUFFER_OVERFLOW);
+  assert.equal(error.controlCode?.code, IOCTL.OVERFLOW);
+  assert.equal(error.bytesReturned, size);
+  assert.deepEqual(error.data, pattern(seed, size));
+  assert.match(error.message, /completed with a warning: ERROR_MORE_DATA \(234\)/);
+  assert.match(error.message, new RegExp(`STATUS_BUFFER_OVERFLOW \\(0x80000005\\), ${size} bytes`));
+  return true;
+}
+
+Deno.test("a warning status (STATUS_BUFFER_OVERFLOW) delivers the driver's bytes and count: async, sync, plain handle", async () => {
+  await using device = openKbridge();
+  using plain = openKbridge({ overlapped: false });
+  for (const size of [0, 1, 16, 4096]) {
+    const seed = 0x5eed_0000 + size;
+    await assert.rejects(
+      device.ioctlAsync(IOCTL.OVERFLOW, fill(seed), size),
+      (e: unknown) => isOverflowOf(e, seed, size),
+    );
+    assert.throws(
+      () => device.ioctl(IOCTL.OVERFLOW, fill(seed + 1), size),
+      (e: unknown) => isOverflowOf(e, seed + 1, size),
+    );
+    assert.throws(
+      () => plain.ioctl(IOCTL.OVERFLOW, fill(seed + 2), size),
+      (e: unknown) => isOverflowOf(e, seed + 2, size),
+    );
+  }
+  // A caller's buffer: the data is a view of it.
+  const output = new Uint8Array(32);
+  await assert.rejects(device.ioctlAsync(IOCTL.OVERFLOW, fill(9), output), (e: unknown) => {
+    assert.ok(e instanceof WarningStatusError);
+    assert.equal(e.data.buffer, output.buffer);
+    return isOverflowOf(e, 9, 32);
+  });
+  // The driver still checks its input: an error carries no data.
+  await assert.rejects(
+    device.ioctlAsync(IOCTL.OVERFLOW, new Uint8Array(4), 8),
+    (e: unknown) => e instanceof Win32Error && !(e instanceof WarningStatusError) && e.code === 87,
+  );
+  assert.equal(device.pendingCount, 0);
+});
+
+Deno.test("1,000 overflow, echo and pended requests in flight: each settles with its own result", async () => {
+  await using device = openKbridge();
+  const count = 1000;
+  const pendTag = (i: number) => 70_000 + i;
+  const echoed = (i: number) => pattern(1_000_000 + i, 1 + (i % 61));
+  const overflowSize = (i: number) => 8 + (i % 57);
+  const kindOf = (i: number) => i % 5 === 0 ? "pend" : i % 5 % 2 === 1 ? "overflow" : "echo";
+  const requests = Array.from({ length: count }, (_, i) => {
+    const kind = kindOf(i);
+    const request = kind === "pend"
+      ? device.ioctlAsync(IOCTL.PEND, pend(pendTag(i)), PendResult.size)
+      : kind === "overflow"
+      ? device.ioctlAsync(IOCTL.OVERFLOW, fill(i), overflowSize(i))
+      : device.ioctlAsync(IOCTL.ECHO, echoed(i), echoed(i).length);
+    return request.then((bytes) => ({ bytes: bytes.slice() }), (error: unknown) => ({ error }));
+  });
+  const pended = Math.ceil(count / 5);
+  await untilPended(device, pended);
+  for (let i = 0; i < count; i += 5) device.ioctl(IOCTL.RELEASE, release(pendTag(i)), 4);
+  const outcomes = await Promise.all(requests);
+  const wrong: string[] = [];
+  outcomes.forEach((outcome, i) => {
+    const kind = kindOf(i);
+    try {
+      if (kind === "overflow") {
+        assert.ok("error" in outcome, "resolved");
+        isOverflowOf(outcome.error, i, overflowSize(i));
+      } else {
+        assert.ok("bytes" in outcome, String((outcome as { error: unknown }).error));
+        if (kind === "echo") assert.deepEqual(outcome.bytes, echoed(i));
+        else {
+          assert.deepEqual(PendResult.decode(outcome.bytes), {
+            tag: pendTag(i),
+            how: Protocol.PEND_RELEASED,
+          });
+        }
+      }
+    } catch (error) {
+      wrong.push(`#${i} ${kind}: ${(error as Error).message.split("\n")[0]}`);
+    }
+  });
+  const byKind = ["overflow", "echo", "pend"].map((kind) =>
+    `${wrong.filter((line) => line.includes(` ${kind}: `)).length} ${kind}`
+  );
+  assert.deepEqual(
+    [...wrong.filter((line) => !line.includes(" overflow: ")), ...wrong].slice(0, 10),
+    [],
+    `${wrong.length} of ${count} requests settled wrongly (${byKind.join(", ")})`,
+  );
+  assert.equal(device.pendingCount, 0);
+  assert.equal(readStats(device).pendedIrps, 0);
 });
