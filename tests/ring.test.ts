@@ -468,3 +468,16 @@ Deno.test("scan: a head more than the capacity past the tail is a typed error, n
   Atomics.store(indices, RingHeader.offsets.head / 4, 8192);
   assert.throws(() => reader.scan(new MessageBatch(8)), CorruptRingError);
 });
+
+Deno.test("scan: the records before a corrupt one make the batch, then the next scan throws", () => {
+  const producer = filledRing(3, 40);
+  const reader = new RingReader(producer.memory);
+  const span = (RecordHeader.size + 40 + 7) & ~7;
+  // The third record claims more bytes than were published.
+  new DataView(producer.memory, Ring.HEADER_SIZE).setUint32(2 * span, 4000, true);
+  const batch = new MessageBatch(8);
+  assert.equal(reader.scan(batch), 2);
+  assert.deepEqual([batch.sequence(0), batch.sequence(1)], [0, 1]);
+  assert.throws(() => reader.scan(batch), CorruptRingError);
+  assert.equal(batch.count, 0, "the delivered batch was released by the next scan");
+});

@@ -254,6 +254,7 @@ export class RingReader {
    * records come before it, they make the batch and the next scan throws)
    */
   scan(batch: MessageBatch): number {
+    batch.release(); // the records it held (if any) go back; it reads as empty until filled
     this.release();
     const head = this.#head();
     const capacity = this.#mask + 1;
