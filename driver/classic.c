@@ -74,7 +74,7 @@ static VOID KbClassicDestroy(_Inout_ PKB_CLASSIC Classic)
         Classic->Mdl = NULL;
     }
     if (Classic->Buffer != NULL) {
-        KbFree(Classic->Buffer);
+        KbKitFree(&KbPool, Classic->Buffer);
         Classic->Buffer = NULL;
         Classic->BufferBytes = 0;
     }
@@ -97,7 +97,7 @@ static NTSTATUS KbClassicCreate(_Inout_ PKB_CLASSIC Classic, _In_ HANDLE EventHa
     NTSTATUS status;
 
     /* UserMode: the handle must be the caller's, with EVENT_MODIFY_STATE access. */
-    status = ObReferenceObjectByHandle(EventHandle, EVENT_MODIFY_STATE, KB_OBJECT_TYPE(ExEventObjectType),
+    status = ObReferenceObjectByHandle(EventHandle, EVENT_MODIFY_STATE, KBKIT_OBJECT_TYPE(ExEventObjectType),
                                        UserMode, (PVOID *)&Classic->Event, NULL);
     if (!NT_SUCCESS(status)) {
         Classic->Event = NULL;
@@ -110,7 +110,7 @@ static NTSTATUS KbClassicCreate(_Inout_ PKB_CLASSIC Classic, _In_ HANDLE EventHa
      * and they must hold nothing but the ring.
      */
     Classic->BufferBytes = ROUND_TO_PAGES(KBRIDGE_RING_HEADER_SIZE + (SIZE_T)RingBytes);
-    Classic->Buffer = KbAllocateNonPaged(Classic->BufferBytes);
+    Classic->Buffer = KbKitAllocate(&KbPool, Classic->BufferBytes);
     if (Classic->Buffer == NULL) {
         return STATUS_INSUFFICIENT_RESOURCES;
     }
@@ -154,8 +154,9 @@ static NTSTATUS KbClassicAttachRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt
     if (classic == NULL) {
         return STATUS_INVALID_PARAMETER;
     }
-    KbRingInitialize(&classic->Ring, classic->Buffer, classic->RingBytes, NULL, classic->Event);
-    KbProducerBindRing(Producer, KbRingSlotClassic, &classic->Ring);
+    KbKitRingInitialize(&classic->Ring, classic->Buffer, classic->RingBytes, NULL, classic->Event,
+                        &KbCounters.ClassicDropped);
+    KbProducerBindClassicRing(Producer, &classic->Ring);
     classic->Bound = TRUE;
     return STATUS_SUCCESS;
 }
@@ -171,8 +172,8 @@ static NTSTATUS KbClassicDetachRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt
     if (classic == NULL) {
         return STATUS_INVALID_PARAMETER;
     }
-    KbProducerBindRing(Producer, KbRingSlotClassic, NULL);
-    KbRingClose(&classic->Ring);
+    KbProducerBindClassicRing(Producer, NULL);
+    KbKitRingClose(&classic->Ring);
     classic->Bound = FALSE;
     return STATUS_SUCCESS;
 }
@@ -203,11 +204,11 @@ NTSTATUS KbClassicOpen(_Inout_ PKB_CLASSIC Classic, _In_ PIRP Irp, _In_ PIO_STAC
     }
     eventHandle = (HANDLE)(ULONG_PTR)request->EventHandle;
     ringBytes = request->RingBytes;
-    if (!KbRingBytesValid(ringBytes)) {
+    if (!KbKitRingBytesValid(ringBytes)) {
         return STATUS_INVALID_PARAMETER;
     }
 
-    KbAcquirePassiveLock(&Classic->Mutex);
+    KbKitAcquirePassiveLock(&Classic->Mutex);
     if (Classic->Owner != NULL) {
         status = STATUS_DEVICE_BUSY;
     } else {
@@ -219,7 +220,7 @@ NTSTATUS KbClassicOpen(_Inout_ PKB_CLASSIC Classic, _In_ PIRP Irp, _In_ PIO_STAC
             KbClassicDestroy(Classic);
         }
     }
-    KbReleasePassiveLock(&Classic->Mutex);
+    KbKitReleasePassiveLock(&Classic->Mutex);
     if (!NT_SUCCESS(status)) {
         return status;
     }
@@ -255,9 +256,9 @@ NTSTATUS KbClassicClose(_Inout_ PKB_CLASSIC Classic, _In_ PFILE_OBJECT FileObjec
 {
     NTSTATUS status;
 
-    KbAcquirePassiveLock(&Classic->Mutex);
+    KbKitAcquirePassiveLock(&Classic->Mutex);
     status = KbClassicCloseLocked(Classic, FileObject);
-    KbReleasePassiveLock(&Classic->Mutex);
+    KbKitReleasePassiveLock(&Classic->Mutex);
     return status;
 }
 
@@ -267,7 +268,7 @@ NTSTATUS KbClassicClose(_Inout_ PKB_CLASSIC Classic, _In_ PFILE_OBJECT FileObjec
  */
 VOID KbClassicReleaseFile(_Inout_ PKB_CLASSIC Classic, _In_opt_ PFILE_OBJECT FileObject)
 {
-    KbAcquirePassiveLock(&Classic->Mutex);
+    KbKitAcquirePassiveLock(&Classic->Mutex);
     (VOID)KbClassicCloseLocked(Classic, FileObject);
-    KbReleasePassiveLock(&Classic->Mutex);
+    KbKitReleasePassiveLock(&Classic->Mutex);
 }

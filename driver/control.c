@@ -269,6 +269,10 @@ NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
     ULONG_PTR information = 0;
     NTSTATUS status;
 
+    /* SECTION_OPEN, SECTION_CLOSE and INVERTED_WAIT are the kit channel's. */
+    if (KbKitDispatchDeviceControl(&extension->Channel, Irp, stack, &status)) {
+        return status;
+    }
     switch (stack->Parameters.DeviceIoControl.IoControlCode) {
     case IOCTL_KBRIDGE_GET_VERSION:
         status = KbGetVersion(Irp, stack, &information);
@@ -302,15 +306,6 @@ NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
         break;
     case IOCTL_KBRIDGE_GET_STATS:
         status = KbGetStats(Irp, stack, &information);
-        break;
-    case IOCTL_KBRIDGE_SECTION_OPEN:
-        status = KbSectionOpen(&extension->Section, Irp, stack, &information);
-        break;
-    case IOCTL_KBRIDGE_SECTION_CLOSE:
-        status = KbSectionClose(&extension->Section, stack->FileObject);
-        break;
-    case IOCTL_KBRIDGE_INVERTED_WAIT:
-        status = KbInvertedWait(&extension->Inverted, Irp, stack, &information);
         break;
     case IOCTL_KBRIDGE_CLASSIC_OPEN:
         status = KbClassicOpen(&extension->Classic, Irp, stack, &information);

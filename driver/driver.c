@@ -2,8 +2,10 @@
  * driver.c - DriverEntry, DriverUnload, CREATE/CLEANUP/CLOSE, GET_VERSION, GET_STATS.
  *
  * A legacy (non-PnP) WDM driver: DriverEntry creates the single device
- * \Device\Kbridge and the link \DosDevices\Kbridge, starts the producer
- * thread, and DriverUnload undoes it all.
+ * \Device\Kbridge and the link \DosDevices\Kbridge, sets up the kit's
+ * channel on the reference codes (fixed names KbridgeRing/KbridgeRingEvent,
+ * one section subscriber at a time), starts the producer thread, and
+ * DriverUnload undoes it all.
  *
  * File lifetime. On Windows, closing the last handle sends IRP_MJ_CLEANUP
  * (in the context of the process that closes it, also at process exit),
@@ -14,7 +16,7 @@
  */
 #include "internal.h"
 
-#if KB_WDK_BUILD
+#if KBKIT_WDK_BUILD
 #include <initguid.h>
 #include <wdmsec.h>
 
@@ -36,6 +38,29 @@ static const UNICODE_STRING KbDeviceSddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)
 #endif
 
 KB_COUNTERS KbCounters;
+KBKIT_POOL KbPool;
+
+/* The reference wire structs of SECTION_OPEN are the kit's (its reply without the names). */
+C_ASSERT(sizeof(KBRIDGE_SECTION_REQUEST) == sizeof(KBKIT_SECTION_REQUEST));
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_REQUEST, RingBytes) == FIELD_OFFSET(KBKIT_SECTION_REQUEST, RingBytes));
+C_ASSERT(sizeof(KBRIDGE_SECTION_INFO) == KBKIT_SECTION_SIZES_BYTES);
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, ViewBytes) == FIELD_OFFSET(KBKIT_SECTION_INFO, ViewBytes));
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, RingBytes) == FIELD_OFFSET(KBKIT_SECTION_INFO, RingBytes));
+
+/* The kit's channel on the reference protocol: its codes, names and limits. */
+static const KBKIT_CONFIG KbChannelConfig = {
+    .SectionOpenCode = IOCTL_KBRIDGE_SECTION_OPEN,
+    .SectionCloseCode = IOCTL_KBRIDGE_SECTION_CLOSE,
+    .InvertedWaitCode = IOCTL_KBRIDGE_INVERTED_WAIT,
+    .PoolTag = KB_POOL_TAG,
+    .MaxMessage = KBRIDGE_MAX_MESSAGE,
+    .MaxSections = 1,
+    .InvertedQueueLimit = KBRIDGE_INVERTED_QUEUE_LIMIT,
+    /* Messages injected before anyone subscribes wait for the first subscriber. */
+    .Flags = KBKIT_FLAG_QUEUE_WITHOUT_SUBSCRIBER,
+    .SectionName = KBRIDGE_SECTION_OBJECT_NAME,
+    .EventName = KBRIDGE_EVENT_OBJECT_NAME,
+};
 
 DRIVER_INITIALIZE DriverEntry;
 static DRIVER_UNLOAD KbDriverUnload;
@@ -49,7 +74,7 @@ _Dispatch_type_(IRP_MJ_CLOSE) static DRIVER_DISPATCH KbDispatchClose;
 static NTSTATUS KbCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING DeviceName,
                                _Out_ PDEVICE_OBJECT *DeviceObject)
 {
-#if KB_WDK_BUILD
+#if KBKIT_WDK_BUILD
     return IoCreateDeviceSecure(DriverObject, sizeof(KB_DEVICE_EXTENSION), DeviceName,
                                 KBRIDGE_DEVICE_TYPE, FILE_DEVICE_SECURE_OPEN, FALSE,
                                 &KbDeviceSddl, &KB_DEVICE_CLASS_GUID, DeviceObject);
@@ -103,6 +128,7 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
 
     /* A reloaded image may keep its data section (Wine); start from zero. */
     RtlZeroMemory(&KbCounters, sizeof(KbCounters));
+    KbKitPoolInitialize(&KbPool, KB_POOL_TAG);
 
     DriverObject->MajorFunction[IRP_MJ_CREATE] = KbDispatchCreate;
     DriverObject->MajorFunction[IRP_MJ_CLEANUP] = KbDispatchCleanup;
@@ -120,12 +146,16 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
     RtlZeroMemory(extension, sizeof(*extension));
     KbPendInitialize(&extension->Pend);
-    KbInvertedInitialize(&extension->Inverted);
-    KbSectionInitialize(&extension->Section, &extension->Producer);
     KbClassicInitialize(&extension->Classic, &extension->Producer);
 
-    status = KbProducerStartThread(&extension->Producer, &extension->Inverted);
+    status = KbKitInitialize(&extension->Channel, &KbChannelConfig);
     if (!NT_SUCCESS(status)) {
+        IoDeleteDevice(device);
+        return status;
+    }
+    status = KbProducerStartThread(&extension->Producer, &extension->Channel);
+    if (!NT_SUCCESS(status)) {
+        KbKitUninitialize(&extension->Channel);
         IoDeleteDevice(device);
         return status;
     }
@@ -133,6 +163,7 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     status = KbCreateLink(&linkName, &deviceName);
     if (!NT_SUCCESS(status)) {
         KbProducerStopThread(&extension->Producer);
+        KbKitUninitialize(&extension->Channel);
         IoDeleteDevice(device);
         return status;
     }
@@ -152,12 +183,11 @@ static VOID KbDriverUnload(_In_ PDRIVER_OBJECT DriverObject)
     PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
     UNICODE_STRING linkName;
 
-    /* The channels detach through the producer thread, so they go first. */
-    KbSectionReleaseFile(&extension->Section, NULL);
+    /* The classic channel detaches through the producer thread, so it goes first. */
     KbClassicReleaseFile(&extension->Classic, NULL);
     KbProducerStopThread(&extension->Producer);
+    KbKitUninitialize(&extension->Channel);
     KbPendShutdown(&extension->Pend);
-    KbInvertedShutdown(&extension->Inverted);
 
     RtlInitUnicodeString(&linkName, KBRIDGE_DOS_DEVICE_NAME);
     (VOID)IoDeleteSymbolicLink(&linkName);
@@ -176,25 +206,16 @@ static NTSTATUS KbCompleteRequest(_Inout_ PIRP Irp, _In_ NTSTATUS Status)
 }
 
 /*
- * KbDispatchCreate - IRP_MJ_CREATE: attach a KB_FILE_CONTEXT to the file.
- * The device has no namespace: \\.\Kbridge\anything fails with
- * STATUS_OBJECT_NAME_NOT_FOUND.
+ * KbDispatchCreate - IRP_MJ_CREATE. The device has no namespace:
+ * \\.\Kbridge\anything fails with STATUS_OBJECT_NAME_NOT_FOUND.
  */
 static NTSTATUS KbDispatchCreate(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
 {
-    PFILE_OBJECT fileObject = IoGetCurrentIrpStackLocation(Irp)->FileObject;
-    PKB_FILE_CONTEXT file;
-
     UNREFERENCED_PARAMETER(DeviceObject);
 
-    if (fileObject->FileName.Length != 0) {
+    if (IoGetCurrentIrpStackLocation(Irp)->FileObject->FileName.Length != 0) {
         return KbCompleteRequest(Irp, STATUS_OBJECT_NAME_NOT_FOUND);
     }
-    file = (PKB_FILE_CONTEXT)KbAllocateNonPaged(sizeof(*file));
-    if (file == NULL) {
-        return KbCompleteRequest(Irp, STATUS_INSUFFICIENT_RESOURCES);
-    }
-    fileObject->FsContext = file;
     InterlockedIncrement(&KbCounters.OpenFiles);
     return KbCompleteRequest(Irp, STATUS_SUCCESS);
 }
@@ -205,10 +226,9 @@ static NTSTATUS KbDispatchCreate(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
 static VOID KbReleaseFileResources(_Inout_ PKB_DEVICE_EXTENSION Extension, _In_ PFILE_OBJECT FileObject)
 {
     KbProducerReleaseFile(&Extension->Producer, FileObject);
-    KbSectionReleaseFile(&Extension->Section, FileObject);
     KbClassicReleaseFile(&Extension->Classic, FileObject);
     KbPendReleaseFile(&Extension->Pend, FileObject);
-    KbInvertedReleaseFile(&Extension->Inverted, FileObject);
+    KbKitCleanupFile(&Extension->Channel, FileObject);
 }
 
 /*
@@ -222,19 +242,14 @@ static NTSTATUS KbDispatchCleanup(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP
 }
 
 /*
- * KbDispatchClose - IRP_MJ_CLOSE: release what CLEANUP did not (Wine), then
- * free the file context.
+ * KbDispatchClose - IRP_MJ_CLOSE: the file object goes away (once per file).
+ * Releases what CLEANUP did not (Wine sends only CLOSE).
  */
 static NTSTATUS KbDispatchClose(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
 {
-    PFILE_OBJECT fileObject = IoGetCurrentIrpStackLocation(Irp)->FileObject;
-
-    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension, fileObject);
-    if (fileObject->FsContext != NULL) {
-        KbFree(fileObject->FsContext);
-        fileObject->FsContext = NULL;
-        InterlockedDecrement(&KbCounters.OpenFiles);
-    }
+    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension,
+                           IoGetCurrentIrpStackLocation(Irp)->FileObject);
+    InterlockedDecrement(&KbCounters.OpenFiles);
     return KbCompleteRequest(Irp, STATUS_SUCCESS);
 }
 
@@ -282,25 +297,28 @@ static UINT64 KbReadCounter64(_In_ volatile LONG64 *Counter)
  */
 NTSTATUS KbGetStats(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information)
 {
+    PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)Stack->DeviceObject->DeviceExtension;
     KBRIDGE_STATS *stats = (KBRIDGE_STATS *)Irp->AssociatedIrp.SystemBuffer;
+    KBKIT_STATS kit;
 
     *Information = 0;
     if (Stack->Parameters.DeviceIoControl.OutputBufferLength < sizeof(*stats)) {
         return STATUS_BUFFER_TOO_SMALL;
     }
+    KbKitQueryStats(&extension->Channel, &kit);
     RtlZeroMemory(stats, sizeof(*stats));
     stats->OpenFiles = KbReadCounter(&KbCounters.OpenFiles);
-    stats->PoolAllocations = KbReadCounter(&KbCounters.PoolAllocations);
+    stats->PoolAllocations = KbReadCounter(&KbPool.Outstanding) + kit.PoolBlocks;
     stats->PendedIrps = KbReadCounter(&KbCounters.PendedIrps);
-    stats->InvertedIrps = KbReadCounter(&KbCounters.InvertedIrps);
-    stats->InvertedQueued = KbReadCounter(&KbCounters.InvertedQueued);
-    stats->Sections = KbReadCounter(&KbCounters.Sections);
+    stats->InvertedIrps = kit.InvertedWaiting;
+    stats->InvertedQueued = kit.InvertedQueued;
+    stats->Sections = kit.Sections;
     stats->ClassicMappings = KbReadCounter(&KbCounters.ClassicMappings);
     stats->EventReferences = KbReadCounter(&KbCounters.EventReferences);
     stats->ProducerRunning = KbReadCounter(&KbCounters.ProducerRunning);
     stats->MessagesProduced = KbReadCounter64(&KbCounters.MessagesProduced);
-    stats->InvertedOverflow = KbReadCounter64(&KbCounters.InvertedOverflow);
-    stats->RingDropped = KbReadCounter64(&KbCounters.RingDropped);
+    stats->InvertedOverflow = kit.InvertedOverflow;
+    stats->RingDropped = kit.RingDropped + KbReadCounter64(&KbCounters.ClassicDropped);
     *Information = sizeof(*stats);
     return STATUS_SUCCESS;
 }

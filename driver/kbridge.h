@@ -1,10 +1,11 @@
 /*
  * kbridge.h - the public interface of the kbridge reference driver.
  *
- * The one place where control codes, IOCTL structures and the shared ring
- * layout are defined. The driver includes it after <wdm.h>; user-mode code
- * after <windows.h> and <winioctl.h>. The TypeScript side (src/protocol.ts)
- * mirrors it and a test checks the mirror against what the compiler computes.
+ * The one place where control codes and IOCTL structures are defined; the
+ * shared ring's layout comes from the channel kit (kit/kbridge_ring.h). The
+ * driver includes it after <wdm.h>; user-mode code after <windows.h> and
+ * <winioctl.h>. The TypeScript side mirrors both headers and a test checks
+ * the mirror against what the compiler computes.
  *
  * All structures have natural x64 alignment; none contains a pointer, so
  * 32-bit and 64-bit callers see the same layout.
@@ -12,14 +13,18 @@
 #ifndef KBRIDGE_H
 #define KBRIDGE_H
 
+/* The shared ring of the section and classic channels (layout, record header). */
+#include "kit/kbridge_ring.h"
+
 /* Names: \Device\Kbridge, user mode opens \\.\Kbridge. */
 #define KBRIDGE_DEVICE_NAME        L"\\Device\\Kbridge"
 #define KBRIDGE_DOS_DEVICE_NAME    L"\\DosDevices\\Kbridge"
 #define KBRIDGE_USER_PATH          L"\\\\.\\Kbridge"
 
-/* Named objects of the section channel (kernel names; user mode prefixes Global\). */
-#define KBRIDGE_SECTION_KERNEL_NAME L"\\BaseNamedObjects\\KbridgeRing"
-#define KBRIDGE_EVENT_KERNEL_NAME   L"\\BaseNamedObjects\\KbridgeRingEvent"
+/* Named objects of the section channel: the names the driver gives the kit
+ * (created under \BaseNamedObjects) and the names user mode opens. */
+#define KBRIDGE_SECTION_OBJECT_NAME L"KbridgeRing"
+#define KBRIDGE_EVENT_OBJECT_NAME   L"KbridgeRingEvent"
 #define KBRIDGE_SECTION_USER_NAME   L"Global\\KbridgeRing"
 #define KBRIDGE_EVENT_USER_NAME     L"Global\\KbridgeRingEvent"
 
@@ -159,9 +164,11 @@ typedef struct _KBRIDGE_STATS {
     UINT64 RingDropped;        /* messages dropped: ring full (all rings) */
 } KBRIDGE_STATS;
 
+/* SECTION_OPEN's request and reply: the channel kit's KBKIT_SECTION_REQUEST and the
+ * first two fields of its KBKIT_SECTION_INFO (the names are the fixed ones above). */
 typedef struct _KBRIDGE_SECTION_REQUEST {
     UINT32 RingBytes;          /* data area, a power of two, 4 KiB ... 64 MiB */
-    UINT32 Reserved;
+    UINT32 Reserved;           /* 0 (the kit's Flags) */
 } KBRIDGE_SECTION_REQUEST;
 
 typedef struct _KBRIDGE_SECTION_INFO {
@@ -199,57 +206,6 @@ typedef struct _KBRIDGE_INJECT_HEADER {
     UINT32 Channels;
     UINT32 Length;             /* payload bytes that follow */
 } KBRIDGE_INJECT_HEADER;
-
-/* --- The shared ring (section and classic channels) -------------------- */
-/*
- * Single producer (the driver's thread), single consumer (the application).
- * Head and Tail are free-running byte counters modulo 2^32; Capacity is a power
- * of two, so offset = counter & (Capacity - 1). Records are 8-byte aligned and
- * never wrap: when one does not fit before the end, the producer writes a
- * record with KBRIDGE_RECORD_PAD (covering the rest) and starts at offset 0.
- * The producer stores the record, then Head with release semantics; the
- * consumer loads Head with acquire semantics, reads, then stores Tail.
- * Before sleeping the consumer sets ConsumerWaiting and re-reads Head; the
- * producer signals the event after publishing only when ConsumerWaiting is set.
- */
-#define KBRIDGE_RING_MAGIC         0x474E5242u /* "BRNG" little-endian */
-#define KBRIDGE_RING_VERSION       1u
-#define KBRIDGE_RING_HEADER_SIZE   256u
-#define KBRIDGE_RING_ALIGN         8u
-#define KBRIDGE_RING_MIN_BYTES     4096u
-#define KBRIDGE_RING_MAX_BYTES     (64u * 1024u * 1024u)
-#define KBRIDGE_RECORD_PAD         0x1u
-
-typedef struct _KBRIDGE_RING_HEADER {
-    /* line 0: fixed at creation */
-    UINT32 Magic;
-    UINT32 Version;
-    UINT32 Capacity;               /* data bytes, a power of two */
-    UINT32 HeaderSize;             /* KBRIDGE_RING_HEADER_SIZE */
-    UINT8  Reserved0[48];
-    /* line 1: written by the producer */
-    volatile UINT32 Head;
-    volatile UINT32 Dropped;       /* messages that did not fit */
-    volatile UINT32 ProducerClosed;/* 1: no more records will come */
-    UINT8  Reserved1[52];
-    /* line 2: written by the consumer */
-    volatile UINT32 Tail;
-    volatile UINT32 ConsumerWaiting;
-    UINT8  Reserved2[56];
-    UINT8  Reserved3[64];
-} KBRIDGE_RING_HEADER;
-
-typedef struct _KBRIDGE_RECORD_HEADER {
-    UINT32 Length;                 /* payload bytes (0 for a pad record) */
-    UINT32 Flags;                  /* KBRIDGE_RECORD_PAD */
-    UINT64 Sequence;               /* per channel, from 0, +1 per message offered */
-    UINT64 Timestamp;              /* KeQueryPerformanceCounter at write */
-} KBRIDGE_RECORD_HEADER;
-
-/* Bytes a record of `len` payload bytes takes in the ring. */
-#define KBRIDGE_RECORD_SPAN(len) \
-    ((((UINT32)sizeof(KBRIDGE_RECORD_HEADER) + (UINT32)(len)) + (KBRIDGE_RING_ALIGN - 1u)) & \
-     ~(KBRIDGE_RING_ALIGN - 1u))
 
 /* The test pattern: byte i of a buffer generated from seed. */
 static __inline UINT8 KbridgePatternByte(UINT32 seed, UINT32 i)

@@ -1,8 +1,9 @@
 /*
  * pend.c - IOCTL_KBRIDGE_PEND and IOCTL_KBRIDGE_RELEASE.
  *
- * A PEND IRP waits in a cancel-safe queue (irpqueue.c) until RELEASE names
- * its tag, its timeout passes, it is cancelled, or its file is closed.
+ * A PEND IRP waits in a cancel-safe queue (the kit's KBKIT_IRP_QUEUE) until
+ * RELEASE names its tag, its timeout passes, it is cancelled, or its file is
+ * closed.
  *
  * Timeouts: one periodic timer sweeps the queue every KB_PEND_SWEEP_MS and
  * completes the IRPs whose deadline passed. A timer per IRP would have to be
@@ -13,7 +14,7 @@
  * could not live in memory the DPC frees. One long-lived timer, armed by the
  * first timed PEND and cancelled only at unload, avoids both. Its deadlines
  * are compared under the queue lock, so the sweep, RELEASE, cancellation
- * and close race only through IoSetCancelRoutine (see irpqueue.c).
+ * and close race only through IoSetCancelRoutine (see kit/kbkit_irpqueue.c).
  */
 #include "internal.h"
 
@@ -25,8 +26,8 @@ C_ASSERT(sizeof(PVOID) >= sizeof(ULONGLONG)); /* x64 only: the deadline fits a p
 #define KB_PEND_CANCELLED 0u
 
 static KDEFERRED_ROUTINE KbPendTimerDpc;
-static KB_IRP_MATCH KbPendMatchTag;
-static KB_IRP_MATCH KbPendMatchExpired;
+static KBKIT_IRP_MATCH KbPendMatchTag;
+static KBKIT_IRP_MATCH KbPendMatchExpired;
 
 /*
  * KbPendNowMs - milliseconds of a monotonic clock (the performance counter).
@@ -51,7 +52,7 @@ static ULONGLONG KbPendNowMs(VOID)
 VOID KbPendInitialize(_Out_ PKB_PEND Pend)
 {
     KeInitializeSpinLock(&Pend->Lock);
-    KbIrpQueueInitialize(&Pend->Irps, &Pend->Lock, &KbCounters.PendedIrps);
+    KbKitIrpQueueInitialize(&Pend->Irps, &Pend->Lock, &KbCounters.PendedIrps);
     KeInitializeTimerEx(&Pend->Timer, NotificationTimer);
     KeInitializeDpc(&Pend->Dpc, KbPendTimerDpc, Pend);
     Pend->TimerArmed = 0;
@@ -85,7 +86,7 @@ static VOID KbPendCompleteList(_Inout_ PKB_PEND Pend, _Inout_ PLIST_ENTRY Irps, 
         UINT32 tag;
 
         if (How == KB_PEND_CANCELLED) {
-            KbIrpQueueComplete(&Pend->Irps, irp, STATUS_CANCELLED, 0);
+            KbKitIrpQueueComplete(&Pend->Irps, irp, STATUS_CANCELLED, 0);
             continue;
         }
         /* The request and the result share the buffered I/O buffer. */
@@ -93,7 +94,7 @@ static VOID KbPendCompleteList(_Inout_ PKB_PEND Pend, _Inout_ PLIST_ENTRY Irps, 
         tag = ((const KBRIDGE_PEND_REQUEST *)result)->Tag;
         result->Tag = tag;
         result->How = How;
-        KbIrpQueueComplete(&Pend->Irps, irp, STATUS_SUCCESS, sizeof(*result));
+        KbKitIrpQueueComplete(&Pend->Irps, irp, STATUS_SUCCESS, sizeof(*result));
     }
 }
 
@@ -129,14 +130,14 @@ NTSTATUS KbPendRequest(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_L
         KeReleaseSpinLock(&Pend->Lock, irql);
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    queued = KbIrpQueueInsertLocked(&Pend->Irps, Irp);
+    queued = KbKitIrpQueueInsertLocked(&Pend->Irps, Irp);
     KeReleaseSpinLock(&Pend->Lock, irql);
 
     return queued ? STATUS_PENDING : STATUS_CANCELLED;
 }
 
 /*
- * KbPendMatchTag - KB_IRP_MATCH: the PEND IRP carries the tag *Context.
+ * KbPendMatchTag - KBKIT_IRP_MATCH: the PEND IRP carries the tag *Context.
  */
 static BOOLEAN KbPendMatchTag(_In_ PIRP Irp, _In_opt_ PVOID Context)
 {
@@ -170,7 +171,7 @@ NTSTATUS KbPendRelease(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_L
 
     InitializeListHead(&released);
     KeAcquireSpinLock(&Pend->Lock, &irql);
-    count = KbIrpQueueDetachLocked(&Pend->Irps,
+    count = KbKitIrpQueueDetachLocked(&Pend->Irps,
                                    tag == KBRIDGE_RELEASE_ALL ? NULL : KbPendMatchTag,
                                    &tag, MAXULONG, &released);
     KeReleaseSpinLock(&Pend->Lock, irql);
@@ -182,7 +183,7 @@ NTSTATUS KbPendRelease(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_L
 }
 
 /*
- * KbPendMatchExpired - KB_IRP_MATCH: the IRP has a deadline at or before *Context.
+ * KbPendMatchExpired - KBKIT_IRP_MATCH: the IRP has a deadline at or before *Context.
  */
 static BOOLEAN KbPendMatchExpired(_In_ PIRP Irp, _In_opt_ PVOID Context)
 {
@@ -212,7 +213,7 @@ static VOID KbPendTimerDpc(_In_ PKDPC Dpc, _In_opt_ PVOID DeferredContext,
     now = KbPendNowMs();
     InitializeListHead(&expired);
     KeAcquireSpinLockAtDpcLevel(&pend->Lock);
-    (VOID)KbIrpQueueDetachLocked(&pend->Irps, KbPendMatchExpired, &now, MAXULONG, &expired);
+    (VOID)KbKitIrpQueueDetachLocked(&pend->Irps, KbPendMatchExpired, &now, MAXULONG, &expired);
     KeReleaseSpinLockFromDpcLevel(&pend->Lock);
     KbPendCompleteList(pend, &expired, KBRIDGE_PEND_TIMED_OUT);
 }
@@ -229,7 +230,7 @@ VOID KbPendReleaseFile(_Inout_ PKB_PEND Pend, _In_ PFILE_OBJECT FileObject)
 
     InitializeListHead(&irps);
     KeAcquireSpinLock(&Pend->Lock, &irql);
-    (VOID)KbIrpQueueDetachLocked(&Pend->Irps, KbIrpMatchFile, FileObject, MAXULONG, &irps);
+    (VOID)KbKitIrpQueueDetachLocked(&Pend->Irps, KbKitIrpMatchFile, FileObject, MAXULONG, &irps);
     KeReleaseSpinLock(&Pend->Lock, irql);
     KbPendCompleteList(Pend, &irps, KB_PEND_CANCELLED);
 }
@@ -253,7 +254,7 @@ VOID KbPendShutdown(_Inout_ PKB_PEND Pend)
 
     InitializeListHead(&irps);
     KeAcquireSpinLock(&Pend->Lock, &irql);
-    (VOID)KbIrpQueueDetachLocked(&Pend->Irps, NULL, NULL, MAXULONG, &irps);
+    (VOID)KbKitIrpQueueDetachLocked(&Pend->Irps, NULL, NULL, MAXULONG, &irps);
     KeReleaseSpinLock(&Pend->Lock, irql);
     KbPendCompleteList(Pend, &irps, KB_PEND_CANCELLED);
 }

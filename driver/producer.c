@@ -2,14 +2,13 @@
  * producer.c - the producer system thread: PRODUCER_START/STOP and INJECT.
  *
  * One thread, created in DriverEntry and joined in DriverUnload, is the only
- * writer of every channel. Everything else reaches it through
+ * writer of every channel: the kit's section rings and inverted call
+ * (KbKitWriteEx; the thread runs in the System process, where the kit maps
+ * its ring views) and the classic ring. Everything else reaches it through
  * KbProducerCall, which queues a routine for the thread and waits for it:
  * starting and stopping runs, injected messages, and the attach and detach
- * of rings. Attaching on the thread matters for the section channel on
- * Windows: the view is mapped with ZwMapViewOfSection(NtCurrentProcess())
- * by the thread itself, i.e. into the System process where the thread
- * always runs, so the address is valid wherever the thread writes it. It
- * also means the thread-owned state (Rings, Run, Scratch) needs no lock.
+ * of the classic ring. The thread-owned state (ClassicRing, Run, Scratch)
+ * therefore needs no lock.
  *
  * A run writes Count messages (0: until stopped). Message n has a size drawn
  * uniformly from [MinSize, MaxSize] by xorshift32 seeded with
@@ -23,8 +22,10 @@
  * (yielding the processor for KB_PRODUCER_YIELD_MS, then in 1 ms naps on
  * its work event), still running calls, until the message fits or the run
  * ends (STOP, its file closing, a new START, unload: the message is then
- * dropped as usual). Nothing tells the driver that the consumer made room,
- * hence the polling; the yields keep a lossless run fast.
+ * dropped as usual). A message that can never fit a ring is refused by the
+ * kit's ring writer and counted as dropped, so no wait is endless. Nothing
+ * tells the driver that the consumer made room, hence the polling; the
+ * yields keep a lossless run fast.
  */
 #include "internal.h"
 
@@ -60,10 +61,10 @@ static KB_PRODUCER_ROUTINE KbProducerReleaseFileRoutine;
 
 /*
  * KbProducerStartThread - initialise the producer and create its thread.
- *   Inverted: the inverted channel the thread offers messages to.
+ *   Channel: the kit channel (section rings, inverted call) the thread writes.
  * Returns STATUS_SUCCESS or the failure of PsCreateSystemThread.
  */
-NTSTATUS KbProducerStartThread(_Inout_ PKB_PRODUCER Producer, _In_ PKB_INVERTED Inverted)
+NTSTATUS KbProducerStartThread(_Inout_ PKB_PRODUCER Producer, _In_ PKBKIT_CHANNEL Channel)
 {
     OBJECT_ATTRIBUTES attributes;
     HANDLE handle;
@@ -75,9 +76,9 @@ NTSTATUS KbProducerStartThread(_Inout_ PKB_PRODUCER Producer, _In_ PKB_INVERTED 
     Producer->Exiting = FALSE;
     KeInitializeEvent(&Producer->WorkEvent, SynchronizationEvent, FALSE);
     Producer->Thread = NULL;
-    Producer->Inverted = Inverted;
+    Producer->Channel = Channel;
     Producer->RunOwner = NULL;
-    RtlZeroMemory(Producer->Rings, sizeof(Producer->Rings));
+    Producer->ClassicRing = NULL;
     RtlZeroMemory(&Producer->Run, sizeof(Producer->Run));
 
     /* A kernel handle: DriverEntry runs in the System process, but say so. */
@@ -88,7 +89,7 @@ NTSTATUS KbProducerStartThread(_Inout_ PKB_PRODUCER Producer, _In_ PKB_INVERTED 
         return status;
     }
     /* Keep the thread object (not the handle) to wait for it at unload. */
-    status = ObReferenceObjectByHandle(handle, SYNCHRONIZE, KB_OBJECT_TYPE(PsThreadType), KernelMode,
+    status = ObReferenceObjectByHandle(handle, SYNCHRONIZE, KBKIT_OBJECT_TYPE(PsThreadType), KernelMode,
                                        (PVOID *)&Producer->Thread, NULL);
     if (!NT_SUCCESS(status)) {
         /* Cannot happen for our own kernel handle; still, never leave the thread running. */
@@ -155,12 +156,12 @@ NTSTATUS KbProducerCall(_Inout_ PKB_PRODUCER Producer, _In_ KB_PRODUCER_ROUTINE 
 }
 
 /*
- * KbProducerBindRing - make the thread write to Ring for one channel (NULL: none).
- * Producer thread only (from a KB_PRODUCER_ROUTINE).
+ * KbProducerBindClassicRing - make the thread write the classic channel to
+ * Ring (NULL: none). Producer thread only (from a KB_PRODUCER_ROUTINE).
  */
-VOID KbProducerBindRing(_Inout_ PKB_PRODUCER Producer, _In_ KB_RING_SLOT Slot, _In_opt_ PKB_RING Ring)
+VOID KbProducerBindClassicRing(_Inout_ PKB_PRODUCER Producer, _In_opt_ PKBKIT_RING Ring)
 {
-    Producer->Rings[Slot] = Ring;
+    Producer->ClassicRing = Ring;
 }
 
 /*
@@ -234,32 +235,28 @@ static VOID KbProducerEmit(_Inout_ PKB_PRODUCER Producer, _In_ ULONG Channels,
                            _In_reads_bytes_(Length) const UCHAR *Payload, _In_ ULONG Length,
                            _In_ BOOLEAN WaitForSpace, _In_ ULONG Generation)
 {
-    static const struct {
-        ULONG Channel;
-        KB_RING_SLOT Slot;
-    } rings[] = {
-        { KBRIDGE_CHANNEL_SECTION, KbRingSlotSection },
-        { KBRIDGE_CHANNEL_CLASSIC, KbRingSlotClassic },
-    };
     ULONG64 timestamp = (ULONG64)KeQueryPerformanceCounter(NULL).QuadPart;
     BOOLEAN wait = WaitForSpace;
+    ULONG targets = 0;
     LONGLONG since = 0;
-    ULONG i;
+    PKBKIT_RING ring;
 
-    for (i = 0; i < RTL_NUMBER_OF(rings); i++) {
-        PKB_RING ring;
-
-        if ((Channels & rings[i].Channel) == 0) {
-            continue;
-        }
-        /* Re-read after every wait: a call may have closed the channel. */
-        while ((ring = Producer->Rings[rings[i].Slot]) != NULL &&
-               !KbRingWrite(ring, Payload, Length, timestamp, (BOOLEAN)!wait)) {
-            wait = KbProducerWaitForSpace(Producer, Generation, &since);
-        }
+    if ((Channels & KBRIDGE_CHANNEL_SECTION) != 0) {
+        targets |= KBKIT_TARGET_RINGS;
     }
     if ((Channels & KBRIDGE_CHANNEL_INVERTED) != 0) {
-        while (!KbInvertedOffer(Producer->Inverted, Payload, Length, timestamp, (BOOLEAN)!wait)) {
+        targets |= KBKIT_TARGET_INVERTED;
+    }
+    /* Re-read after every wait: a call may have closed the channel. */
+    while ((Channels & KBRIDGE_CHANNEL_CLASSIC) != 0 && (ring = Producer->ClassicRing) != NULL &&
+           KbKitRingWrite(ring, Payload, Length, timestamp, (BOOLEAN)!wait) == KbKitRingFull) {
+        wait = KbProducerWaitForSpace(Producer, Generation, &since);
+    }
+    /* Length <= KBRIDGE_MAX_MESSAGE, the channel's MaxMessage: the kit takes it; full targets come back. */
+    while (targets != 0) {
+        (VOID)KbKitWriteEx(Producer->Channel, targets, Payload, Length, wait ? KBKIT_WRITE_NO_DROP : 0,
+                           timestamp, &targets);
+        if (targets != 0) {
             wait = KbProducerWaitForSpace(Producer, Generation, &since);
         }
     }

@@ -1,6 +1,7 @@
 // The TypeScript mirror (src/reference/protocol.ts, src/channels/ring_layout.ts,
-// src/core/ctl_code.ts) against what the C compiler computes from driver/kbridge.h:
-// a probe is generated from the header itself, built with mingw-w64 and run under Wine.
+// src/core/ctl_code.ts) against what the C compiler computes from driver/kbridge.h
+// and the kit's ring layout (driver/kit/kbridge_ring.h): a probe is generated from
+// the headers themselves, built with mingw-w64 and run under Wine.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { ctlCode, RecordHeader, Ring } from "../mod.ts";
@@ -16,7 +17,10 @@ import {
 } from "../src/reference/mod.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const header = await Deno.readTextFile(`${root}driver/kbridge.h`);
+const header = [
+  await Deno.readTextFile(`${root}driver/kbridge.h`),
+  await Deno.readTextFile(`${root}driver/kit/kbridge_ring.h`),
+].join("\n");
 
 interface HeaderStruct {
   name: string;
@@ -81,6 +85,7 @@ function probeSource(structs: HeaderStruct[], macros: string[]): string {
     "#include <stdio.h>",
     "#include <stddef.h>",
     '#include "kbridge.h"',
+    '#include "kit/kbridge_ring.h"',
     "int main(void) {",
   ];
   for (const s of structs) {

@@ -14,4 +14,6 @@ export DENO_DISABLE_NODE_SHIM=1
 export KB_DENO_EXE="$KB_BUILD/win/deno-wine.exe"
 KB_LINUX_DENO="$KB_BUILD/npm/node_modules/.bin/deno"
 KB_SYS="$KB_BUILD/driver/kbridge.sys"
+# The channel kit's sample driver (driver/sample), built next to kbridge.sys.
+KB_SAMPLE_SYS="$KB_BUILD/driver/kbsample.sys"
 export KB_LOG="$KB_BUILD/logs"

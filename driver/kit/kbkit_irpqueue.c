@@ -1,5 +1,5 @@
 /*
- * irpqueue.c - a cancel-safe list of pending IRPs.
+ * kbkit_irpqueue.c - a cancel-safe list of pending IRPs.
  *
  * Wine 8 implements none of the IoCsq* routines (calling one aborts the
  * driver host), so this is the pattern they wrap, written out: an own spin
@@ -15,17 +15,17 @@
  * (e.g. the inverted message queue) consistent with the IRP list.
  * Irp->Tail.Overlay.DriverContext[0] holds the queue while the IRP is queued.
  */
-#include "internal.h"
+#include "kbkit_internal.h"
 
-static DRIVER_CANCEL KbIrpQueueCancel;
+static DRIVER_CANCEL KbKitIrpQueueCancel;
 
 /*
- * KbIrpQueueInitialize - prepare an empty queue.
- *   Queue: the queue; Lock: the spin lock that guards it (initialised by the
- *   caller); Gauge: the statistics counter kept equal to the pending count.
+ * KbKitIrpQueueInitialize - prepare an empty queue.
+ *   Lock: the spin lock that guards it (initialised by the caller); Gauge:
+ *   optional counter kept equal to the pending count.
  */
-VOID KbIrpQueueInitialize(_Out_ PKB_IRP_QUEUE Queue, _In_ PKSPIN_LOCK Lock,
-                          _In_ volatile LONG *Gauge)
+VOID KbKitIrpQueueInitialize(_Out_ PKBKIT_IRP_QUEUE Queue, _In_ PKSPIN_LOCK Lock,
+                             _In_opt_ volatile LONG *Gauge)
 {
     Queue->Lock = Lock;
     InitializeListHead(&Queue->Irps);
@@ -34,17 +34,13 @@ VOID KbIrpQueueInitialize(_Out_ PKB_IRP_QUEUE Queue, _In_ PKSPIN_LOCK Lock,
 }
 
 /*
- * KbIrpQueueInsertLocked - mark an IRP pending and queue it. Caller holds the lock.
- *   Queue: the queue; Irp: an IRP the caller owns.
- * Returns TRUE when queued: the caller must return STATUS_PENDING and not
- * touch the IRP again. Returns FALSE when the IRP was already cancelled: it
- * is not queued nor marked pending, and the caller completes it with
- * STATUS_CANCELLED.
+ * KbKitIrpQueueInsertLocked - mark an IRP pending and queue it (see kbkit.h).
  */
-BOOLEAN KbIrpQueueInsertLocked(_Inout_ PKB_IRP_QUEUE Queue, _Inout_ PIRP Irp)
+_Requires_lock_held_(*Queue->Lock) _Must_inspect_result_
+BOOLEAN KbKitIrpQueueInsertLocked(_Inout_ PKBKIT_IRP_QUEUE Queue, _Inout_ PIRP Irp)
 {
     Irp->Tail.Overlay.DriverContext[0] = Queue;
-    (VOID)IoSetCancelRoutine(Irp, KbIrpQueueCancel);
+    (VOID)IoSetCancelRoutine(Irp, KbKitIrpQueueCancel);
     if (Irp->Cancel && IoSetCancelRoutine(Irp, NULL) != NULL) {
         /* Cancelled before the routine was set: nobody else will complete it. */
         return FALSE;
@@ -58,20 +54,20 @@ BOOLEAN KbIrpQueueInsertLocked(_Inout_ PKB_IRP_QUEUE Queue, _Inout_ PIRP Irp)
     IoMarkIrpPending(Irp);
     InsertTailList(&Queue->Irps, &Irp->Tail.Overlay.ListEntry);
     Queue->Count++;
-    InterlockedIncrement(Queue->Gauge);
+    if (Queue->Gauge != NULL) {
+        InterlockedIncrement(Queue->Gauge);
+    }
     return TRUE;
 }
 
 /*
- * KbIrpQueueDetachLocked - take IRPs out of the queue. Caller holds the lock.
- *   Queue: the queue; Match: selects IRPs (NULL: all); Context: for Match;
- *   MaxIrps: the most to take; Detached: list that receives them, oldest first.
- * Returns the number detached. They no longer have a cancel routine; the
- * caller completes each with KbIrpQueueComplete after dropping the lock.
+ * KbKitIrpQueueDetachLocked - take IRPs out of the queue (see kbkit.h). They
+ * no longer have a cancel routine; the caller completes each with
+ * KbKitIrpQueueComplete after dropping the lock.
  */
-ULONG KbIrpQueueDetachLocked(_Inout_ PKB_IRP_QUEUE Queue, _In_opt_ KB_IRP_MATCH *Match,
-                             _In_opt_ PVOID Context, _In_ ULONG MaxIrps,
-                             _Inout_ PLIST_ENTRY Detached)
+_Requires_lock_held_(*Queue->Lock)
+ULONG KbKitIrpQueueDetachLocked(_Inout_ PKBKIT_IRP_QUEUE Queue, _In_opt_ KBKIT_IRP_MATCH *Match,
+                                _In_opt_ PVOID Context, _In_ ULONG MaxIrps, _Inout_ PLIST_ENTRY Detached)
 {
     PLIST_ENTRY entry = Queue->Irps.Flink;
     ULONG detached = 0;
@@ -96,37 +92,50 @@ ULONG KbIrpQueueDetachLocked(_Inout_ PKB_IRP_QUEUE Queue, _In_opt_ KB_IRP_MATCH 
 }
 
 /*
- * KbIrpQueueComplete - complete an IRP that left the queue.
- *   Queue: the queue it was in; Irp: the IRP; Status, Information: its result.
- * Called without the lock held.
+ * KbKitIrpQueueComplete - complete an IRP that left the queue. Without the lock.
  */
-VOID KbIrpQueueComplete(_Inout_ PKB_IRP_QUEUE Queue, _Inout_ PIRP Irp,
-                        _In_ NTSTATUS Status, _In_ ULONG_PTR Information)
+_IRQL_requires_max_(DISPATCH_LEVEL)
+VOID KbKitIrpQueueComplete(_Inout_ PKBKIT_IRP_QUEUE Queue, _Inout_ PIRP Irp,
+                           _In_ NTSTATUS Status, _In_ ULONG_PTR Information)
 {
     Irp->IoStatus.Status = Status;
     Irp->IoStatus.Information = Information;
     /* Before the completion, so a caller woken by it reads the new count. */
-    InterlockedDecrement(Queue->Gauge);
+    if (Queue->Gauge != NULL) {
+        InterlockedDecrement(Queue->Gauge);
+    }
     IoCompleteRequest(Irp, IO_NO_INCREMENT);
 }
 
 /*
- * KbIrpMatchFile - KB_IRP_MATCH selecting the IRPs of one file object.
- *   Context: the PFILE_OBJECT.
+ * KbKitIrpQueueCancelList - complete detached IRPs with STATUS_CANCELLED.
  */
-BOOLEAN KbIrpMatchFile(_In_ PIRP Irp, _In_opt_ PVOID Context)
+_IRQL_requires_max_(DISPATCH_LEVEL)
+VOID KbKitIrpQueueCancelList(_Inout_ PKBKIT_IRP_QUEUE Queue, _Inout_ PLIST_ENTRY Irps)
+{
+    while (!IsListEmpty(Irps)) {
+        PIRP irp = CONTAINING_RECORD(RemoveHeadList(Irps), IRP, Tail.Overlay.ListEntry);
+
+        KbKitIrpQueueComplete(Queue, irp, STATUS_CANCELLED, 0);
+    }
+}
+
+/*
+ * KbKitIrpMatchFile - KBKIT_IRP_MATCH selecting the IRPs of one file object.
+ */
+BOOLEAN KbKitIrpMatchFile(_In_ PIRP Irp, _In_opt_ PVOID Context)
 {
     return (BOOLEAN)(IoGetCurrentIrpStackLocation(Irp)->FileObject == (PFILE_OBJECT)Context);
 }
 
 /*
- * KbIrpQueueCancel - the cancel routine of every queued IRP.
+ * KbKitIrpQueueCancel - the cancel routine of every queued IRP.
  * Called by IoCancelIrp with the global cancel spin lock held and the
  * routine already cleared, so this call owns the IRP.
  */
-static VOID KbIrpQueueCancel(_Inout_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
+static VOID KbKitIrpQueueCancel(_Inout_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
 {
-    PKB_IRP_QUEUE queue = (PKB_IRP_QUEUE)Irp->Tail.Overlay.DriverContext[0];
+    PKBKIT_IRP_QUEUE queue = (PKBKIT_IRP_QUEUE)Irp->Tail.Overlay.DriverContext[0];
     KIRQL irql;
 
     UNREFERENCED_PARAMETER(DeviceObject);
@@ -139,5 +148,5 @@ static VOID KbIrpQueueCancel(_Inout_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP I
     queue->Count--;
     KeReleaseSpinLock(queue->Lock, irql);
 
-    KbIrpQueueComplete(queue, Irp, STATUS_CANCELLED, 0);
+    KbKitIrpQueueComplete(queue, Irp, STATUS_CANCELLED, 0);
 }
