@@ -15,6 +15,7 @@ const Start = struct({ intervalMs: "u32", count: "u32" });
 using device = openDevice("\\\\.\\KbSample");
 using tick = openEvent("Global\\KbSampleTick");
 using shared = openSharedMemory("Global\\KbSampleShared");
+tick.reset(); // a tick of an earlier run may have left it signalled
 device.ioctl(
   ctlCode({ deviceType: 0x9000, function: 0x902, method: "BUFFERED", access: "WRITE" }),
   Start.encode({ intervalMs: 100, count: 5 }),
