@@ -22,6 +22,7 @@ import { ctlCommand } from "./src/cli/ctl.ts";
 import { fuzzCommand } from "./src/cli/fuzz.ts";
 import { serviceCommand } from "./src/cli/service.ts";
 import { ioctlCommand } from "./src/cli/ioctl.ts";
+import { labCommand } from "./src/cli/lab.ts";
 import { UsageError } from "./src/cli/usage.ts";
 import { watchCommand } from "./src/cli/watch.ts";
 
@@ -34,6 +35,8 @@ Commands:
   ctl decode <code>            decode a control code
   ctl encode --device-type T --function N [--method M] [--access A]
   ioctl <device> <code> [...]  send one I/O control request
+  lab <action> [...]           test a driver under Wine on Linux: setup | status | check |
+                               load | unload | run | test | restart
   service <action> <name>      install | start | stop | remove | status a driver service
   watch <device> [...]         stream the driver's messages live
   fuzz <device> [...]          fuzz a driver's IOCTLs (crashes, hangs, leaks); --replay a finding
@@ -45,6 +48,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   ctl: ctlCommand,
   fuzz: fuzzCommand,
   ioctl: ioctlCommand,
+  lab: labCommand,
   service: serviceCommand,
   watch: watchCommand,
 };

@@ -48,7 +48,7 @@ Deno.test("usage errors: one line on stderr, exit code 2", async () => {
 });
 
 Deno.test("every command has --help with examples, exit 0", async () => {
-  for (const command of ["ctl", "ioctl", "service", "watch", "bench", "fuzz"]) {
+  for (const command of ["ctl", "ioctl", "service", "watch", "bench", "fuzz", "lab"]) {
     const { code, stdout } = await runCli(command, "--help");
     assert.equal(code, 0, command);
     assert.match(stdout, /Usage:[\s\S]*Examples:/, command);

@@ -12,8 +12,8 @@ interface DocSymbol {
 const { exports } = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
 const entries = Object.values(exports as Record<string, string>);
 
-Deno.test("deno.json exports the generic module, the reference protocol, the fuzzer and the CLI", () => {
-  assert.deepEqual(Object.keys(exports), [".", "./reference", "./fuzz", "./cli"]);
+Deno.test("deno.json exports the generic module, the reference protocol, the fuzzer, the lab and the CLI", () => {
+  assert.deepEqual(Object.keys(exports), [".", "./reference", "./fuzz", "./lab", "./cli"]);
 });
 
 for (const entry of entries) {

@@ -20,11 +20,8 @@ echo "bench: Linux microbenchmarks (deno bench)" >&2
 
 echo "bench: C and Deno under Wine" >&2
 cpu="$(grep -m 1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*: //') ($(nproc) CPUs)"
-mark="$(kb_log_mark)"
-kb_wine "$KB_DENO_EXE" run -A tests/bench/bench.ts \
+kb_lab run tests/bench/bench.ts \
   --client "$KB_BUILD/bench/client.exe" --micro "$KB_BUILD/bench/micro.json" \
-  --cpu "$cpu" --wine "$(wine --version </dev/null 2>/dev/null)" "$@" 2>&1 | tr -d '\r' ||
-  { rc="${PIPESTATUS[0]}"; kb_crash_report "$mark" bench; exit "$rc"; }
-kb_crash_report "$mark" bench || true
+  --cpu "$cpu" --wine "$(wine --version </dev/null 2>/dev/null)" "$@"
 # The results files are committed: keep them as `deno fmt --check` wants them.
 "$KB_LINUX_DENO" fmt --quiet tests/bench/results.md tests/bench/results.json

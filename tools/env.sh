@@ -1,9 +1,13 @@
-# Shared settings of the Wine harness; sourced by the other scripts.
+# Shared settings of the Wine harness; sourced by the other scripts. The work is
+# done by the lab (`kbridge lab`, src/lab/): these scripts only call it.
 KB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KB_BUILD="${KB_BUILD:-$KB_ROOT/build}"
-# The one Deno version pin (Linux `deno` and Windows `@deno/win32-x64` from npm).
+# The one Deno version pin (Linux `deno` from npm; the lab installs the Windows
+# build at the version of the Deno that runs it).
 KB_DENO_VERSION=2.9.6
-KB_APT_PACKAGES="wine wine64 gcc-mingw-w64-x86-64 mingw-w64-x86-64-dev clang"
+# Beyond the lab's packages: clang, for `make -C driver analyze`.
+KB_EXTRA_PACKAGES="clang"
+# The lab's environment for Wine programs (src/lab/wine.ts sets the same for what it runs).
 export WINEPREFIX="$KB_BUILD/wine-prefix"
 export WINEDEBUG="${WINEDEBUG:--all}"
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
@@ -17,3 +21,8 @@ KB_SYS="$KB_BUILD/driver/kbridge.sys"
 # The channel kit's sample driver (driver/sample), built next to kbridge.sys.
 KB_SAMPLE_SYS="$KB_BUILD/driver/kbsample.sys"
 export KB_LOG="$KB_BUILD/logs"
+
+# `kbridge lab …` in the harness's lab directory (build/), with the Linux Deno.
+kb_lab() {
+  "$KB_LINUX_DENO" run -A "$KB_ROOT/cli.ts" lab --dir "$KB_BUILD" "$@"
+}

@@ -286,10 +286,18 @@ function describeWin32Error(code: number): string {
 }
 
 /** `NTSTATUS STATUS_X (0x...)`, or `NTSTATUS 0x...` for an unknown status. */
+/** What a status means beyond its name, where it is easy to misread. */
+const NTSTATUS_HINTS: ReadonlyMap<number, string> = new Map([
+  // Wine completes the request that was in the driver when its host died with this status.
+  [0xC000_0123, "under Wine: the driver's host process died"],
+]);
+
 function describeNtStatus(status: number): string {
   const name = NTSTATUS_NAMES.get(status >>> 0);
   const hex = formatNtStatus(status);
-  return name === undefined ? `NTSTATUS ${hex}` : `NTSTATUS ${name} (${hex})`;
+  const hint = NTSTATUS_HINTS.get(status >>> 0);
+  return (name === undefined ? `NTSTATUS ${hex}` : `NTSTATUS ${name} (${hex})`) +
+    (hint === undefined ? "" : ` - ${hint}`);
 }
 
 function describeReason(reason: unknown): string {

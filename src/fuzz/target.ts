@@ -20,6 +20,10 @@ import { KbridgeError } from "../core/errors.ts";
 import { TimeoutError, Win32Error } from "../core/win32_error.ts";
 import { startDriver, stopDriver } from "../io/service.ts";
 import { ntStatusName } from "../core/error_names.ts";
+import { dosLinkOf, removeDosDeviceLink, underWine } from "../io/dos_link.ts";
+
+/** What StartServiceW answers under Wine while a dead host's link is still there. */
+const ERROR_INVALID_HANDLE = 6;
 
 /**
  * How one request ended.
@@ -164,7 +168,8 @@ export interface DeviceTargetOptions {
 /**
  * A real device: an overlapped handle (reopened as needed) and, with
  * `service`, the driver's service for restarts (`stopDriver` — which fails
- * when the host is already dead — then `startDriver`).
+ * when the host is already dead — then `startDriver`; under Wine, a stale
+ * `\DosDevices` link that blocks the start is removed first).
  *
  * @example
  * ```ts ignore
@@ -284,7 +289,7 @@ export class DeviceTarget implements FuzzTarget {
         if (!(error instanceof KbridgeError)) throw error;
       }
       try {
-        startDriver(service);
+        this.#start(service);
       } catch (error) {
         if (!(error instanceof KbridgeError)) throw error;
         last = error.message;
@@ -295,6 +300,23 @@ export class DeviceTarget implements FuzzTarget {
     throw new KbridgeError(
       `kbridge: could not restart the driver service "${service}"${last ? `: ${last}` : ""}`,
     );
+  }
+
+  /**
+   * Starts the service. Under Wine a dead host's `\DosDevices` link outlives
+   * it, and a driver that does not replace a stale link fails to start
+   * (`ERROR_INVALID_HANDLE`): then the link is removed and the start retried.
+   */
+  #start(service: string): void {
+    try {
+      startDriver(service);
+    } catch (error) {
+      if (!(error instanceof Win32Error) || error.code !== ERROR_INVALID_HANDLE) throw error;
+      if (dosLinkOf(this.path) === undefined || !underWine() || !removeDosDeviceLink(this.path)) {
+        throw error;
+      }
+      startDriver(service);
+    }
   }
 
   close(): Promise<void> {

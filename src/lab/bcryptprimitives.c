@@ -1,7 +1,7 @@
 /*
  * bcryptprimitives.dll for Wine 8, which lacks it. Rust's standard library
  * (and so deno.exe) imports ProcessPrng from it at load time; without this
- * DLL the process fails with STATUS_DLL_NOT_FOUND. Built by tools/setup.sh
+ * DLL the process fails with STATUS_DLL_NOT_FOUND. Built by `kbridge lab setup`
  * and copied into the private Wine prefix only.
  */
 #include <windows.h>

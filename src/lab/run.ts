@@ -1,0 +1,158 @@
+/**
+ * `kbridge lab run` and `kbridge lab test`: the Windows Deno under Wine, in
+ * the lab's prefix with the harness's environment, its output through a file
+ * (copied on live), the driver hosts watched meanwhile, and a crash report
+ * for every host that died.
+ *
+ * @module
+ */
+import { type CrashReport, crashReports } from "./crash.ts";
+import type { HostModule } from "./hosts.ts";
+import { HostWatcher } from "./hosts.ts";
+import { LabError } from "./lab_error.ts";
+import type { LabPaths } from "./paths.ts";
+import { ensureWineServer, fileFollower, runToFile, wineEnv } from "./wine.ts";
+
+/**
+ * The outcome of a Windows Deno run.
+ *
+ * @example
+ * ```ts ignore
+ * const run: WineRun = await runWindowsDeno(paths, ["run", "-A", "x.ts"], { log: "x.log" });
+ * ```
+ */
+export interface WineRun {
+  /** deno.exe's exit code. */
+  readonly code: number;
+  /** One report per driver host that died during the run. */
+  readonly crashes: readonly CrashReport[];
+  /** The file holding the run's output. */
+  readonly log: string;
+}
+
+/**
+ * Options of {@linkcode runWindowsDeno}.
+ *
+ * @example
+ * ```ts
+ * import type { WindowsDenoOptions } from "./run.ts";
+ * const options: WindowsDenoOptions = { log: "/tmp/lab/logs/run.log" };
+ * ```
+ */
+export interface WindowsDenoOptions {
+  /** The output file. */
+  log: string;
+  /** Receives the output while it is written (CRs removed). */
+  follow?: (bytes: Uint8Array) => Promise<unknown> | unknown;
+  /** More environment variables for deno.exe. */
+  env?: Record<string, string>;
+  /** Modules to place crash addresses in when no live host showed them (e.g. a driver being loaded, at its preferred base). */
+  knownModules?: readonly HostModule[];
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The text of file `path` after byte `offset` ("" when there is none).
+ *
+ * @example
+ * ```ts ignore
+ * const crashLines = await readFrom(paths.wineStartLog, mark);
+ * ```
+ */
+export async function readFrom(path: string, offset: number): Promise<string> {
+  try {
+    const bytes = await Deno.readFile(path);
+    return new TextDecoder().decode(bytes.subarray(Math.min(offset, bytes.length)));
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Checks that the lab is set up and its wineserver runs (starting it when needed).
+ *
+ * @throws {LabError} `not-set-up` without the patched deno.exe
+ *
+ * @example
+ * ```ts ignore
+ * await requireLab(paths);
+ * ```
+ */
+export async function requireLab(paths: LabPaths): Promise<void> {
+  try {
+    await Deno.stat(paths.denoExe);
+    await Deno.stat(paths.prefixReady);
+  } catch {
+    throw new LabError(
+      "not-set-up",
+      `kbridge lab: ${paths.dir} is not set up (run: kbridge lab setup)`,
+    );
+  }
+  await ensureWineServer(paths);
+}
+
+/**
+ * Runs the Windows Deno with `args` in the lab, watching the driver hosts.
+ *
+ * @example
+ * ```ts ignore
+ * const run = await runWindowsDeno(paths, ["run", "-A", "script.ts"], { log, follow: (b) => Deno.stdout.write(b) });
+ * for (const crash of run.crashes) console.error(formatCrashReport(crash));
+ * ```
+ */
+export async function runWindowsDeno(
+  paths: LabPaths,
+  args: readonly string[],
+  options: WindowsDenoOptions,
+): Promise<WineRun> {
+  await requireLab(paths);
+  const mark = await fileSize(paths.wineStartLog);
+  const watcher = new HostWatcher(paths.prefix);
+  await watcher.poll();
+  const follow = options.follow === undefined
+    ? undefined
+    : fileFollower(options.log, options.follow);
+  let ticks = 0;
+  const code = await runToFile("wine", [paths.denoExe, ...args], {
+    out: options.log,
+    env: { ...wineEnv(paths), ...options.env },
+    onTick: async () => {
+      if (++ticks % 3 === 0) await watcher.poll();
+      await follow?.();
+    },
+  });
+  await watcher.poll();
+  await follow?.();
+  const crashes = await crashReports(
+    await readFrom(paths.wineStartLog, mark),
+    [...watcher.modules, ...(options.knownModules ?? [])],
+    watcher.died,
+  );
+  return { code, crashes, log: options.log };
+}
+
+/**
+ * The counts of Deno's test summary (`ok | 5 passed | 0 failed (1s)`, as
+ * printed with NO_COLOR), or undefined when the output has none.
+ *
+ * @example
+ * ```ts
+ * import { denoTestCounts } from "./run.ts";
+ * denoTestCounts("FAILED | 3 passed | 1 failed (2s)\n"); // { passed: 3, failed: 1 }
+ * ```
+ */
+export function denoTestCounts(output: string): { passed: number; failed: number } | undefined {
+  let counts: { passed: number; failed: number } | undefined;
+  for (const line of output.replaceAll("\r", "").split("\n")) {
+    const match = /^(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/.exec(line);
+    if (match !== null) counts = { passed: Number(match[1]), failed: Number(match[2]) };
+  }
+  return counts;
+}

@@ -1,0 +1,240 @@
+// The lab's Linux-side pieces against real files: the PE reader on drivers
+// built here with mingw and on Wine's own DLLs, the stub classification checked
+// against an independent oracle (the `__wine_stub_*` symbols objdump lists in
+// Wine's ntoskrnl.exe), set-up on a machine without the packages, and the
+// parsers of Wine's crash lines, /proc maps and Deno's test summary.
+import assert from "node:assert/strict";
+import { checkDriver, findWineDllDir, isWineStub } from "../src/lab/check.ts";
+import { parseWineCrashes } from "../src/lab/crash.ts";
+import { mappedModules } from "../src/lab/hosts.ts";
+import { LabError } from "../src/lab/lab_error.ts";
+import { labPaths } from "../src/lab/paths.ts";
+import { parsePe } from "../src/lab/pe.ts";
+import { denoTestCounts } from "../src/lab/run.ts";
+import { aptLine, LAB_PACKAGES, patchDenoExe, setupLab } from "../src/lab/setup.ts";
+import { main } from "../cli.ts";
+import { Win32Error } from "../src/core/win32_error.ts";
+import { ntStatusName } from "../src/core/error_names.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const FIXTURES = await Deno.makeTempDir({ prefix: "kblab-fixture-" });
+
+async function run(command: string, args: string[]): Promise<{ code: number; out: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(command, { args, stdin: "null" })
+    .output();
+  return { code, out: new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr) };
+}
+
+// The fixture drivers, built fresh for these tests with the lab's build line.
+const make = await run("make", ["-s", "-C", `${ROOT}tests/fixture`, `OUT=${FIXTURES}`]);
+assert.equal(make.code, 0, make.out);
+const SAMPLE = `${FIXTURES}/kbwdm.sys`;
+const SAMPLE_CSQ = `${FIXTURES}/kbwdmstub.sys`;
+const CRASHY = `${FIXTURES}/kbcrashy.sys`;
+const WINE_DIR = await findWineDllDir();
+
+/** What `x86_64-w64-mingw32-objdump -p` says a PE imports (an independent reader). */
+async function objdumpImports(path: string): Promise<string[]> {
+  const { out } = await run("x86_64-w64-mingw32-objdump", ["-p", path]);
+  return [...out.matchAll(/^\s+[0-9a-f]+\s+(?:[0-9a-f]+\s+)?([A-Za-z_][A-Za-z0-9_]*)$/gm)]
+    .map((m) => m[1])
+    .filter((name) => !/^(?:vma|DLL|Hint)$/.test(name));
+}
+
+Deno.test("parsePe reads a mingw x64 driver: PE32+, native, its imports as objdump lists them, DWARF", async () => {
+  const image = parsePe(await Deno.readFile(SAMPLE));
+  assert.equal(image.machine, 0x8664);
+  assert.ok(image.is64);
+  assert.equal(image.subsystem, 1);
+  assert.ok(image.hasDwarf, "kbwdm.sys is built with -g");
+  const names = image.imports.map((i) => i.name!).sort();
+  const expected = (await objdumpImports(SAMPLE)).filter((n) =>
+    names.includes(n) || /^[A-Z]/.test(n)
+  );
+  assert.deepEqual(names, [...new Set(expected)].sort());
+  assert.ok(image.imports.every((i) => i.dll.toLowerCase() === "ntoskrnl.exe"));
+  assert.equal(parsePe(await Deno.readFile(CRASHY)).hasDwarf, false);
+});
+
+Deno.test("parsePe rejects what is no PE image with a LabError, also every truncation of a real one", async () => {
+  const bytes = await Deno.readFile(SAMPLE);
+  for (
+    const bad of [
+      new Uint8Array(),
+      new Uint8Array(64),
+      new TextEncoder().encode("MZ" + "x".repeat(100)),
+    ]
+  ) {
+    assert.throws(
+      () => parsePe(bad),
+      (e: unknown) => e instanceof LabError && e.reason === "bad-image",
+    );
+  }
+  for (let length = 0; length < 4096; length += 37) {
+    try {
+      parsePe(bytes.subarray(0, length));
+    } catch (error) {
+      assert.ok(error instanceof LabError, `length ${length}: ${error}`);
+    }
+  }
+  // Garbage in the headers and the import table: a LabError or a result, never another exception.
+  const next = (seed: number) => () => (seed = (seed * 1103515245 + 12345) >>> 0);
+  const random = next(7);
+  for (let round = 0; round < 300; round++) {
+    const copy = bytes.slice();
+    for (let i = 0; i < 8; i++) copy[random() % 2048] = random() & 0xff;
+    try {
+      parsePe(copy);
+    } catch (error) {
+      assert.ok(error instanceof LabError, `round ${round}: ${error}`);
+    }
+  }
+});
+
+Deno.test("the stub shape finds exactly the exports objdump names __wine_stub_* in Wine's ntoskrnl.exe", async () => {
+  const path = `${WINE_DIR}/ntoskrnl.exe`;
+  const image = parsePe(await Deno.readFile(path));
+  const ours = image.exports.filter((e) =>
+    e.forwarder === undefined && isWineStub(image, e.name, e.rva)
+  )
+    .map((e) => e.name).sort();
+  const { out } = await run("x86_64-w64-mingw32-objdump", ["-t", path]);
+  const theirs = [...new Set([...out.matchAll(/__wine_stub_([A-Za-z0-9_]+)$/gm)].map((m) => m[1]))]
+    .sort();
+  assert.ok(theirs.length > 100, `objdump found ${theirs.length} stubs`);
+  assert.deepEqual(ours, theirs);
+});
+
+Deno.test("checkDriver: kbwdm imports nothing Wine stubs; the CSQ variant's stubs are the __wine_stub_ ones", async () => {
+  const sample = await checkDriver(SAMPLE, { wineDir: WINE_DIR });
+  assert.ok(sample.ok);
+  assert.equal(sample.counts.stub + sample.counts.missing, 0);
+  assert.ok(sample.hasDebugInfo);
+
+  const csq = await checkDriver(SAMPLE_CSQ, { wineDir: WINE_DIR });
+  assert.equal(csq.ok, false);
+  const { out } = await run("x86_64-w64-mingw32-objdump", ["-t", `${WINE_DIR}/ntoskrnl.exe`]);
+  for (const entry of csq.imports) {
+    const stubbed = out.includes(`__wine_stub_${entry.name}\n`);
+    assert.equal(entry.status === "stub", stubbed, `${entry.name}: ${entry.status}`);
+  }
+  assert.ok(csq.imports.some((i) => i.name === "IoCsqInsertIrp" && i.status === "stub"));
+});
+
+Deno.test("checkDriver: an import Wine does not export, or from a DLL Wine lacks, is missing", async () => {
+  // The fixture's imports read against a directory whose ntoskrnl.exe is Wine's hal.dll.
+  const dir = await Deno.makeTempDir();
+  await Deno.copyFile(`${WINE_DIR}/hal.dll`, `${dir}/ntoskrnl.exe`);
+  const report = await checkDriver(SAMPLE, { wineDir: dir });
+  assert.equal(report.ok, false);
+  assert.ok(
+    report.imports.some((i) => i.name === "IoCreateSymbolicLink" && i.status === "missing"),
+  );
+  await assert.rejects(checkDriver(`${dir}/absent.sys`, { wineDir: dir }), LabError);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("kbridge lab check exits 0 for kbwdm.sys and 1 for the stub-importing variant", async () => {
+  assert.equal(await main(["lab", "check", SAMPLE]), 0);
+  assert.equal(await main(["lab", "check", SAMPLE_CSQ, "--json"]), 1);
+  assert.equal(await main(["lab", "check"]), 2);
+  assert.equal(await main(["lab", "check", `${FIXTURES}/none.sys`]), 1);
+});
+
+Deno.test("lab setup without the packages and without root prints the apt-get line and fails", async () => {
+  const dir = await Deno.makeTempDir();
+  const asked: string[] = [];
+  let installed = false;
+  const error = await setupLab(labPaths(dir), {
+    extraPackages: ["clang"],
+    host: {
+      isInstalled: (name) => {
+        asked.push(name);
+        return Promise.resolve(false);
+      },
+      isRoot: () => false,
+      installPackages: () => {
+        installed = true;
+        return Promise.resolve(0);
+      },
+    },
+  }).then(() => undefined, (e) => e);
+  assert.ok(error instanceof LabError && error.reason === "missing-packages", String(error));
+  assert.ok(error.message.includes(aptLine([...LAB_PACKAGES, "clang"])), error.message);
+  assert.deepEqual(asked, [...LAB_PACKAGES, "clang"]);
+  assert.equal(installed, false);
+  // Nothing was downloaded or created but the log directory.
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["logs", "win"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("patchDenoExe renames the one VirtualAlloc2 string and refuses zero or two", () => {
+  const encode = (text: string) => new TextEncoder().encode(text);
+  const patched = patchDenoExe(encode("abc\0VirtualAlloc2\0VirtualAlloc\0"));
+  assert.equal(new TextDecoder().decode(patched), "abc\0VirtualAllocX\0VirtualAlloc\0");
+  assert.throws(() => patchDenoExe(encode("VirtualAlloc\0")), LabError);
+  assert.throws(() => patchDenoExe(encode("VirtualAlloc2\0VirtualAlloc2\0")), LabError);
+});
+
+Deno.test("Wine's crash lines: page faults, breakpoints and stub calls, with address and thread", () => {
+  const log = [
+    "some output\r",
+    "wine: Unhandled page fault on write access to 0000000000000000 at address 000000034A60110F (thread 011c), starting debugger...\r",
+    "wine: Unhandled breakpoint at address 0000000140001000 (thread 0024), starting debugger...",
+    "wine: Unimplemented function ntoskrnl.exe.IoCsqInsertIrp called at address 000000031CA928A7 (thread 0030), starting debugger...",
+  ].join("\n");
+  const [fault, breakpoint, stub] = parseWineCrashes(log);
+  assert.equal(fault.exception, "Unhandled page fault on write access to 0000000000000000");
+  assert.equal(fault.address, 0x34a60110fn);
+  assert.equal(fault.thread, "011c");
+  assert.equal(breakpoint.exception, "Unhandled breakpoint");
+  assert.deepEqual(stub.stub, { dll: "ntoskrnl.exe", name: "IoCsqInsertIrp" });
+  assert.equal(parseWineCrashes(log).length, 3);
+});
+
+Deno.test("mappedModules takes each PE file's offset-0 mapping as its load address", () => {
+  const maps = [
+    "021a0000-021a1000 r--p 00000000 fe:00 2149120                            /p/drive_c/windows/system32/drivers/kbridge.sys",
+    "31ca90000-31ca91000 r--p 00000000 fe:00 5595681                          /usr/lib/x86_64-linux-gnu/wine/x86_64-windows/ntoskrnl.exe",
+    "31ca91000-31cab6000 r-xp 00001000 fe:00 5595681                          /usr/lib/x86_64-linux-gnu/wine/x86_64-windows/ntoskrnl.exe",
+    "7f0000000000-7f0000001000 rw-p 00000000 00:00 0 ",
+  ].join("\n");
+  assert.deepEqual(mappedModules(maps), [
+    { path: "/p/drive_c/windows/system32/drivers/kbridge.sys", base: 0x21a0000n },
+    { path: "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows/ntoskrnl.exe", base: 0x31ca90000n },
+  ]);
+});
+
+Deno.test("denoTestCounts reads Deno's last summary line", () => {
+  assert.deepEqual(denoTestCounts("ok | 5 passed | 0 failed (1s)\n"), { passed: 5, failed: 0 });
+  assert.deepEqual(
+    denoTestCounts("ok | 1 passed | 0 failed\r\nFAILED | 3 passed (2 steps) | 1 failed (2s)\r\n"),
+    { passed: 3, failed: 1 },
+  );
+  assert.equal(denoTestCounts("error: Module not found\n"), undefined);
+});
+
+Deno.test("the statuses of a dead driver host have names, and STATUS_FILE_DELETED says what it means", () => {
+  assert.equal(ntStatusName(0xC0000123), "STATUS_FILE_DELETED");
+  assert.equal(ntStatusName(0x80000003), "STATUS_BREAKPOINT");
+  assert.equal(ntStatusName(0xC0000135), "STATUS_DLL_NOT_FOUND");
+  const error = new Win32Error({ code: 5, call: "DeviceIoControl", ntStatus: 0xC0000123 });
+  assert.match(
+    error.message,
+    /STATUS_FILE_DELETED \(0xC0000123\) - under Wine: the driver's host process died$/,
+  );
+});
+
+Deno.test("kbridge lab: usage errors exit 2", async () => {
+  assert.equal(await main(["lab"]), 2);
+  assert.equal(await main(["lab", "frob"]), 2);
+  assert.equal(await main(["lab", "--dir"]), 2);
+  assert.equal(await main(["lab", "load"]), 2);
+  assert.equal(await main(["lab", "setup", "--with", "bad name"]), 2);
+  assert.equal(await main(["lab", "--help"]), 0);
+});
+
+Deno.test({
+  name: "remove the fixture drivers built for these tests",
+  fn: () => Deno.remove(FIXTURES, { recursive: true }),
+});

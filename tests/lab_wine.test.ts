@@ -1,0 +1,167 @@
+// `kbridge lab` end to end under Wine, on the lab's fixture driver
+// (tests/fixture/kbwdm.c: WDK-style, NOT the reference driver, and it does
+// not replace a stale \DosDevices link): check → load → run a script → test →
+// the planted crash → a crash report naming the function and line → load
+// again fails (stale link) → restart → load → works; the stub-importing
+// variant is flagged by check and refused by load; `kbridge fuzz --service`
+// under Wine survives its crashes, restarts it and minimizes the crash.
+// Run by tools/test.sh in the harness's lab (KB_BUILD); it restarts the prefix's
+// wineserver, after which the harness loads the reference driver again.
+import assert from "node:assert/strict";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const LAB = Deno.env.get("KB_BUILD") ?? "";
+const FIXTURES = `${LAB}/fixture`;
+
+/** `kbridge lab …` with the Linux Deno, as a user runs it. */
+async function lab(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}cli.ts`, "lab", "--dir", LAB, ...args],
+    cwd: ROOT,
+    stdin: "null",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code, out: decode(stdout), err: decode(stderr) };
+}
+
+/** The line of the planted crash in the fixture's source (read, not assumed). */
+async function plantedCrashLine(): Promise<number> {
+  const lines = (await Deno.readTextFile(`${ROOT}tests/fixture/kbwdm.c`)).split("\n");
+  const marker = lines.findIndex((line) => line.includes("THE PLANTED CRASH"));
+  const write = lines.findIndex((line, i) => i > marker && line.includes("sink->Records++"));
+  assert.ok(marker > 0 && write > marker);
+  return write + 1;
+}
+
+Deno.test("kbridge lab: check, load, run, test, crash report, restart, load again", async (t) => {
+  assert.ok(LAB, "KB_BUILD is not set: run this test through tools/test.sh (deno task test)");
+  const make = await new Deno.Command("make", {
+    args: ["-s", "-C", `${ROOT}tests/fixture`, `OUT=${FIXTURES}`],
+    stdin: "null",
+  }).output();
+  assert.equal(make.code, 0, new TextDecoder().decode(make.stderr));
+  const sys = `${FIXTURES}/kbwdm.sys`;
+
+  await t.step(
+    "restart first: no host left dead by an earlier run (its stale link would stop the load)",
+    async () => {
+      const restart = await lab("restart");
+      assert.equal(restart.code, 0, restart.out + restart.err);
+    },
+  );
+
+  await t.step("status: the lab is set up and its wineserver runs", async () => {
+    const status = await lab("status");
+    assert.equal(status.code, 0, status.out + status.err);
+    assert.match(status.out, /running persistent wineserver, pid \d+/);
+  });
+
+  await t.step("check: no stub, no missing import", async () => {
+    const check = await lab("check", sys);
+    assert.equal(check.code, 0, check.out + check.err);
+    assert.match(check.out, /0 stub, 0 missing/);
+  });
+
+  await t.step("the stub-importing variant: flagged by check, refused by load", async () => {
+    const check = await lab("check", `${FIXTURES}/kbwdmstub.sys`, "--json");
+    assert.equal(check.code, 1);
+    const report = JSON.parse(check.out);
+    assert.ok(
+      report.imports.some((i: { name: string; status: string }) =>
+        i.name === "IoCsqInsertIrp" && i.status === "stub"
+      ),
+    );
+    const load = await lab("load", `${FIXTURES}/kbwdmstub.sys`, "--name", "kbwdmstub");
+    assert.equal(load.code, 1);
+    assert.match(load.err, /kbwdmstub not loaded: it imports Wine stubs .*IoCsqInsertIrp/);
+    assert.equal(load.err.trim().split("\n").length, 1, load.err);
+  });
+
+  await t.step("load, then a script talks to the driver", async () => {
+    const load = await lab("load", sys, "--name", "kbwdm");
+    assert.equal(load.code, 0, load.out + load.err);
+    const run = await lab("run", "tests/lab/kbwdm_client.ts", "kbridge");
+    assert.equal(run.code, 0, run.out + run.err);
+    assert.match(run.out, /magic 0x4d53424b reversed egdirbk/);
+  });
+
+  await t.step("test: deno.exe test under Wine, summary line", async () => {
+    const test = await lab("test", "tests/lab/kbwdm_wine.ts");
+    assert.equal(test.code, 0, test.out + test.err);
+    assert.match(test.out, /\n3 passed, 0 failed\n$/);
+  });
+
+  await t.step(
+    "the planted crash: a report names the driver, Wine's exception, the function and line",
+    async () => {
+      const crash = await lab("run", "tests/lab/kbwdm_crash.ts");
+      assert.match(
+        crash.out,
+        /LOG failed: .*ERROR_ACCESS_DENIED \(5\), NTSTATUS STATUS_FILE_DELETED \(0xC0000123\) - under Wine: the driver's host process died/,
+      );
+      assert.equal(crash.code, 1, "a run during which a driver host died fails");
+      const line = await plantedCrashLine();
+      assert.match(
+        crash.err,
+        new RegExp(
+          `the driver host of kbwdm\\.sys \\(winedevice\\.exe, pid \\d+\\) died: Unhandled page fault on ` +
+            `(read|write) access to 0+ at kbwdm\\.sys\\+0x[0-9a-f]+ in SampleLogRecord \\(kbwdm\\.c:${line}\\)`,
+        ),
+      );
+    },
+  );
+
+  await t.step(
+    "load again fails on the stale \\DosDevices link and says how to recover",
+    async () => {
+      const load = await lab("load", sys, "--name", "kbwdm");
+      assert.equal(load.code, 1);
+      assert.match(load.err, /ERROR_INVALID_HANDLE \(6\).*kbridge lab restart/);
+    },
+  );
+
+  await t.step("restart: a new wineserver, the driver loaded again and working", async () => {
+    const restart = await lab("restart");
+    assert.equal(restart.code, 0, restart.out + restart.err);
+    assert.match(restart.out, /restarted the wineserver \(pid \d+\); loaded .*kbwdm.* again/);
+    const run = await lab("run", "tests/lab/kbwdm_client.ts", "again");
+    assert.equal(run.code, 0, run.out + run.err);
+    assert.match(run.out, /reversed niaga/);
+  });
+});
+
+Deno.test("kbridge fuzz --service under Wine survives crashes of a driver that keeps its stale link", async () => {
+  assert.ok(LAB, "KB_BUILD is not set: run this test through tools/test.sh (deno task test)");
+  const out = await Deno.makeTempDir({ prefix: "kblab-fuzz-" });
+  const load = await lab("load", `${FIXTURES}/kbwdm.sys`, "--name", "kbwdm");
+  assert.equal(load.code, 0, load.out + load.err);
+  const codes = "0x9C402400,0x9C402407,0x9C40240A,0x9C40240C";
+  const fuzz = await lab(
+    "run",
+    "cli.ts",
+    "fuzz",
+    "\\\\.\\KbWdm",
+    "--codes",
+    codes,
+    "--service",
+    "kbwdm",
+    "--seed",
+    "1",
+    "--iterations",
+    "300",
+    "--out",
+    out,
+    "--json",
+  );
+  const summary = JSON.parse(fuzz.out.trim().split("\n").at(-1)!);
+  assert.equal(summary.iterations, 300, "the run went on to the end");
+  assert.equal(summary.stopped, undefined, fuzz.err);
+  assert.ok(summary.restarts >= 1);
+  const crash = summary.crashes.find((c: { code: string }) => c.code === "0x9C40240C");
+  assert.ok(crash, JSON.stringify(summary.crashes));
+  assert.ok(crash.minimized.inputLength <= crash.inputLength);
+  assert.ok(crash.minimized.inputLength >= 1);
+  // The lab saw the hosts die and placed the crash.
+  assert.match(fuzz.err, /died: Unhandled page fault .* in SampleLogRecord/);
+  await Deno.remove(out, { recursive: true });
+});
