@@ -76,6 +76,7 @@ export {
   type EncodeInput,
   type FieldSpec,
   type FieldType,
+  type HandleSource,
   type Infer,
   type InferFields,
   type ScalarTypeName,
@@ -87,11 +88,38 @@ export {
 } from "./src/core/struct.ts";
 export { type ProcessResources, processResources } from "./src/core/diagnostics.ts";
 export {
-  type ChannelName,
-  type Message,
+  createEvent,
+  type CreateEventOptions,
+  KernelEvent,
+  openEvent,
+  type WaitOptions,
+} from "./src/io/kernel_event.ts";
+export {
+  mapUserAddress,
+  openSharedMemory,
+  SharedMemory,
+  type SharedMemoryOptions,
+} from "./src/io/shared_memory.ts";
+export { DeviceStream, type OverlappedTarget, type StreamOptions } from "./src/io/stream.ts";
+export {
+  ringSubscription,
   subscribe,
   type SubscribeOptions,
   Subscription,
 } from "./src/channels/subscribe.ts";
+export { type Message, MessageBatch } from "./src/channels/batch.ts";
+export {
+  type ChannelName,
+  type ChannelProbe,
+  type ChannelProtocol,
+  type ClassicChannelSpec,
+  type InvertedChannelSpec,
+  kitProtocol,
+  type KitProtocolCodes,
+  KitSectionInfo,
+  KitSectionRequest,
+  type SectionChannelSpec,
+  type SectionReply,
+} from "./src/channels/protocol_spec.ts";
 export type { MessageCallback } from "./src/channels/ring.ts";
 export { RecordHeader, Ring, RingHeader } from "./src/channels/ring_layout.ts";

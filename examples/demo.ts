@@ -17,6 +17,7 @@ import {
   patternByte,
   ProducerRequest,
   Protocol,
+  referenceProtocol,
   VersionInfo,
 } from "../src/reference/mod.ts";
 
@@ -47,7 +48,7 @@ console.log(
 );
 if (!same) Deno.exit(1);
 
-await using messages = subscribe(device, { channel: "auto" });
+await using messages = subscribe(device, { protocol: referenceProtocol, channel: "auto" });
 console.log(`subscribed: channel "${messages.channel}" (auto)`);
 const channelBit = {
   section: Channel.SECTION,

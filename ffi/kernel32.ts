@@ -60,6 +60,7 @@ export const kernel32Symbols = {
   },
   OpenEventW: { parameters: ["u32", "i32", "buffer"], result: "pointer" }, // access, inherit, name
   SetEvent: { parameters: ["pointer"], result: "i32" },
+  ResetEvent: { parameters: ["pointer"], result: "i32" },
   WaitForSingleObject: { parameters: ["pointer", "u32"], result: "u32" }, // HANDLE, DWORD ms
   WaitForMultipleObjects: {
     // DWORD count, const HANDLE* handles, BOOL waitAll, DWORD ms
@@ -80,6 +81,11 @@ export const kernel32Symbols = {
     result: "pointer",
   },
   UnmapViewOfFile: { parameters: ["pointer"], result: "i32" },
+  VirtualQuery: {
+    // LPCVOID address, PMEMORY_BASIC_INFORMATION info, SIZE_T length -> SIZE_T
+    parameters: ["pointer", "buffer", "usize"],
+    result: "usize",
+  },
   GetCurrentProcessId: { parameters: [], result: "u32" },
   QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" }, // LARGE_INTEGER*
   QueryPerformanceFrequency: { parameters: ["buffer"], result: "i32" },

@@ -1,7 +1,14 @@
 // The ring reader against a producer written here from the header's rules
 // (records, pad records at the end, drops when full), in ordinary memory.
 import assert from "node:assert/strict";
-import { CorruptRingError, RecordHeader, Ring, RingHeader } from "../mod.ts";
+import {
+  ArgumentError,
+  CorruptRingError,
+  MessageBatch,
+  RecordHeader,
+  Ring,
+  RingHeader,
+} from "../mod.ts";
 import { pattern } from "../src/reference/mod.ts";
 import { RingReader } from "../src/channels/ring.ts";
 import { xorshift32 } from "./_util.ts";
@@ -361,4 +368,116 @@ Deno.test("10,000 random corruptions of a live ring: valid messages or CorruptRi
   const elapsed = performance.now() - started;
   assert.ok(elapsed < 30_000, `${elapsed.toFixed(0)} ms`);
   assert.ok(outcomes.clean > 500 && outcomes.corrupt > 2000, JSON.stringify(outcomes));
+});
+
+Deno.test("scan: batches read in place, byte-exact across wrap-around and pad records", () => {
+  const producer = new TestProducer(16384);
+  const reader = new RingReader(producer.memory);
+  const batch = new MessageBatch(64);
+  const next = xorshift32(7);
+  const offered = 20_000;
+  let received = 0;
+  let batches = 0;
+  while (producer.nextSequence < offered) {
+    for (let burst = next() % 16; burst >= 0 && producer.nextSequence < offered; burst--) {
+      producer.write(pattern(producer.nextSequence, 1 + (next() % 2048)));
+    }
+    for (let count = reader.scan(batch); count > 0; count = reader.scan(batch)) {
+      batches++;
+      assert.ok(count <= 64);
+      const bytes = batch.bytes;
+      let at = 0;
+      for (let i = 0; i < count; i++) {
+        const sequence = batch.sequence(i);
+        assert.equal(batch.timestamp(i), 42);
+        const data = batch.data(i);
+        assert.deepEqual(data, pattern(sequence, data.length));
+        // `bytes` holds the same records, contiguous, header first.
+        const header = RecordHeader.decode(bytes, at);
+        assert.equal(header.length, data.length);
+        assert.equal(Number(header.sequence), sequence);
+        at += (RecordHeader.size + data.length + 7) & ~7;
+        received++;
+      }
+      assert.equal(at, bytes.length, "bytes ends with the last record");
+      assert.deepEqual(
+        [...batch].map((message) => message.sequence),
+        [
+          ...Array(count).keys(),
+        ].map((i) => batch.sequence(i)),
+      );
+    }
+  }
+  reader.release();
+  const dropped = Atomics.load(
+    new Int32Array(producer.memory, 0, Ring.HEADER_SIZE / 4),
+    RingHeader.offsets.dropped / 4,
+  );
+  assert.equal(received + dropped, offered);
+  assert.ok(received > offered / 2 && batches > 100, `${received} received in ${batches} batches`);
+});
+
+Deno.test("scan: the space stays the consumer's until release, and drain never re-reads it", () => {
+  const producer = new TestProducer(4096);
+  const reader = new RingReader(producer.memory);
+  const batch = new MessageBatch(1000);
+  let written = 0;
+  while (producer.write(new Uint8Array(100))) written++;
+  assert.equal(reader.scan(batch), written, "one batch: the records lie one after the other");
+  assert.equal(producer.write(new Uint8Array(100)), false, "not released: still full");
+  reader.release();
+  assert.equal(reader.scan(batch), 0);
+  assert.equal(batch.count, 0);
+  assert.ok(producer.write(new Uint8Array(100)), "released: room again");
+  assert.equal(reader.scan(batch), 1);
+  assert.equal(batch.sequence(0), written + 2, "the two writes that did not fit were drops");
+  reader.release();
+  producer.write(new Uint8Array(8));
+  let drained = 0;
+  reader.drain((_, sequence) => {
+    assert.equal(sequence, written + 3);
+    drained++;
+  });
+  assert.equal(drained, 1);
+  assert.equal(reader.scan(batch), 0, "drain consumed it; release does not rewind");
+  reader.release();
+  assert.equal(reader.hasData, false);
+});
+
+Deno.test("MessageBatch: an index outside the batch is an ArgumentError, a released batch is empty", () => {
+  const producer = new TestProducer(4096);
+  const reader = new RingReader(producer.memory);
+  const batch = new MessageBatch(4);
+  for (let i = 0; i < 3; i++) producer.write(pattern(i, 10));
+  assert.equal(reader.scan(batch), 3);
+  for (const index of [-1, 3, 1.5, NaN]) {
+    assert.throws(() => batch.data(index), ArgumentError);
+    assert.throws(() => batch.sequence(index), ArgumentError);
+  }
+  batch.release();
+  assert.equal(reader.hasData, false, "release() gave the records back");
+  assert.equal(batch.count, 0);
+  assert.equal(batch.bytes.length, 0);
+  assert.throws(() => batch.data(0), ArgumentError);
+});
+
+Deno.test("scan: a head more than the capacity past the tail is a typed error, not a read", () => {
+  const producer = new TestProducer(4096);
+  const reader = new RingReader(producer.memory);
+  const indices = new Int32Array(producer.memory, 0, Ring.HEADER_SIZE / 4);
+  Atomics.store(indices, RingHeader.offsets.head / 4, 8192);
+  assert.throws(() => reader.scan(new MessageBatch(8)), CorruptRingError);
+});
+
+Deno.test("scan: the records before a corrupt one make the batch, then the next scan throws", () => {
+  const producer = filledRing(3, 40);
+  const reader = new RingReader(producer.memory);
+  const span = (RecordHeader.size + 40 + 7) & ~7;
+  // The third record claims more bytes than were published.
+  new DataView(producer.memory, Ring.HEADER_SIZE).setUint32(2 * span, 4000, true);
+  const batch = new MessageBatch(8);
+  assert.equal(reader.scan(batch), 2);
+  assert.deepEqual([batch.sequence(0), batch.sequence(1)], [0, 1]);
+  assert.throws(() => reader.scan(batch), CorruptRingError);
+  assert.equal(batch.count, 0, "the delivered batch was released by the next scan");
 });

@@ -321,15 +321,26 @@ Deno.test("scalar range checks name the field", () => {
     ["u32", NaN, "an integer in 0..0xFFFFFFFF, got NaN"],
     ["u32", 1n, "an integer in 0..0xFFFFFFFF, got 1n"],
     ["i32", 2 ** 31, "an integer in -2147483648..2147483647, got 2147483648"],
-    ["u64", -1n, "a bigint in 0..0xFFFFFFFFFFFFFFFF, got -1n"],
-    ["u64", 2n ** 64n, "a bigint in 0..0xFFFFFFFFFFFFFFFF, got 18446744073709551616n"],
-    ["u64", 1, "a bigint in 0..0xFFFFFFFFFFFFFFFF, got 1"],
+    ["u64", -1n, "a bigint in 0..0xFFFFFFFFFFFFFFFF, a KernelEvent or a pointer, got -1n"],
+    [
+      "u64",
+      2n ** 64n,
+      "a bigint in 0..0xFFFFFFFFFFFFFFFF, a KernelEvent or a pointer, got 18446744073709551616n",
+    ],
+    ["u64", 1, "a bigint in 0..0xFFFFFFFFFFFFFFFF, a KernelEvent or a pointer, got 1"],
+    [
+      "u64",
+      { handleValue: 1 },
+      "a bigint in 0..0xFFFFFFFFFFFFFFFF, a KernelEvent or a pointer, got an object",
+    ],
+    ["u64", {}, "a bigint in 0..0xFFFFFFFFFFFFFFFF, a KernelEvent or a pointer, got an object"],
+    ["i64", null, "a bigint in -9223372036854775808..9223372036854775807, got null"],
     [
       "i64",
       2n ** 63n,
       "a bigint in -9223372036854775808..9223372036854775807, got 9223372036854775808n",
     ],
-    ["ptr", -1n, "a bigint in 0..0xFFFFFFFFFFFFFFFF, got -1n"],
+    ["ptr", -1n, "a bigint in 0..0xFFFFFFFFFFFFFFFF, a KernelEvent or a pointer, got -1n"],
     ["f32", 1e39, "a number within the f32 range, got 1e+39"],
     ["f32", "1", 'a number within the f32 range, got "1"'],
     ["f64", 1n, "a number, got 1n"],
@@ -615,4 +626,22 @@ Deno.test("random structs: a value that does not fit throws an ArgumentError nam
     }
     assertArgumentError(() => (model.type as StructType<unknown>).encode(value as never), path);
   }
+});
+
+Deno.test("unsigned 64-bit fields take a KernelEvent (its handleValue) or a Deno pointer", () => {
+  const Request = struct({ eventHandle: "u64", buffer: "ptr", process: "handle", size: "usize" });
+  const event = { handleValue: 0x2a4n }; // what a KernelEvent exposes
+  const pointer = Deno.UnsafePointer.create(0x7ff6_1234_5000n);
+  const bytes = Request.encode({ eventHandle: event, buffer: pointer, process: null, size: 8n });
+  assert.deepEqual(Request.decode(bytes), {
+    eventHandle: 0x2a4n,
+    buffer: 0x7ff6_1234_5000n,
+    process: 0n,
+    size: 8n,
+  });
+  assertArgumentError(
+    () => Request.encode({ eventHandle: { handleValue: -1n } }),
+    "eventHandle",
+    "struct.encode: eventHandle must be a bigint in 0..0xFFFFFFFFFFFFFFFF, a KernelEvent or a pointer, got -1n",
+  );
 });

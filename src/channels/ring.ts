@@ -9,6 +9,7 @@
  */
 import { CorruptRingError } from "../core/errors.ts";
 import { hex32 } from "../core/hex.ts";
+import type { MessageBatch } from "./batch.ts";
 import { RecordHeader, Ring, RingHeader } from "./ring_layout.ts";
 
 const HEAD = RingHeader.offsets.head / 4;
@@ -50,8 +51,12 @@ export class RingReader {
   readonly #indices: Int32Array;
   readonly #data: Uint8Array;
   readonly #view: DataView;
+  readonly #words: Uint32Array<ArrayBuffer>;
   readonly #mask: number;
   #tail: number;
+  /** Whether the consumer holds the records of a `scan`, and where the tail goes once released. */
+  #holding = false;
+  #scanned = 0;
 
   /**
    * Checks the header (magic, version, header size, a power-of-two capacity
@@ -80,6 +85,7 @@ export class RingReader {
     this.#indices = new Int32Array(memory, 0, Ring.HEADER_SIZE / 4);
     this.#data = new Uint8Array(memory, Ring.HEADER_SIZE, capacity);
     this.#view = new DataView(memory, Ring.HEADER_SIZE, capacity);
+    this.#words = new Uint32Array(memory, Ring.HEADER_SIZE, capacity / 4);
     this.#mask = capacity - 1;
     const tail = Atomics.load(this.#indices, TAIL) | 0;
     if ((tail & ALIGN_MASK) !== 0) {
@@ -236,6 +242,68 @@ export class RingReader {
       Atomics.store(this.#indices, TAIL, tail);
     }
     return copied;
+  }
+
+  /**
+   * Points `batch` at the ready records that lie one after the other from the
+   * tail (up to the head, the end of the ring, or the batch's capacity),
+   * without copying, and returns how many. They stay the consumer's until
+   * {@linkcode RingReader.release}, which gives their space to the producer.
+   *
+   * @throws {CorruptRingError} at the first value the layout rules out (when
+   * records come before it, they make the batch and the next scan throws)
+   */
+  scan(batch: MessageBatch): number {
+    batch.release(); // the records it held (if any) go back; it reads as empty until filled
+    this.release();
+    const head = this.#head();
+    const capacity = this.#mask + 1;
+    const offsets = batch.offsets;
+    const max = offsets.length - 1;
+    let tail = this.#tail;
+    let at = tail & this.#mask;
+    if (tail !== head) {
+      const first = this.#span(at, (head - tail) >>> 0);
+      if (first < 0) {
+        // A pad record fills the end of the ring: give it back, the next record is at offset 0.
+        tail = (tail - first) | 0;
+        this.#tail = tail;
+        Atomics.store(this.#indices, TAIL, tail);
+        at = 0;
+      }
+    }
+    const budget = at + batch.maxBytes; // the first record always fits
+    let next = tail;
+    let count = 0;
+    while (next !== head && count < max && at < capacity) {
+      let span;
+      try {
+        span = this.#span(at, (head - next) >>> 0);
+      } catch (error) {
+        if (count === 0) throw error;
+        break; // deliver the records before it; the next scan throws
+      }
+      if (span < 0 || (count > 0 && at + span > budget)) break;
+      offsets[count++] = at;
+      at += span;
+      next = (next + span) | 0;
+    }
+    offsets[count] = at;
+    this.#scanned = next;
+    this.#holding = count > 0;
+    batch.fill(this.#data, this.#words, count, this.#releaseScanned);
+    return count;
+  }
+
+  readonly #releaseScanned = () => this.release();
+
+  /** Gives the records of the last {@linkcode RingReader.scan} back to the producer. */
+  release(): void {
+    // A detached view (the memory was closed) has length 0: nothing to give back.
+    if (!this.#holding || this.#indices.length === 0) return;
+    this.#holding = false;
+    this.#tail = this.#scanned;
+    Atomics.store(this.#indices, TAIL, this.#tail);
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * Kernel → application messages: one {@linkcode Subscription} API over the
- * reference protocol's three channels.
+ * Kernel → application messages: one {@linkcode Subscription} API over any
+ * driver's channels, described by a {@linkcode ChannelProtocol} value.
  *
  * - `classic`: the app's event handle and a ring the driver maps into the app (MDL);
  * - `section`: a driver-created named section (the ring) and named event;
@@ -13,52 +13,54 @@ import {
   ArgumentError,
   ChannelUnavailableError,
   checkInteger,
+  ClosedError,
   KbridgeError,
 } from "../core/errors.ts";
 import { Win32Error } from "../core/win32_error.ts";
-import { createEvent, EventWaiter, openNamedEvent } from "../io/event.ts";
-import { kernel32, pointerValue, wideString } from "../core/native.ts";
-import {
-  Capability,
-  ClassicInfo,
-  ClassicRequest,
-  IOCTL,
-  Names,
-  Protocol,
-  SectionInfo,
-  SectionRequest,
-  Stats,
-  VersionInfo,
-} from "../reference/protocol.ts";
+import { createEvent, type KernelEvent, openEvent } from "../io/kernel_event.ts";
+import { mapUserAddress, openSharedMemory, type SharedMemory } from "../io/shared_memory.ts";
+import { MAX_PENDING, PendedRequests } from "../io/stream.ts";
+import { type Message, MessageBatch } from "./batch.ts";
+import type {
+  ChannelName,
+  ChannelProtocol,
+  ClassicChannelSpec,
+  InvertedChannelSpec,
+  SectionChannelSpec,
+} from "./protocol_spec.ts";
 import { type MessageCallback, RingReader } from "./ring.ts";
 import { RecordHeader, Ring } from "./ring_layout.ts";
 
-const FILE_MAP_READ_WRITE = 0x6;
+const ERROR_INVALID_FUNCTION = 1;
 const ERROR_NOT_SUPPORTED = 50;
 const ERROR_BUSY = 170;
+const ERROR_ALREADY_EXISTS = 183;
+const STATUS_INVALID_DEVICE_REQUEST = 0xc000_0010;
 /** Longest single wait; bounds how stale `dropped` and close can be. */
 const WAIT_SLICE_MS = 1000;
-
+/** Records per batch of the message iterator, and the default of `batches()`. */
+const BATCH_MESSAGES = 1024;
 /**
- * A channel of the reference protocol.
- *
- * @example
- * ```ts ignore
- * const channel: ChannelName = subscription.channel; // what "auto" chose
- * ```
+ * Most bytes the message iterator copies at once: small enough for the
+ * allocator to reuse freed blocks instead of mapping fresh pages each time.
  */
-export type ChannelName = "section" | "inverted" | "classic";
+const ITERATOR_COPY_BYTES = 1 << 18;
+/** Bytes a batch of the inverted channel gathers its records into. */
+const INVERTED_BATCH_BYTES = 1 << 18;
+const CHANNELS: readonly ChannelName[] = ["classic", "section", "inverted"];
 
 /**
  * Options of {@linkcode subscribe}.
  *
  * @example
  * ```ts ignore
- * const options: SubscribeOptions = { channel: "inverted", pending: 16 };
+ * const options: SubscribeOptions = { protocol, channel: "inverted", pending: 16 };
  * await using messages = subscribe(device, options);
  * ```
  */
 export interface SubscribeOptions {
+  /** How the driver offers its channels: its codes, layouts and names. */
+  protocol: ChannelProtocol;
   /** The channel; "auto" (default) tries classic, then section, then inverted. */
   channel?: ChannelName | "auto";
   /** Ring data bytes for classic and section (power of two, default 1 MiB). */
@@ -67,33 +69,17 @@ export interface SubscribeOptions {
   pending?: number;
 }
 
-/**
- * One message from the driver.
- *
- * @example
- * ```ts ignore
- * for await (const message of subscribe(device)) {
- *   const { sequence, data }: Message = message;
- *   console.log(sequence, data.length);
- * }
- * ```
- */
-export interface Message {
-  /** Per-channel sequence number from 0; a gap means messages were dropped. */
-  sequence: number;
-  /** The driver's `KeQueryPerformanceCounter` when it wrote the message. */
-  timestamp: number;
-  /** The payload: a copy, owned by the caller. */
-  data: Uint8Array;
-}
-
 /** A channel's reading side. */
 interface Source {
   readonly channel: ChannelName;
+  /** The largest record (header, payload, padding) the channel can hold. */
+  readonly maxRecord: number;
   /** Calls back for ready messages (views valid during the callback); returns the count. */
   drainReady(callback: MessageCallback, max: number): number;
   /** Copies ready records (header, payload, padding to 8) into `target`; returns the bytes. */
   copyReady(target: Uint8Array): number;
+  /** Points `batch` at ready records, kept until `batch.release()`; returns the count. */
+  fillBatch(batch: MessageBatch): number;
   /** Resolves when messages may be ready (true), or on timeout/close/end (false). */
   waitForData(timeoutMs: number): Promise<boolean>;
   /** Blocks until messages may be ready (ring channels only: undefined otherwise). */
@@ -102,34 +88,39 @@ interface Source {
   readonly ended: boolean;
   /** Messages the driver dropped for this channel. */
   dropped(): number;
+  /** Stops reading at once (nothing reads the memory after it returns); the Promise ends the rest. */
   close(): Promise<void>;
 }
 
-/** A ring channel (section or classic): a ring in shared memory and an event to sleep on. */
+/** A ring channel: a ring in shared memory and an event to sleep on. */
 class RingSource implements Source {
-  readonly channel: "section" | "classic";
-  readonly #device: Device;
+  readonly channel: ChannelName;
+  readonly maxRecord: number;
   readonly #reader: RingReader;
-  readonly #waiter: EventWaiter;
-  readonly #closeCode: number;
-  readonly #unmap: () => void;
+  readonly #memory: SharedMemory;
+  readonly #event: KernelEvent;
+  readonly #release: () => void;
   #closed = false;
 
-  /** `unmap` releases the process's view of the ring; `closeCode` asks the driver to let go. */
+  /**
+   * Owns `memory` and `event`; `release` asks the driver to let go of the
+   * channel; `maxMessage` is the largest payload (default: what the ring holds).
+   */
   constructor(
-    channel: "section" | "classic",
-    device: Device,
-    reader: RingReader,
-    waiter: EventWaiter,
-    closeCode: number,
-    unmap: () => void,
+    channel: ChannelName,
+    memory: SharedMemory,
+    event: KernelEvent,
+    release: () => void,
+    maxMessage: number = Infinity,
   ) {
+    this.#reader = new RingReader(memory.buffer);
     this.channel = channel;
-    this.#device = device;
-    this.#reader = reader;
-    this.#waiter = waiter;
-    this.#closeCode = closeCode;
-    this.#unmap = unmap;
+    this.maxRecord = alignRecord(
+      RecordHeader.size + Math.min(maxMessage, this.#reader.capacity - RecordHeader.size),
+    );
+    this.#memory = memory;
+    this.#event = event;
+    this.#release = release;
   }
 
   get ended(): boolean {
@@ -137,20 +128,29 @@ class RingSource implements Source {
   }
 
   drainReady(callback: MessageCallback, max: number): number {
-    return this.#closed ? 0 : this.#reader.drain(callback, max);
+    if (this.#closed) return 0;
+    this.#reader.release();
+    return this.#reader.drain(callback, max);
   }
 
   copyReady(target: Uint8Array): number {
-    return this.#closed ? 0 : this.#reader.copyRecords(target);
+    if (this.#closed) return 0;
+    this.#reader.release();
+    return this.#reader.copyRecords(target);
+  }
+
+  fillBatch(batch: MessageBatch): number {
+    return this.#closed ? 0 : this.#reader.scan(batch);
   }
 
   /**
-   * The handshake of the ring comment in kbridge.h: announce the sleep and
-   * re-check. True when the caller must sleep (and call `awake()` after).
-   * Both events are auto-reset, so a stale signal costs one empty wake-up at most.
+   * The handshake of the ring comment in kbridge_ring.h: announce the sleep
+   * and re-check. True when the caller must sleep (and call `awake()` after).
+   * The event is auto-reset, so a stale signal costs one empty wake-up at most.
    */
   #mustSleep(): boolean {
     const reader = this.#reader;
+    reader.release();
     if (reader.hasData) return false;
     if (reader.prepareToSleep()) return true;
     reader.awake();
@@ -158,18 +158,23 @@ class RingSource implements Source {
   }
 
   async waitForData(timeoutMs: number): Promise<boolean> {
+    if (this.#closed) return false;
     if (!this.#mustSleep()) return this.#reader.hasData;
     try {
-      return await this.#waiter.wait(timeoutMs) || this.#reader.hasData;
+      return await this.#event.wait({ timeoutMs }) || this.#reader.hasData;
+    } catch (error) {
+      if (error instanceof ClosedError && this.#closed) return false;
+      throw error;
     } finally {
-      this.#reader.awake();
+      if (!this.#closed) this.#reader.awake();
     }
   }
 
   waitForDataSync(timeoutMs: number): boolean {
+    if (this.#closed) return false;
     if (!this.#mustSleep()) return this.#reader.hasData;
     try {
-      return this.#waiter.waitSync(timeoutMs) || this.#reader.hasData;
+      return this.#event.waitSync(timeoutMs) || this.#reader.hasData;
     } finally {
       this.#reader.awake();
     }
@@ -179,18 +184,25 @@ class RingSource implements Source {
     return this.#closed ? 0 : this.#reader.dropped;
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    await this.#waiter.close();
-    this.#unmap();
-    releaseOnDriver(this.#device, this.#closeCode);
+    // Detach (and unmap) first: from here on nothing reads the ring, whatever the driver does next.
+    this.#memory.close();
+    this.#event.close();
+    this.#release();
+    return Promise.resolve();
   }
+}
+
+/** The span of a record of `bytes` (header and payload): padded to the ring's alignment. */
+function alignRecord(bytes: number): number {
+  return (bytes + Ring.ALIGN - 1) & ~(Ring.ALIGN - 1);
 }
 
 /**
  * Asks the driver to release a channel. The driver also releases it when the
- * handle closes, so a driver that is gone (unloaded, crashed) is not an error here.
+ * handle closes, so a closed device or a driver that is gone is not an error here.
  */
 function releaseOnDriver(device: Device, code: number): void {
   if (device.closed) return;
@@ -201,113 +213,132 @@ function releaseOnDriver(device: Device, code: number): void {
   }
 }
 
-/** The section channel: the driver's named section and event, opened by name. */
-function openSection(device: Device, ringBytes: number): RingSource {
-  let info;
+/** Why a Win32 error makes a channel unavailable (so "auto" tries the next), or undefined. */
+function unavailableReason(error: unknown): string | undefined {
+  if (!(error instanceof Win32Error)) return undefined;
+  if (error.code === ERROR_INVALID_FUNCTION || error.ntStatus === STATUS_INVALID_DEVICE_REQUEST) {
+    return "the driver does not know the control code";
+  }
+  switch (error.code) {
+    case ERROR_NOT_SUPPORTED:
+      return "the driver cannot offer it on this host";
+    case ERROR_BUSY:
+      return "another subscriber holds it";
+    case ERROR_ALREADY_EXISTS:
+      return "its object names are taken (by another driver or another program)";
+  }
+  return undefined;
+}
+
+/** Sends a channel's open request; the errors that mean "not here" become ChannelUnavailableError. */
+function openRequest(
+  device: Device,
+  channel: ChannelName,
+  protocol: ChannelProtocol,
+  code: number,
+  input: Uint8Array,
+  replySize: number,
+): Uint8Array {
   try {
-    info = SectionInfo.decode(
-      device.ioctl(
-        IOCTL.SECTION_OPEN,
-        SectionRequest.encode({ ringBytes, reserved: 0 }),
-        SectionInfo.size,
-      ),
+    return device.ioctl(code, input, replySize);
+  } catch (error) {
+    const reason = unavailableReason(error);
+    if (reason === undefined) throw error;
+    throw new ChannelUnavailableError(
+      channel,
+      `${protocol.name}: ${reason} (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
+/** The section channel: the driver's named section and event, opened by the names of its reply. */
+function openSection(
+  device: Device,
+  protocol: ChannelProtocol,
+  spec: SectionChannelSpec,
+  ringBytes: number,
+): RingSource {
+  const reply = spec.reply(
+    openRequest(device, "section", protocol, spec.open, spec.request(ringBytes), spec.replySize),
+  );
+  const opened: { close(): void }[] = [];
+  try {
+    const memory = openSharedMemory(reply.section, { size: reply.viewBytes });
+    opened.push(memory);
+    const event = openEvent(reply.event);
+    opened.push(event);
+    return new RingSource(
+      "section",
+      memory,
+      event,
+      () => releaseOnDriver(device, spec.close),
+      protocol.maxMessage,
     );
   } catch (error) {
-    if (error instanceof Win32Error && error.code === ERROR_BUSY) {
-      throw new ChannelUnavailableError("section", "another subscriber holds the section", {
-        cause: error,
-      });
-    }
-    throw error;
-  }
-  const k32 = kernel32("OpenFileMappingW");
-  let mapping: Deno.PointerObject | null = null;
-  let view: Deno.PointerObject | null = null;
-  const unmap = () => {
-    if (view !== null) k32.UnmapViewOfFile(view);
-    if (mapping !== null) k32.CloseHandle(mapping);
-  };
-  try {
-    mapping = k32.OpenFileMappingW(FILE_MAP_READ_WRITE, 0, wideString(Names.SECTION));
-    if (mapping === null) {
-      throw new Win32Error({
-        code: k32.GetLastError(),
-        call: "OpenFileMappingW",
-        detail: Names.SECTION,
-      });
-    }
-    view = k32.MapViewOfFile(mapping, FILE_MAP_READ_WRITE, 0, 0, BigInt(info.viewBytes));
-    if (view === null) {
-      throw new Win32Error({
-        code: k32.GetLastError(),
-        call: "MapViewOfFile",
-        detail: Names.SECTION,
-      });
-    }
-    const reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(view, info.viewBytes));
-    const waiter = new EventWaiter(openNamedEvent(Names.EVENT));
-    return new RingSource("section", device, reader, waiter, IOCTL.SECTION_CLOSE, unmap);
-  } catch (error) {
-    unmap();
-    releaseOnDriver(device, IOCTL.SECTION_CLOSE);
+    for (const object of opened) object.close();
+    releaseOnDriver(device, spec.close);
     throw error;
   }
 }
 
-/** The classic channel: our event handle, the driver's ring mapped into this process. */
-function openClassic(device: Device, ringBytes: number): RingSource {
-  const event = createEvent(false);
-  let info;
+/** The classic channel: our event handle in, the driver's ring mapped into this process out. */
+function openClassic(
+  device: Device,
+  protocol: ChannelProtocol,
+  spec: ClassicChannelSpec,
+  ringBytes: number,
+): RingSource {
+  const event = createEvent();
+  let memory: SharedMemory | undefined;
   try {
-    const request = ClassicRequest.encode({
-      eventHandle: pointerValue(event),
-      ringBytes,
-      reserved: 0,
-    });
-    info = ClassicInfo.decode(device.ioctl(IOCTL.CLASSIC_OPEN, request, ClassicInfo.size));
-  } catch (error) {
-    kernel32("CloseHandle").CloseHandle(event);
-    if (error instanceof Win32Error && error.code === ERROR_NOT_SUPPORTED) {
-      throw new ChannelUnavailableError(
+    const reply = spec.reply(
+      openRequest(
+        device,
         "classic",
-        "the driver cannot reference this process's event or map memory into it on this host " +
-          "(under Wine the driver runs in another process)",
-        { cause: error },
-      );
+        protocol,
+        spec.open,
+        spec.request(event, ringBytes),
+        spec.replySize,
+      ),
+    );
+    if (reply.userAddress === 0n) {
+      releaseOnDriver(device, spec.close);
+      throw new KbridgeError(`kbridge: ${protocol.name} returned a null classic mapping`);
     }
+    // The driver owns the mapping and unmaps it at its close code (the source detaches it first).
+    memory = mapUserAddress(reply.userAddress, reply.viewBytes);
+    return new RingSource(
+      "classic",
+      memory,
+      event,
+      () => releaseOnDriver(device, spec.close),
+      protocol.maxMessage,
+    );
+  } catch (error) {
+    memory?.close();
+    event.close();
     throw error;
   }
-  const base = Deno.UnsafePointer.create(info.userAddress);
-  if (base === null) {
-    kernel32("CloseHandle").CloseHandle(event);
-    releaseOnDriver(device, IOCTL.CLASSIC_CLOSE);
-    throw new KbridgeError("kbridge: the driver returned a null classic mapping");
-  }
-  const reader = new RingReader(Deno.UnsafePointerView.getArrayBuffer(base, info.viewBytes));
-  // The driver owns the mapping and unmaps it at CLASSIC_CLOSE.
-  return new RingSource(
-    "classic",
-    device,
-    reader,
-    new EventWaiter(event),
-    IOCTL.CLASSIC_CLOSE,
-    () => {},
-  );
 }
 
-/** The inverted call: N overlapped INVERTED_WAIT requests kept pending. */
+/** Reads a record's header field pair (low, high words) as a number. */
+function wordPair(view: DataView, offset: number): number {
+  return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 0x1_0000_0000;
+}
+
+/** The inverted call: N overlapped requests of the wait code kept pending. */
 class InvertedSource implements Source {
   readonly channel = "inverted" as const;
+  readonly maxRecord: number;
   readonly #device: Device;
-  readonly #abort = new AbortController();
-  readonly #ready: Uint8Array[] = [];
-  readonly #inFlight = new Set<Promise<void>>();
-  #wake: (() => void) | undefined;
-  #error: unknown;
-  #closed = false;
-  readonly #droppedAtStart: bigint;
+  readonly #spec: InvertedChannelSpec;
+  readonly #requests: PendedRequests;
+  readonly #droppedAtStart: number;
+  #batchBytes: Uint8Array<ArrayBuffer> | undefined;
+  #batchWords: Uint32Array<ArrayBuffer> | undefined;
 
-  constructor(device: Device, pending: number) {
+  constructor(device: Device, spec: InvertedChannelSpec, maxMessage: number, pending: number) {
     if (!device.overlapped) {
       throw new ArgumentError(
         "subscribe",
@@ -317,148 +348,141 @@ class InvertedSource implements Source {
       );
     }
     this.#device = device;
-    this.#droppedAtStart = this.#overflow();
-    for (let i = 0; i < pending; i++) this.#post();
-  }
-
-  #overflow(): bigint {
-    return Stats.decode(this.#device.ioctl(IOCTL.GET_STATS, null, Stats.size)).invertedOverflow;
-  }
-
-  /** Issues one INVERTED_WAIT; `output` is a recycled buffer or a new one. */
-  #post(output: Uint8Array = new Uint8Array(RecordHeader.size + Protocol.MAX_MESSAGE)): void {
-    const request = this.#device.ioctlAsync(IOCTL.INVERTED_WAIT, null, output, {
-      signal: this.#abort.signal,
-    })
-      .then(
-        (record) => {
-          this.#ready.push(record);
-        },
-        (error) => {
-          if (!this.#closed) this.#error ??= error;
-        },
-      )
-      .finally(() => {
-        this.#inFlight.delete(request);
-        this.#wake?.();
-      });
-    this.#inFlight.add(request);
+    this.#spec = spec;
+    this.maxRecord = alignRecord(RecordHeader.size + maxMessage);
+    this.#droppedAtStart = spec.dropped?.(device) ?? 0;
+    this.#requests = new PendedRequests(
+      device,
+      spec.wait,
+      null,
+      RecordHeader.size + maxMessage,
+      pending,
+    );
   }
 
   get ended(): boolean {
-    return this.#closed || (this.#error !== undefined && this.#ready.length === 0);
+    return this.#requests.ended;
   }
 
   drainReady(callback: MessageCallback, max: number): number {
+    const requests = this.#requests;
     let count = 0;
-    while (count < max && this.#ready.length > 0) {
-      const record = this.#ready.shift()!;
+    while (count < max) {
+      const record = requests.take();
+      if (record === undefined) break;
       const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
-      const length = view.getUint32(RecordHeader.offsets.length, true);
-      const sequence = view.getUint32(RecordHeader.offsets.sequence, true) +
-        view.getUint32(RecordHeader.offsets.sequence + 4, true) * 0x1_0000_0000;
-      const timestamp = view.getUint32(RecordHeader.offsets.timestamp, true) +
-        view.getUint32(RecordHeader.offsets.timestamp + 4, true) * 0x1_0000_0000;
+      const length = Math.min(view.getUint32(0, true), record.length - RecordHeader.size);
       count++;
       try {
         callback(
           record.subarray(RecordHeader.size, RecordHeader.size + length),
-          sequence,
-          timestamp,
+          wordPair(view, RecordHeader.offsets.sequence),
+          wordPair(view, RecordHeader.offsets.timestamp),
         );
       } finally {
-        // The request is re-issued once its message is consumed, with the same buffer:
-        // a slow consumer holds fewer requests, and the driver queues (up to its limit).
-        if (!this.#closed) this.#post(new Uint8Array(record.buffer));
+        // Issued again once its message is consumed, with the same buffer: a slow
+        // consumer holds fewer requests, and the driver queues (up to its limit).
+        requests.post(new Uint8Array(record.buffer));
       }
     }
-    if (count === 0) this.#throwPendingError();
     return count;
   }
 
   copyReady(target: Uint8Array): number {
-    let copied = 0;
-    while (this.#ready.length > 0) {
-      const record = this.#ready[0];
-      const span = (record.length + Ring.ALIGN - 1) & ~(Ring.ALIGN - 1);
-      if (copied + span > target.length) break;
-      this.#ready.shift();
-      target.set(record, copied);
-      target.fill(0, copied + record.length, copied + span);
-      copied += span;
-      if (!this.#closed) this.#post(new Uint8Array(record.buffer));
-    }
-    if (copied === 0) this.#throwPendingError();
-    return copied;
+    return this.#gather(target, target.length, undefined).bytes;
   }
 
-  /** Ends the stream with the error a request failed with, once every message is consumed. */
-  #throwPendingError(): void {
-    if (this.#ready.length === 0 && this.#error !== undefined) {
-      const error = this.#error;
-      this.#error = undefined;
-      this.#closed = true;
-      throw error;
+  /**
+   * Copies ready records into `target` (within `budget` bytes, and at most
+   * `offsets.length - 1` records when `offsets` records where each starts),
+   * re-issuing their requests; returns the bytes and records copied.
+   */
+  #gather(
+    target: Uint8Array,
+    budget: number,
+    offsets: Int32Array | undefined,
+  ): { bytes: number; count: number } {
+    const requests = this.#requests;
+    const max = offsets === undefined ? Infinity : offsets.length - 1;
+    let copied = 0;
+    let count = 0;
+    for (let record = requests.peek(); record !== undefined; record = requests.peek()) {
+      const span = alignRecord(record.length);
+      if (count === max || copied + span > target.length || (count > 0 && copied + span > budget)) {
+        break;
+      }
+      requests.take();
+      target.set(record, copied);
+      target.fill(0, copied + record.length, copied + span);
+      if (offsets !== undefined) offsets[count] = copied;
+      count++;
+      copied += span;
+      requests.post(new Uint8Array(record.buffer));
     }
+    if (offsets !== undefined) offsets[count] = copied;
+    if (copied === 0) requests.take(); // throws the error that ended the stream, if any
+    return { bytes: copied, count };
+  }
+
+  fillBatch(batch: MessageBatch): number {
+    this.#batchBytes ??= new Uint8Array(Math.max(INVERTED_BATCH_BYTES, this.maxRecord));
+    this.#batchWords ??= new Uint32Array(this.#batchBytes.buffer);
+    const { count } = this.#gather(this.#batchBytes, batch.maxBytes, batch.offsets);
+    batch.fill(this.#batchBytes, this.#batchWords, count);
+    return count;
   }
 
   waitForData(timeoutMs: number): Promise<boolean> {
-    if (this.#ready.length > 0 || this.ended || this.#error !== undefined) {
-      return Promise.resolve(true);
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      const finish = (value: boolean) => {
-        clearTimeout(timer);
-        this.#wake = undefined;
-        resolve(value);
-      };
-      this.#wake = () => finish(true);
-    });
+    return this.#requests.whenReady(timeoutMs);
   }
 
   dropped(): number {
-    return this.#closed || this.#device.closed
+    return this.#requests.ended || this.#device.closed || this.#spec.dropped === undefined
       ? 0
-      : Number(this.#overflow() - this.#droppedAtStart);
+      : this.#spec.dropped(this.#device) - this.#droppedAtStart;
   }
 
-  async close(): Promise<void> {
-    if (this.#closed && this.#inFlight.size === 0) return;
-    this.#closed = true;
-    this.#abort.abort("subscription closed");
-    await Promise.allSettled([...this.#inFlight]);
-    this.#ready.length = 0;
+  close(): Promise<void> {
+    return this.#requests.close();
   }
 }
 
 /**
- * A stream of messages from the driver. Iterate it with `for await` (each
- * message's `data` is a copy), or take batches with {@linkcode Subscription.drain}
- * (views, valid inside the callback only) for throughput.
+ * A stream of messages from a driver. Iterate it with `for await` (messages
+ * own their data), take zero-copy batches with {@linkcode Subscription.batches},
+ * or use {@linkcode Subscription.drain} (views, valid inside the callback) and
+ * {@linkcode Subscription.readInto} (copies of whole records).
  *
  * @example
  * ```ts ignore
- * await using device = openDevice(Names.DEVICE_PATH);
- * await using messages = subscribe(device, { channel: "auto" });
+ * await using device = openDevice("\\\\.\\KbSample");
+ * await using messages = subscribe(device, { protocol, channel: "auto" });
  * for await (const message of messages) console.log(message.sequence, message.data.length);
  * ```
  */
 export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
   readonly #source: Source;
-  readonly #device: Device;
+  readonly #device: Device | undefined;
   #closing: Promise<void> | undefined;
 
-  /** Use {@linkcode subscribe}. Registers with `device`, which closes it before its handle. @internal */
-  constructor(source: Source, device: Device) {
+  /**
+   * Use {@linkcode subscribe} or {@linkcode ringSubscription}. Registers with
+   * `device`, which closes it before its handle. @internal
+   */
+  constructor(source: Source, device?: Device) {
     this.#source = source;
     this.#device = device;
-    device.addDependent(this);
+    device?.addDependent(this);
   }
 
   /** The channel in use (what "auto" chose). */
   get channel(): ChannelName {
     return this.#source.channel;
+  }
+
+  /** Whether the subscription is closed (by `close()`, its device, or the end of an iteration). */
+  get closed(): boolean {
+    return this.#closing !== undefined;
   }
 
   /** Messages the driver dropped on this channel since the subscription began. */
@@ -510,8 +534,8 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
    * @example
    * ```ts ignore
    * // worker.ts
-   * await using device = openDevice(Names.DEVICE_PATH);
-   * await using messages = subscribe(device, { channel: "section" });
+   * await using device = openDevice("\\\\.\\Kbridge");
+   * await using messages = subscribe(device, { protocol: referenceProtocol, channel: "section" });
    * for (;;) messages.drainSync((data, sequence) => self.postMessage({ sequence, size: data.length }));
    * ```
    */
@@ -540,21 +564,18 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
     const messages: Message[] = [];
     await this.drain(
       (data, sequence, timestamp) => messages.push({ sequence, timestamp, data: data.slice() }),
-      {
-        max,
-        timeoutMs: options.timeoutMs,
-      },
+      { max, timeoutMs: options.timeoutMs },
     );
     return messages;
   }
 
   /**
-   * The fastest batch form: waits like {@linkcode Subscription.drain}, then
-   * copies whole records into `target` — each a `KBRIDGE_RECORD_HEADER`
-   * ({@linkcode RecordHeader}: length, flags, sequence, timestamp), the
-   * payload, and padding to 8 bytes — as many as fit. Resolves with the bytes
-   * written (0 on timeout or end). `target` must hold the largest record:
-   * `RecordHeader.size + Protocol.MAX_MESSAGE` bytes at least.
+   * Waits like {@linkcode Subscription.drain}, then copies whole records into
+   * `target` — each a `KBRIDGE_RECORD_HEADER` ({@linkcode RecordHeader}:
+   * length, flags, sequence, timestamp), the payload, and padding to 8 bytes —
+   * as many as fit. Resolves with the bytes written (0 on timeout or end).
+   * `target` must hold the channel's largest record: `RecordHeader.size` +
+   * the protocol's `maxMessage`, rounded up to 8.
    *
    * @example
    * ```ts ignore
@@ -569,13 +590,12 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
    * ```
    */
   async readInto(target: Uint8Array, options: { timeoutMs?: number } = {}): Promise<number> {
-    if (
-      !(target instanceof Uint8Array) || target.length < RecordHeader.size + Protocol.MAX_MESSAGE
-    ) {
+    const least = this.#source.maxRecord;
+    if (!(target instanceof Uint8Array) || target.length < least) {
       throw new ArgumentError(
         "Subscription.readInto",
         "target",
-        `a Uint8Array of at least ${RecordHeader.size + Protocol.MAX_MESSAGE} bytes`,
+        `a Uint8Array of at least ${least} bytes`,
         target,
       );
     }
@@ -588,24 +608,53 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
   }
 
   /**
-   * Yields messages (copies) until the driver ends the stream or the
-   * subscription is closed. Leaving the loop (`break`, `return`, a throw)
-   * closes the subscription, as it cancels a stream.
+   * Batches of ready messages, read in place (no copy): each
+   * {@linkcode MessageBatch} is valid until the next step of the loop, which
+   * gives its space back to the driver. The fastest way to read. Leaving the
+   * loop closes the subscription, as for the message iterator.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const batch of messages.batches()) {
+   *   for (let i = 0; i < batch.count; i++) total += batch.data(i).length;
+   * }
+   * ```
    */
-  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
-    try {
-      while (!this.#source.ended) {
-        for (const message of await this.readMany(256)) yield message;
-      }
-    } finally {
-      await this.close();
-    }
+  batches(options: { maxMessages?: number } = {}): AsyncIterableIterator<MessageBatch> {
+    const max = checkInteger(
+      "Subscription.batches",
+      "options.maxMessages",
+      options.maxMessages ?? BATCH_MESSAGES,
+      1,
+      1 << 20,
+    );
+    return new BatchIterator(this, this.#source, new MessageBatch(max));
+  }
+
+  /** Waits for data as `drain` does (forever, in slices); false once the source ended. @internal */
+  async waitForBatch(): Promise<void> {
+    await this.#waitUntil(Infinity);
+  }
+
+  /**
+   * Yields messages until the driver ends the stream or the subscription is
+   * closed. Each message's `data` is a view of a copy of its batch, owned by
+   * the caller (it keeps that batch's copy alive; `slice()` it to keep one
+   * message alone). Leaving the loop (`break`, `return`, a throw) closes the
+   * subscription, as it cancels a stream.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    return new MessageIterator(
+      this,
+      this.#source,
+      new MessageBatch(BATCH_MESSAGES, ITERATOR_COPY_BYTES),
+    );
   }
 
   /** Stops the stream and releases everything it holds (driver side too). Idempotent. */
   close(): Promise<void> {
     if (this.#closing === undefined) {
-      this.#device.removeDependent(this);
+      this.#device?.removeDependent(this);
       this.#closing = this.#source.close();
     }
     return this.#closing;
@@ -617,41 +666,211 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
   }
 }
 
-function openSource(device: Device, channel: ChannelName, options: SubscribeOptions): Source {
-  const ringBytes = options.ringBytes ?? 1 << 20;
-  switch (channel) {
-    case "classic":
-      return openClassic(device, ringBytes);
-    case "section":
-      return openSection(device, ringBytes);
-    case "inverted":
-      return new InvertedSource(device, options.pending ?? 8);
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/** The batch iterator: one {@linkcode MessageBatch} refilled at each step. */
+class BatchIterator implements AsyncIterableIterator<MessageBatch> {
+  readonly #subscription: Subscription;
+  readonly #source: Source;
+  readonly #batch: MessageBatch;
+
+  constructor(subscription: Subscription, source: Source, batch: MessageBatch) {
+    this.#subscription = subscription;
+    this.#source = source;
+    this.#batch = batch;
+  }
+
+  next(): Promise<IteratorResult<MessageBatch>> {
+    const source = this.#source;
+    const batch = this.#batch;
+    batch.release();
+    try {
+      if (!this.#subscription.closed && source.fillBatch(batch) > 0) {
+        return Promise.resolve({ done: false, value: batch });
+      }
+    } catch (error) {
+      return this.#fail(error);
+    }
+    return this.#wait();
+  }
+
+  async #wait(): Promise<IteratorResult<MessageBatch>> {
+    const source = this.#source;
+    const batch = this.#batch;
+    for (;;) {
+      if (this.#subscription.closed || source.ended) return this.return();
+      await this.#subscription.waitForBatch();
+      try {
+        if (!this.#subscription.closed && source.fillBatch(batch) > 0) {
+          return { done: false, value: batch };
+        }
+      } catch (error) {
+        return this.#fail(error);
+      }
+    }
+  }
+
+  async #fail(error: unknown): Promise<never> {
+    await this.#subscription.close();
+    throw error;
+  }
+
+  async return(): Promise<IteratorResult<MessageBatch>> {
+    this.#batch.release();
+    await this.#subscription.close();
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<MessageBatch> {
+    return this;
   }
 }
 
-const CAPABILITY: Record<ChannelName, number> = {
-  classic: Capability.CLASSIC,
-  section: Capability.SECTION,
-  inverted: Capability.INVERTED,
-};
+/**
+ * The message iterator: copies a batch at a time (one `slice()` per batch),
+ * gives the batch back to the driver at once, then hands out messages whose
+ * `data` are views of that copy — no Promise is made per message beyond the
+ * resolved one `next()` returns.
+ */
+class MessageIterator implements AsyncIterableIterator<Message> {
+  readonly #batches: BatchIterator;
+  readonly #offsets: Int32Array;
+  #copy: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #words: Uint32Array<ArrayBuffer> = new Uint32Array(0);
+  #base = 0;
+  #index = 0;
+  #count = 0;
+
+  constructor(subscription: Subscription, source: Source, batch: MessageBatch) {
+    this.#batches = new BatchIterator(subscription, source, batch);
+    this.#offsets = batch.offsets;
+  }
+
+  next(): Promise<IteratorResult<Message>> {
+    if (this.#index < this.#count) return Promise.resolve({ done: false, value: this.#message() });
+    return this.#batches.next().then((step) => {
+      if (step.done) return DONE;
+      this.#take(step.value);
+      return { done: false, value: this.#message() };
+    });
+  }
+
+  #take(batch: MessageBatch): void {
+    const bytes = batch.bytes;
+    // A copy whose start keeps the 8-byte alignment the records have in the ring.
+    this.#copy = bytes.slice();
+    this.#words = new Uint32Array(this.#copy.buffer, 0, this.#copy.length >> 2);
+    this.#base = this.#offsets[0];
+    this.#index = 0;
+    this.#count = batch.count;
+    batch.release(); // copied: the driver may reuse the space now
+  }
+
+  #message(): Message {
+    const at = this.#offsets[this.#index++] - this.#base;
+    const words = this.#words;
+    const word = at >> 2;
+    const start = at + RecordHeader.size;
+    return {
+      sequence: words[word + 2] + words[word + 3] * 0x1_0000_0000,
+      timestamp: words[word + 4] + words[word + 5] * 0x1_0000_0000,
+      data: this.#copy.subarray(start, start + words[word]),
+    };
+  }
+
+  async return(): Promise<IteratorResult<Message>> {
+    this.#count = 0;
+    await this.#batches.return();
+    return DONE;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    return this;
+  }
+}
+
+function openSource(
+  device: Device,
+  protocol: ChannelProtocol,
+  channel: ChannelName,
+  options: SubscribeOptions,
+): Source {
+  const ringBytes = options.ringBytes ?? 1 << 20;
+  switch (channel) {
+    case "classic":
+      return openClassic(device, protocol, protocol.classic!, ringBytes);
+    case "section":
+      return openSection(device, protocol, protocol.section!, ringBytes);
+    case "inverted":
+      return new InvertedSource(
+        device,
+        protocol.inverted!,
+        protocol.maxMessage,
+        options.pending ?? 8,
+      );
+  }
+}
+
+/** The channels the driver says it offers (all the protocol has, without a probe). */
+function offeredChannels(device: Device, protocol: ChannelProtocol): readonly ChannelName[] {
+  const probe = protocol.probe;
+  if (probe === undefined) return CHANNELS;
+  let reply;
+  try {
+    reply = device.ioctl(probe.code, null, probe.replySize);
+  } catch (error) {
+    const reason = unavailableReason(error);
+    if (reason === undefined) throw error;
+    throw new ChannelUnavailableError(
+      "auto",
+      `${protocol.name}: the probe failed, ${reason} (${(error as Error).message}); ` +
+        "is this the driver the protocol describes?",
+      { cause: error },
+    );
+  }
+  return probe.channels(reply);
+}
+
+function checkProtocol(protocol: unknown): ChannelProtocol {
+  if (
+    typeof protocol !== "object" || protocol === null ||
+    typeof (protocol as ChannelProtocol).name !== "string" ||
+    !Number.isInteger((protocol as ChannelProtocol).maxMessage)
+  ) {
+    throw new ArgumentError(
+      "subscribe",
+      "options.protocol",
+      "a ChannelProtocol (e.g. kitProtocol(...) or referenceProtocol)",
+      protocol,
+    );
+  }
+  return protocol as ChannelProtocol;
+}
 
 /**
- * Subscribes to the driver's messages on a channel of the reference protocol.
+ * Subscribes to a driver's messages on a channel its `protocol` describes.
  * With `channel: "auto"` it takes the first that works of classic, section
- * and inverted (under Wine: section, since classic is unavailable there).
+ * and inverted: a channel the driver does not know (an unknown control code),
+ * cannot offer on this host, or whose names are taken is skipped, and the
+ * reasons are in the error when none works.
  *
- * @throws {ChannelUnavailableError} when the channel (or, for "auto", every channel) cannot be used
+ * @throws {ChannelUnavailableError} when the channel (or, for "auto", every channel) cannot be used;
+ *   its `cause` is the driver's error
  *
  * @example
  * ```ts ignore
- * await using device = openDevice(Names.DEVICE_PATH);
- * await using messages = subscribe(device, { channel: "section", ringBytes: 1 << 16 });
+ * await using device = openDevice("\\\\.\\KbSample");
+ * await using messages = subscribe(device, { protocol, channel: "section", ringBytes: 1 << 16 });
  * const batch = await messages.readMany(100, { timeoutMs: 1000 });
  * ```
  */
-export function subscribe(device: Device, options: SubscribeOptions = {}): Subscription {
+export function subscribe(device: Device, options: SubscribeOptions): Subscription {
+  if (typeof options !== "object" || options === null) {
+    throw new ArgumentError("subscribe", "options", "an object with a protocol", options);
+  }
+  const protocol = checkProtocol(options.protocol);
   const channel = options.channel ?? "auto";
-  if (!["auto", "section", "inverted", "classic"].includes(channel)) {
+  if (channel !== "auto" && !CHANNELS.includes(channel)) {
     throw new ArgumentError(
       "subscribe",
       "options.channel",
@@ -660,29 +879,66 @@ export function subscribe(device: Device, options: SubscribeOptions = {}): Subsc
     );
   }
   if (options.ringBytes !== undefined) {
-    const bytes = checkInteger("subscribe", "options.ringBytes", options.ringBytes, 4096, 64 << 20);
+    const bytes = checkInteger(
+      "subscribe",
+      "options.ringBytes",
+      options.ringBytes,
+      Ring.MIN_BYTES,
+      Ring.MAX_BYTES,
+    );
     if ((bytes & (bytes - 1)) !== 0) {
       throw new ArgumentError("subscribe", "options.ringBytes", "a power of two", bytes);
     }
   }
-  checkInteger("subscribe", "options.pending", options.pending ?? 8, 1, 256);
-  const capabilities =
-    VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size)).capabilities;
-  const candidates: ChannelName[] = channel === "auto"
-    ? ["classic", "section", "inverted"]
-    : [channel];
+  checkInteger("subscribe", "options.pending", options.pending ?? 8, 1, MAX_PENDING);
+  if (device.closed) throw new ClosedError(`device ${device.path}`);
+  const candidates = channel === "auto" ? CHANNELS : [channel];
+  const missing = candidates.filter((candidate) => protocol[candidate] === undefined);
+  if (channel !== "auto" && missing.length > 0) {
+    throw new ChannelUnavailableError(channel, `${protocol.name} has no ${channel} channel`);
+  }
+  const offered = offeredChannels(device, protocol);
   const reasons: string[] = [];
   for (const candidate of candidates) {
-    if ((capabilities & CAPABILITY[candidate]) === 0) {
-      reasons.push(`${candidate}: the driver lacks the capability`);
+    if (protocol[candidate] === undefined) continue;
+    if (!offered.includes(candidate)) {
+      reasons.push(`${candidate}: the driver does not offer it`);
       continue;
     }
     try {
-      return new Subscription(openSource(device, candidate, options), device);
+      return new Subscription(openSource(device, protocol, candidate, options), device);
     } catch (error) {
       if (!(error instanceof ChannelUnavailableError) || channel !== "auto") throw error;
       reasons.push(`${candidate}: ${error.reason}`);
     }
   }
-  throw new ChannelUnavailableError(channel, reasons.join("; "));
+  throw new ChannelUnavailableError(
+    channel,
+    reasons.length === 0 ? `${protocol.name} describes no channel` : reasons.join("; "),
+  );
+}
+
+/**
+ * A subscription over any shared memory laid out as the kbridge ring
+ * (`KBRIDGE_RING_HEADER` + data, see {@linkcode RingHeader}), woken by
+ * `event`: the building block under the section and classic channels, for a
+ * driver whose ring is set up some other way. The subscription owns both and
+ * closes them when it closes.
+ *
+ * @throws {KbridgeError} when the memory does not hold a kbridge ring header
+ *
+ * @example
+ * ```ts ignore
+ * device.ioctl(MY_RING_OPEN);
+ * await using messages = ringSubscription(
+ *   openSharedMemory("Global\\MyRing"),
+ *   openEvent("Global\\MyRingEvent"),
+ * );
+ * for await (const message of messages) console.log(message.data.length);
+ * ```
+ */
+export function ringSubscription(memory: SharedMemory, event: KernelEvent): Subscription {
+  if (memory.closed) throw new ClosedError(`shared memory ${memory.name}`);
+  if (event.closed) throw new ClosedError(`event ${event.name ?? ""}`.trim());
+  return new Subscription(new RingSource("section", memory, event, () => {}));
 }

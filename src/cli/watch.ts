@@ -5,7 +5,9 @@
  */
 import { parseArgs } from "node:util";
 import { openDevice } from "../io/device.ts";
-import { type ChannelName, subscribe } from "../channels/subscribe.ts";
+import { subscribe } from "../channels/subscribe.ts";
+import type { ChannelName } from "../channels/protocol_spec.ts";
+import { referenceProtocol } from "../reference/channels.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 import { toHex } from "../core/hex.ts";
 
@@ -69,6 +71,7 @@ export async function watchCommand(args: string[]): Promise<number> {
 
   await using device = openDevice(path);
   await using messages = subscribe(device, {
+    protocol: referenceProtocol,
     channel: values.channel as ChannelName | "auto",
     ringBytes,
     pending,

@@ -18,6 +18,9 @@
  * | `array(type, n)`               | `type[n]`                | n × size | array    |
  * | `struct({...})`                | a nested struct          |      | object       |
  *
+ * Unsigned 64-bit fields also encode a {@link HandleSource}: a `KernelEvent`
+ * (its handle value) or a Deno pointer.
+ *
  * @example
  * ```ts
  * import { struct, wchar } from "./struct.ts";
@@ -158,6 +161,21 @@ export type Infer<F> = F extends ScalarTypeName ? ScalarTypes[F]
 export type InferFields<S> = { -readonly [K in keyof S]: Infer<S[K]> };
 
 /**
+ * What an unsigned 64-bit field (`u64`, `usize`, `ptr`, `handle`) takes
+ * besides a bigint: an object with a `handleValue` (a `KernelEvent`), or a
+ * Deno pointer (`null` encodes 0). Signed `i64` fields take bigints only.
+ *
+ * @example
+ * ```ts ignore
+ * const SetEvent = struct({ eventHandle: "u64" });
+ * using event = createEvent();
+ * const source: HandleSource = event;
+ * SetEvent.encode({ eventHandle: source });
+ * ```
+ */
+export type HandleSource = { readonly handleValue: bigint } | Deno.PointerValue;
+
+/**
  * What {@link StructType.encode} takes: the struct's value with any field
  * left out (at any depth); fields left out are zero. Byte arrays take any
  * buffer or view.
@@ -170,7 +188,8 @@ export type InferFields<S> = { -readonly [K in keyof S]: Infer<S[K]> };
  * ```
  */
 export type EncodeInput<T> = T extends Uint8Array ? ArrayBuffer | ArrayBufferView
-  : T extends string | number | bigint | boolean ? T
+  : T extends bigint ? bigint | HandleSource
+  : T extends string | number | boolean ? T
   : T extends readonly (infer E)[] ? readonly EncodeInput<E>[]
   : { readonly [K in keyof T]?: EncodeInput<T[K]> };
 
@@ -491,18 +510,39 @@ function integerType(
   };
 }
 
+/**
+ * The value of what an unsigned 64-bit field takes besides a bigint: an
+ * object with a `handleValue` (a `KernelEvent`), or a Deno pointer (`null` is 0).
+ */
+function handleOrPointerValue(value: unknown): bigint | undefined {
+  if (value === null) return 0n;
+  if (typeof value !== "object") return undefined;
+  if ("handleValue" in value) {
+    const handle = (value as { handleValue: unknown }).handleValue;
+    return typeof handle === "bigint" ? handle : undefined;
+  }
+  try {
+    return BigInt(Deno.UnsafePointer.value(value as Deno.PointerObject));
+  } catch {
+    return undefined; // not a pointer object
+  }
+}
+
 function bigintType(name: string, signed: boolean): FieldType<bigint> {
   const min = signed ? -(1n << 63n) : 0n;
   const max = signed ? (1n << 63n) - 1n : (1n << 64n) - 1n;
-  const range = signed ? `${min}..${max}` : "0..0xFFFFFFFFFFFFFFFF";
+  const expected = signed
+    ? `a bigint in ${min}..${max}`
+    : "a bigint in 0..0xFFFFFFFFFFFFFFFF, a KernelEvent or a pointer";
   return {
     name,
     size: 8,
     align: 8,
     write(view, offset, value, path, caller): void {
       if (value === undefined) return view.setBigUint64(offset, 0n, true);
+      if (!signed && typeof value !== "bigint") value = handleOrPointerValue(value) ?? value;
       if (typeof value !== "bigint" || value < min || value > max) {
-        throw new ArgumentError(caller, path, `a bigint in ${range}`, value);
+        throw new ArgumentError(caller, path, expected, value);
       }
       view.setBigUint64(offset, BigInt.asUintN(64, value), true);
     },

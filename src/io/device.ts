@@ -18,6 +18,7 @@ import {
   isWarningStatus,
   warningError,
 } from "./overlapped.ts";
+import { type DeviceStream, openStream, type StreamOptions } from "./stream.ts";
 
 const GENERIC_READ = 0x8000_0000;
 const GENERIC_WRITE = 0x4000_0000;
@@ -280,6 +281,41 @@ export class Device implements Disposable, AsyncDisposable {
     const forget = () => this.#inFlight.delete(promise);
     promise.then(forget, forget);
     return promise;
+  }
+
+  /**
+   * The inverted call for a pended control code: keeps `pending` overlapped
+   * requests of `code` (each with `input`, room for `outputSize` bytes) at the
+   * driver, and yields each output as the driver completes them; each is
+   * issued again once its output is taken. Closing the stream (`close()`,
+   * leaving a `for await` loop, `signal`, or closing the device) cancels them.
+   *
+   * @throws {ArgumentError} for a bad code, input or option, or a device opened without overlapped I/O
+   * @throws {ClosedError} once the device is closed
+   *
+   * @example
+   * ```ts ignore
+   * await using device = openDevice("\\\\.\\KbSample");
+   * for await (const output of device.stream(WAIT_NEXT, { outputSize: Tick.size })) {
+   *   console.log(Tick.decode(output).counter);
+   * }
+   * ```
+   */
+  stream(
+    code: number,
+    options: StreamOptions,
+  ): DeviceStream {
+    const { input } = checkIoctlArguments("Device.stream", code, options?.input, 0);
+    this.#ensureOpen();
+    const stream: DeviceStream = openStream(
+      this,
+      code,
+      options,
+      input,
+      () => this.removeDependent(stream),
+    );
+    this.addDependent(stream);
+    return stream;
   }
 
   /**

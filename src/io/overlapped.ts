@@ -11,7 +11,7 @@
  */
 import { NonblockingCallError } from "../core/errors.ts";
 import { AbortError, TimeoutError, WarningStatusError, Win32Error } from "../core/win32_error.ts";
-import { createEvent } from "./event.ts";
+import { createEvent, type KernelEvent } from "./kernel_event.ts";
 import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "../core/native.ts";
 
 const ERROR_IO_PENDING = 997;
@@ -132,7 +132,7 @@ export class CompletionPort {
   readonly #entries = new Uint8Array(ENTRY_SIZE * BATCH);
   readonly #removed = new Uint32Array(1);
   #polling = false;
-  #blockingEvent: Deno.PointerObject | undefined;
+  #blockingEvent: KernelEvent | undefined;
   readonly #blockingOverlapped = new Uint8Array(OVERLAPPED_SIZE);
   readonly #returned = new Uint32Array(1);
 
@@ -239,10 +239,10 @@ export class CompletionPort {
     const k32 = kernel32("DeviceIoControl");
     // One event serves every blocking call (they never overlap: JavaScript waits for each);
     // the I/O manager resets it when a request starts.
-    this.#blockingEvent ??= createEvent(true);
+    this.#blockingEvent ??= createEvent({ manualReset: true });
     const event = this.#blockingEvent;
     const overlapped = this.#blockingOverlapped.fill(0);
-    new DataView(overlapped.buffer).setBigUint64(24, pointerValue(event) | 1n, true);
+    new DataView(overlapped.buffer).setBigUint64(24, event.handleValue | 1n, true);
     const returned = this.#returned;
     const ok = startDeviceIoControl(k32, handle, args, overlapped);
     const started = ok ? undefined : lastError(k32);
@@ -259,7 +259,7 @@ export class CompletionPort {
     }
     let timedOut = false;
     if (started !== undefined && timeoutMs !== undefined) {
-      if (k32.WaitForSingleObject(event, timeoutMs) === WAIT_TIMEOUT) {
+      if (!event.waitSync(timeoutMs)) {
         timedOut = true;
         k32.CancelIoEx(handle, overlapped);
       }

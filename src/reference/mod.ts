@@ -42,3 +42,4 @@ export {
   Stats,
   VersionInfo,
 } from "./protocol.ts";
+export { referenceProtocol } from "./channels.ts";

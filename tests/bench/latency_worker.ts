@@ -2,7 +2,7 @@
 // block its own thread, so it wakes straight from the event, as a C reader does.
 /// <reference lib="deno.worker" />
 import { openDevice, subscribe } from "../../mod.ts";
-import { Names } from "../../src/reference/mod.ts";
+import { Names, referenceProtocol } from "../../src/reference/mod.ts";
 
 const { QueryPerformanceCounter } = Deno.dlopen("kernel32.dll", {
   QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" }, // LARGE_INTEGER*
@@ -12,7 +12,11 @@ const counter = new BigInt64Array(1);
 self.onmessage = async (event: MessageEvent<{ count: number; ringBytes: number }>) => {
   const { count, ringBytes } = event.data;
   await using device = openDevice(Names.DEVICE_PATH);
-  await using messages = subscribe(device, { channel: "section", ringBytes });
+  await using messages = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes,
+  });
   self.postMessage({ ready: true });
   const samples = new Float64Array(count);
   let received = 0;

@@ -14,7 +14,7 @@ import {
   stopDriver,
   subscribe,
 } from "../../mod.ts";
-import { IOCTL } from "../../src/reference/mod.ts";
+import { IOCTL, referenceProtocol } from "../../src/reference/mod.ts";
 import { assertHandlesBack, DEVICE_PATH, openKbridge } from "./_driver.ts";
 import { xorshift32 } from "../_util.ts";
 
@@ -115,8 +115,16 @@ Deno.test("openDevice, subscribe and the service calls refuse odd arguments with
       { pending: 1e9 },
     ]
   ) {
+    assert.throws(
+      // @ts-expect-error: deliberately untyped
+      () => subscribe(device, { protocol: referenceProtocol, ...options }),
+      ArgumentError,
+      JSON.stringify(options),
+    );
+  }
+  for (const protocol of [undefined, null, {}, { name: "no maxMessage" }]) {
     // @ts-expect-error: deliberately untyped
-    assert.throws(() => subscribe(device, options), ArgumentError, JSON.stringify(options));
+    assert.throws(() => subscribe(device, { protocol }), ArgumentError, JSON.stringify(protocol));
   }
   assert.throws(() => openDevice(DEVICE_PATH, { access: -5 }), ArgumentError);
 });
@@ -126,7 +134,7 @@ Deno.test("a closed device refuses everything with ClosedError, without FFI call
   device.close();
   assert.throws(() => device.ioctl(IOCTL.GET_VERSION, null, 16), ClosedError);
   await assert.rejects(device.ioctlAsync(IOCTL.GET_VERSION, null, 16), ClosedError);
-  assert.throws(() => subscribe(device), ClosedError);
+  assert.throws(() => subscribe(device, { protocol: referenceProtocol }), ClosedError);
   await device[Symbol.asyncDispose]();
 });
 

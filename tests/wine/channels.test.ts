@@ -7,6 +7,7 @@ import {
   ChannelUnavailableError,
   ClosedError,
   type Device,
+  KernelEvent,
   NonblockingCallError,
   processResources,
   RecordHeader,
@@ -21,8 +22,8 @@ import {
   patternByte,
   ProducerRequest,
   Protocol,
+  referenceProtocol,
 } from "../../src/reference/mod.ts";
-import { EventWaiter } from "../../src/io/event.ts";
 import { assertHandlesBack, openKbridge, readStats } from "./_driver.ts";
 import { workerReplies } from "../_util.ts";
 
@@ -66,19 +67,26 @@ async function receiveAll(
 
 Deno.test("auto subscribes to the section channel under Wine (classic is unavailable)", async () => {
   await using device = openKbridge();
-  await using subscription = subscribe(device, { channel: "auto", ringBytes: 1 << 16 });
+  await using subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "auto",
+    ringBytes: 1 << 16,
+  });
   assert.equal(subscription.channel, "section");
 });
 
 Deno.test("classic: a typed 'unavailable on this host' error, and nothing left allocated", async () => {
   await using device = openKbridge();
   const before = readStats(device);
-  assert.throws(() => subscribe(device, { channel: "classic" }), (error: unknown) => {
-    assert.ok(error instanceof ChannelUnavailableError);
-    assert.equal(error.channel, "classic");
-    assert.match(error.message, /unavailable/);
-    return true;
-  });
+  assert.throws(
+    () => subscribe(device, { protocol: referenceProtocol, channel: "classic" }),
+    (error: unknown) => {
+      assert.ok(error instanceof ChannelUnavailableError);
+      assert.equal(error.channel, "classic");
+      assert.match(error.message, /unavailable/);
+      return true;
+    },
+  );
   const after = readStats(device);
   assert.equal(after.poolAllocations, before.poolAllocations);
   assert.equal(after.classicMappings, 0);
@@ -87,7 +95,11 @@ Deno.test("classic: a typed 'unavailable on this host' error, and nothing left a
 
 Deno.test("section ring: 1,000,000 messages of 1 B .. 4 KiB with wrap-around, all in order, byte-exact", async () => {
   await using device = openKbridge();
-  await using subscription = subscribe(device, { channel: "section", ringBytes: 1 << 20 });
+  await using subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 1 << 20,
+  });
   const count = 1_000_000;
   startProducer(device, {
     channels: Channel.SECTION,
@@ -103,7 +115,11 @@ Deno.test("section ring: 1,000,000 messages of 1 B .. 4 KiB with wrap-around, al
 
 Deno.test("section ring: a full ring counts drops exactly and the reader reports them", async () => {
   await using device = openKbridge();
-  await using subscription = subscribe(device, { channel: "section", ringBytes: 4096 });
+  await using subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 4096,
+  });
   const count = 200;
   startProducer(device, { channels: Channel.SECTION, count, minSize: 100, maxSize: 100, seed: 1 });
   for (let i = 0; i < 200 && readStats(device).producerRunning; i++) {
@@ -123,7 +139,11 @@ Deno.test("section ring: a full ring counts drops exactly and the reader reports
 for (const pending of [1, 8, 64]) {
   Deno.test(`inverted call: 10,000 messages with ${pending} pending IOCTLs`, async () => {
     await using device = openKbridge();
-    await using subscription = subscribe(device, { channel: "inverted", pending });
+    await using subscription = subscribe(device, {
+      protocol: referenceProtocol,
+      channel: "inverted",
+      pending,
+    });
     startProducer(device, {
       channels: Channel.INVERTED,
       count: 10_000,
@@ -137,7 +157,11 @@ for (const pending of [1, 8, 64]) {
 
 Deno.test("inverted call: injected messages arrive; CancelIoEx at close leaves the driver's queue empty", async () => {
   const device = openKbridge();
-  const subscription = subscribe(device, { channel: "inverted", pending: 8 });
+  const subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "inverted",
+    pending: 8,
+  });
   const payload = new TextEncoder().encode("injected");
   const header = InjectHeader.encode({ channels: Channel.INVERTED, length: payload.length });
   const input = new Uint8Array(header.length + payload.length);
@@ -159,13 +183,19 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
   // One cycle of each channel first: the first named-object call makes kernel32 open (and keep)
   // a handle to \BaseNamedObjects, which is not a leak.
   for (const channel of ["section", "inverted"] as const) {
-    await subscribe(device, { channel, ringBytes: 4096, pending: 2 }).close();
+    await subscribe(device, { protocol: referenceProtocol, channel, ringBytes: 4096, pending: 2 })
+      .close();
   }
   const statsBefore = readStats(device);
   const before = processResources();
   for (let i = 0; i < 1000; i++) {
     const channel = i % 2 === 0 ? "section" : "inverted";
-    await using subscription = subscribe(device, { channel, ringBytes: 4096, pending: 2 });
+    await using subscription = subscribe(device, {
+      protocol: referenceProtocol,
+      channel,
+      ringBytes: 4096,
+      pending: 2,
+    });
     const payload = new Uint8Array([i & 0xff]);
     const header = InjectHeader.encode({
       channels: channel === "section" ? Channel.SECTION : Channel.INVERTED,
@@ -186,7 +216,12 @@ Deno.test("subscribe/read/close 1,000 times: handles and driver allocations back
 for (const channel of ["section", "inverted"] as const) {
   Deno.test(`readInto on the ${channel} channel: 20,000 records in order, byte-exact`, async () => {
     await using device = openKbridge();
-    await using subscription = subscribe(device, { channel, ringBytes: 1 << 16, pending: 16 });
+    await using subscription = subscribe(device, {
+      protocol: referenceProtocol,
+      channel,
+      ringBytes: 1 << 16,
+      pending: 16,
+    });
     const count = 20_000;
     startProducer(
       device,
@@ -240,14 +275,22 @@ Deno.test("drainSync in a Worker reads the section ring in order; the inverted c
   } finally {
     worker.terminate();
   }
-  await using inverted = subscribe(device, { channel: "inverted", pending: 1 });
+  await using inverted = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "inverted",
+    pending: 1,
+  });
   assert.throws(() => inverted.drainSync(() => {}), ChannelUnavailableError);
 });
 
 Deno.test("leaving a for await loop closes the subscription", async () => {
   await using device = openKbridge();
   startProducer(device, { channels: Channel.SECTION, count: 0, minSize: 8, maxSize: 8, seed: 9 });
-  const subscription = subscribe(device, { channel: "section", ringBytes: 4096 });
+  const subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 4096,
+  });
   let seen = 0;
   for await (const message of subscription) {
     assert.equal(message.data.length, 8);
@@ -255,7 +298,11 @@ Deno.test("leaving a for await loop closes the subscription", async () => {
   }
   device.ioctl(IOCTL.PRODUCER_STOP);
   assert.equal(readStats(device).sections, 0);
-  await using again = subscribe(device, { channel: "section", ringBytes: 4096 });
+  await using again = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 4096,
+  });
   assert.equal(again.channel, "section");
 });
 
@@ -274,8 +321,16 @@ function handleIsOpen(handle: Deno.PointerValue): boolean {
 Deno.test("closing a device closes its subscriptions first, while its handle is open", async () => {
   const device = openKbridge();
   const handle = device.unsafeHandle;
-  const section = subscribe(device, { channel: "section", ringBytes: 4096 });
-  const inverted = subscribe(device, { channel: "inverted", pending: 2 });
+  const section = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 4096,
+  });
+  const inverted = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "inverted",
+    pending: 2,
+  });
   const handleOpenAtClose: boolean[] = [];
   device.addDependent({ close: () => handleOpenAtClose.push(handleIsOpen(handle)) });
   await inverted.close();
@@ -298,7 +353,11 @@ Deno.test("closing a device closes its subscriptions first, while its handle is 
 Deno.test("a dependent that throws on close: the handle still closes, the error is rethrown", async () => {
   const device = openKbridge();
   const handle = device.unsafeHandle;
-  const subscription = subscribe(device, { channel: "inverted", pending: 2 });
+  const subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "inverted",
+    pending: 2,
+  });
   const failure = new Error("dependent failed");
   device.addDependent({
     close() {
@@ -319,7 +378,11 @@ Deno.test("inverted queue overflow is counted and reported", async () => {
     device.ioctl(IOCTL.INJECT, new Uint8Array([...header, 1]));
   }
   assert.equal(readStats(device).invertedOverflow - before, 10n);
-  await using subscription = subscribe(device, { channel: "inverted", pending: 4 });
+  await using subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "inverted",
+    pending: 4,
+  });
   assert.equal(subscription.dropped, 0, "counted from the subscription's start");
   let drained = 0;
   while (drained < Protocol.INVERTED_QUEUE_LIMIT) {
@@ -335,11 +398,11 @@ Deno.test("a failed nonblocking wait names the call and no error code (the worke
     SetLastError: { parameters: ["u32"], result: "void" },
   });
   // A handle value no handle table entry has: the wait fails at once with ERROR_INVALID_HANDLE.
-  const waiter = new EventWaiter(Deno.UnsafePointer.create(0x00ff_fff0n) as Deno.PointerObject);
+  const waiter = new KernelEvent(Deno.UnsafePointer.create(0x00ff_fff0n) as Deno.PointerObject);
   try {
     // What a GetLastError on the main thread would (wrongly) report for the worker's wait.
     k32.symbols.SetLastError(MAIN_THREAD_CODE);
-    await assert.rejects(waiter.wait(1000), (error: unknown) => {
+    await assert.rejects(waiter.wait({ timeoutMs: 1000 }), (error: unknown) => {
       assert.ok(error instanceof NonblockingCallError, String(error));
       assert.ok(!(error instanceof Win32Error));
       assert.ok(!("code" in error));
@@ -354,7 +417,7 @@ Deno.test("a failed nonblocking wait names the call and no error code (the worke
       (error: unknown) => error instanceof Win32Error && error.code === ERROR_INVALID_HANDLE,
     );
   } finally {
-    await waiter.close();
+    waiter.close();
     k32.close();
   }
 });

@@ -10,6 +10,7 @@ import {
   PendResult,
   ProducerRequest,
   Protocol,
+  referenceProtocol,
 } from "../../src/reference/mod.ts";
 import { DEVICE_PATH, ensureDriverRunning, openKbridge, readStats, SERVICE } from "./_driver.ts";
 
@@ -51,16 +52,28 @@ Deno.test("a client killed with 64 IRPs pending, inverted waits and a mapped rin
   });
   assert.equal(readStats(observer).poolAllocations, before.poolAllocations);
   // The next client is served on every channel.
-  await using next = subscribe(observer, { channel: "section", ringBytes: 4096 });
+  await using next = subscribe(observer, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 4096,
+  });
   assert.equal(next.channel, "section");
 });
 
 Deno.test("two clients at once on different channels each get their own stream", async () => {
   await using device = openKbridge();
   await using sectionDevice = openKbridge();
-  await using section = subscribe(sectionDevice, { channel: "section", ringBytes: 1 << 16 });
+  await using section = subscribe(sectionDevice, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 1 << 16,
+  });
   await using invertedDevice = openKbridge();
-  await using inverted = subscribe(invertedDevice, { channel: "inverted", pending: 4 });
+  await using inverted = subscribe(invertedDevice, {
+    protocol: referenceProtocol,
+    channel: "inverted",
+    pending: 4,
+  });
   device.ioctl(
     IOCTL.PRODUCER_START,
     ProducerRequest.encode({
@@ -87,7 +100,11 @@ Deno.test("two clients at once on different channels each get their own stream",
 Deno.test("driver stop with clients connected and IRPs pending: no crash, clients get errors, restart works", async () => {
   const device = openKbridge();
   const subscriber = openKbridge();
-  const subscription = subscribe(subscriber, { channel: "section", ringBytes: 4096 });
+  const subscription = subscribe(subscriber, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 4096,
+  });
   const pended = Array.from(
     { length: 8 },
     (_, i) =>

@@ -10,6 +10,7 @@ import {
   IOCTL,
   patternByte,
   ProducerRequest,
+  referenceProtocol,
 } from "../../src/reference/mod.ts";
 import { openKbridge, readStats } from "./_driver.ts";
 
@@ -76,7 +77,11 @@ const cases = [[4096, [2000, 2100]], [8192, [4072, 4096]]] as const;
 for (const [capacity, [first, second]] of cases) {
   Deno.test(`capacity ${capacity}, ${first} then ${second} B, WAIT_FOR_SPACE: both are written`, async () => {
     await using device = openKbridge();
-    await using subscription = subscribe(device, { channel: "section", ringBytes: capacity });
+    await using subscription = subscribe(device, {
+      protocol: referenceProtocol,
+      channel: "section",
+      ringBytes: capacity,
+    });
     try {
       for (const [n, size] of [first, second].entries()) {
         produce(device, size, 0x5eed + n, WAIT_FOR_SPACE);
@@ -95,7 +100,11 @@ for (const [capacity, [first, second]] of cases) {
         "dropped while the reader has not passed the pad, written after",
       async () => {
         await using device = openKbridge();
-        await using subscription = subscribe(device, { channel: "section", ringBytes: capacity });
+        await using subscription = subscribe(device, {
+          protocol: referenceProtocol,
+          channel: "section",
+          ringBytes: capacity,
+        });
         try {
           mode.write(device, first, 1);
           await receive(subscription, first, 1, 0);
@@ -125,7 +134,11 @@ for (
 ) {
   Deno.test(`capacity 4096, a 4096 B message, ${mode.name}: refused and counted, never waited for`, async () => {
     await using device = openKbridge();
-    await using subscription = subscribe(device, { channel: "section", ringBytes: 4096 });
+    await using subscription = subscribe(device, {
+      protocol: referenceProtocol,
+      channel: "section",
+      ringBytes: 4096,
+    });
     const before = readStats(device).ringDropped;
     try {
       mode.write(device, 4096, 7);

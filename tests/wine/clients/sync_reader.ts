@@ -2,13 +2,17 @@
 // thread) and reports what it got: the low-latency consumer pattern.
 /// <reference lib="deno.worker" />
 import { openDevice, subscribe } from "../../../mod.ts";
-import { patternByte } from "../../../src/reference/mod.ts";
+import { patternByte, referenceProtocol } from "../../../src/reference/mod.ts";
 import { DEVICE_PATH } from "../_driver.ts";
 
 self.onmessage = async (event: MessageEvent<{ count: number; seed: number }>) => {
   const { count, seed } = event.data;
   await using device = openDevice(DEVICE_PATH);
-  await using messages = subscribe(device, { channel: "section", ringBytes: 1 << 16 });
+  await using messages = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 1 << 16,
+  });
   self.postMessage({ ready: true });
   let received = 0;
   let errors = 0;
