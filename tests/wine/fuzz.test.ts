@@ -18,7 +18,7 @@ const CRASHY_GET_INFO = 0x80232000;
 const CRASHY_CODES = ["0x80232000", "0x80232004", "0x8023200B", "0x80232400"];
 /** The documented fixed seed and the iteration at which it finds the planted fault. */
 const FIXED_SEED = "1";
-const FIXED_SEED_ITERATION = 175;
+const FIXED_SEED_ITERATION = 255;
 
 /** Iterations of the long run of the reference driver (KB_FUZZ_ITERATIONS overrides). */
 const LONG_RUN = Number(Deno.env.get("KB_FUZZ_ITERATIONS") ?? 100_000);
