@@ -6,7 +6,8 @@
  * file per unique finding, restarts a dead driver and goes on, and minimizes
  * crashing and hanging inputs. Known faults do not eat the budget: findings
  * are de-duplicated by site (when a {@linkcode FaultSite} is given) or code,
- * and input shape; a code whose finding repeats is tried less and less; a
+ * and input shape; a code whose finding repeats is tried less and less, and
+ * repeats of known crashes and hangs get at most a tenth of the run's time; a
  * hang already known is cut short by a limit learnt from the code's latency.
  * Also code discovery with crash handling, and the replay of a reproducer.
  *
@@ -314,8 +315,9 @@ export interface FuzzSummary {
   /** Requests the oracles, reproduction and minimization sent besides the iterations. */
   readonly extraRequests: number;
   /**
-   * Per control code (hex): pointer-like outputs not reported because they
-   * are input-derived (they changed with a perturbed input, or an input held them).
+   * Per control code (hex): outputs whose pointer-like values were not
+   * reported because they are input-derived (they changed with a perturbed
+   * input, or a recent input held them).
    */
   readonly suppressed: Record<string, number>;
   /** Per de-prioritized control code (hex): the share of its requests still sent. */
@@ -374,10 +376,14 @@ function shapeOf(request: { input: Uint8Array; outputSize: number }): string {
 const DEPRIORITIZE_AFTER = 3;
 /** The lowest share of a de-prioritized code's requests that is still sent. */
 const LOWEST_WEIGHT = 1 / 64;
+/** The share of a run's time that repeats of known crashes and hangs may take at most. */
+const KNOWN_FAULT_SHARE = 0.1;
 /** Earlier inputs a pointer-like output is checked against (a value stored, then read back). */
 const INPUT_HISTORY = 64;
 /** Requests kept to replay before a state-dependent finding. */
 const SEQUENCE_LENGTH = 8;
+/** Minimization attempts per new hang at most. */
+const HANG_MINIMIZE_ATTEMPTS = 16;
 /** Stale-bytes checks per control code (each costs a few requests). */
 const STALE_CHECKS_PER_CODE = 16;
 /** Other codes sent between the two runs of a stale-bytes check. */
@@ -414,6 +420,10 @@ export class Fuzzer {
   /** The latest requests, oldest first. */
   readonly #history: SequenceStep[] = [];
   #ranges: readonly AddressRange[] | undefined;
+  /** Time spent on requests that repeated a known crash or hang (ms). */
+  #knownFaultMs = 0;
+  /** Whether the last recorded crash or hang was a repeat. */
+  #repeated = false;
   #scratch = new Uint8Array(4096);
   #iterations = 0;
   #elapsedMs = 0;
@@ -537,6 +547,7 @@ export class Fuzzer {
     const existing = this.#findings.get(key);
     if (existing !== undefined) {
       existing.count++;
+      if (kind === "crash" || kind === "hang") this.#repeated = true;
       this.#deprioritize(existing);
       this.#options.onEvent?.({ type: "finding", finding: existing, repeated: true });
       return { finding: existing, first: false };
@@ -644,7 +655,11 @@ export class Fuzzer {
     const result = await minimize(
       { input: request.input, outputSize: request.outputSize },
       (candidate) => this.#fails(kind, steps, { code: request.code, ...candidate }),
-      { maxAttempts, assumeFailing: true },
+      // Each attempt that hangs costs a hang limit: fewer of them.
+      {
+        maxAttempts: kind === "hang" ? Math.min(maxAttempts, HANG_MINIMIZE_ATTEMPTS) : maxAttempts,
+        assumeFailing: true,
+      },
     );
     let reproducer: string | undefined;
     const shrunk = result.input.length !== request.input.length ||
@@ -784,10 +799,16 @@ export class Fuzzer {
         lastIterations = iteration;
       }
       const request = generateCase(prng.pick(strategies), context);
-      // A code whose finding keeps repeating is sent only now and then.
+      // A code whose finding keeps repeating is sent only now and then, and never while
+      // repeats of known faults took more than their share of the time.
       const weight = this.#weights.get(request.code);
-      if (weight !== undefined && !prng.chance(weight)) continue;
+      if (
+        weight !== undefined &&
+        (this.#knownFaultMs > KNOWN_FAULT_SHARE * (now - started) || !prng.chance(weight))
+      ) continue;
+      this.#repeated = false;
       const { observation, status } = await this.#step(request, iteration);
+      if (this.#repeated) this.#knownFaultMs += performance.now() - now;
       iteration++;
       this.#iterations = iteration;
       if (observation.kind !== "outcome" || observation.outcome.kind === "hang") continue;
@@ -929,9 +950,13 @@ export class Fuzzer {
    */
   async #checkPointers(request: Request, iteration: number, returned: Uint8Array): Promise<void> {
     this.#ranges ??= await (this.#options.ranges ?? KERNEL_RANGES).ranges();
+    if (pointerValues(returned, this.#ranges, []).length === 0) return;
     const inputs = this.#history.map((step) => step.input);
     const hits = pointerValues(returned, this.#ranges, inputs);
-    if (hits.length === 0) return;
+    if (hits.length === 0) {
+      this.#suppressed.set(request.code, (this.#suppressed.get(request.code) ?? 0) + 1);
+      return;
+    }
     let stable = hits;
     if (request.input.length > 0) {
       const perturbed = request.input.map((byte) => byte ^ 1);
@@ -948,9 +973,8 @@ export class Fuzzer {
         );
       }
     }
-    const dropped = hits.length - stable.length;
-    if (dropped > 0) {
-      this.#suppressed.set(request.code, (this.#suppressed.get(request.code) ?? 0) + dropped);
+    if (stable.length < hits.length) {
+      this.#suppressed.set(request.code, (this.#suppressed.get(request.code) ?? 0) + 1);
     }
     if (stable.length === 0) return;
     await this.#record(
