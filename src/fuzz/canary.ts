@@ -230,15 +230,19 @@ export interface StaleBytes {
   readonly last: number;
 }
 
+/** Two values of a word less than this apart are a counter or a time stamp. */
+const COUNTER_DELTA = 1n << 20n;
+
 /**
  * Compares the returned bytes of two runs of the same request, the first
  * with the output pre-filled with {@linkcode CANARY}, the second with
  * {@linkcode INVERSE_CANARY} (and other requests in between, so the
  * driver's allocations come from another history). Bytes the driver computes
  * from the input are the same in both; bytes that differ are either stale
- * memory or the pre-fill shining through. Up to 8 differing bytes are taken
- * for a counter or a time stamp, not for stale memory (unless pre-fill);
- * `undefined` when nothing looks stale.
+ * memory or the pre-fill shining through. An aligned 8-byte word whose two
+ * values are less than 2^20 apart is taken for a counter or a time stamp,
+ * and so are up to 8 other differing bytes (unless pre-fill); `undefined`
+ * when nothing looks stale.
  *
  * @example
  * ```ts
@@ -256,10 +260,19 @@ export function staleBytes(first: Uint8Array, second: Uint8Array): StaleBytes | 
   let prefill = 0;
   let firstOffset = -1;
   let lastOffset = -1;
+  const a = new DataView(first.buffer, first.byteOffset, first.byteLength);
+  const b = new DataView(second.buffer, second.byteOffset, second.byteLength);
   for (let i = 0; i < length; i++) {
     if (first[i] === second[i]) continue;
+    const isPrefill = first[i] === CANARY[i & 7] && second[i] === INVERSE_CANARY[i & 7];
+    const word = i & ~7;
+    if (!isPrefill && word + 8 <= length) {
+      // A word that moved by less than 2^20 is a counter or a time stamp, not stale memory.
+      const delta = a.getBigUint64(word, true) - b.getBigUint64(word, true);
+      if ((delta < 0n ? -delta : delta) < COUNTER_DELTA) continue;
+    }
     differing++;
-    if (first[i] === CANARY[i & 7] && second[i] === INVERSE_CANARY[i & 7]) prefill++;
+    if (isPrefill) prefill++;
     if (firstOffset < 0) firstOffset = i;
     lastOffset = i;
   }
