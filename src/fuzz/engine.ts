@@ -860,7 +860,7 @@ export class Fuzzer {
    * dead driver is restarted, nothing is minimized. Returns the status seen
    * (`OK`, `CRASH`, `STATUS_...`).
    */
-  async replayOne(request: Request, sequence: readonly SequenceStep[] = []): Promise<string> {
+  async replayOne(request: FuzzCase, sequence: readonly SequenceStep[] = []): Promise<string> {
     this.#codes = [request.code];
     const started = performance.now();
     for (const step of sequence) await this.#execute(step);

@@ -228,7 +228,13 @@ Deno.test(`a ${LONG_RUN}-iteration fuzz run of the reference driver, all strateg
     assert.equal(run.code, 0, run.stdout.slice(0, 4000) + run.stderr);
     const summary = JSON.parse(run.stdout);
     assert.equal(summary.iterations, LONG_RUN);
-    assert.deepEqual(summary.strategies, ["random", "bitflip", "lengths", "neither-pointers"]);
+    assert.deepEqual(summary.strategies, [
+      "random",
+      "bitflip",
+      "lengths",
+      "neither-pointers",
+      "fields",
+    ]);
     assert.deepEqual(summary.crashes, []);
     assert.deepEqual(summary.hangs, []);
     assert.deepEqual(summary.findings, []);
