@@ -383,7 +383,7 @@ const INPUT_HISTORY = 64;
 /** Requests kept to replay before a state-dependent finding. */
 const SEQUENCE_LENGTH = 8;
 /** Minimization attempts per new hang at most. */
-const HANG_MINIMIZE_ATTEMPTS = 16;
+const HANG_MINIMIZE_ATTEMPTS = 8;
 /** Stale-bytes checks per control code (each costs a few requests). */
 const STALE_CHECKS_PER_CODE = 16;
 /** Other codes sent between the two runs of a stale-bytes check. */

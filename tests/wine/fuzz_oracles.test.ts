@@ -179,7 +179,7 @@ Deno.test("a known hang does not dominate: requests/s within 2x of the same run 
         "--duration",
         "30",
         "--hang-timeout",
-        "2000",
+        "1000",
         "--out",
         out,
         "--json",
