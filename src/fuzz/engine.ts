@@ -997,7 +997,12 @@ export class Fuzzer {
     const checks = this.#staleChecks.get(request.code) ?? 0;
     if (checks >= STALE_CHECKS_PER_CODE) return;
     this.#staleChecks.set(request.code, checks + 1);
-    const others = this.#codes.filter((code) => code !== request.code);
+    // Codes known to crash or hang would make the check costly: not those.
+    const faulty = new Set(
+      [...this.#findings.values()].filter((f) => f.kind === "crash" || f.kind === "hang")
+        .map((f) => f.code),
+    );
+    const others = this.#codes.filter((code) => code !== request.code && !faulty.has(code));
     for (let i = 0; i < Math.min(STALE_HISTORY_CODES, others.length); i++) {
       const code = others[(checks + i) % others.length];
       const input = Uint8Array.from(
