@@ -92,4 +92,14 @@ export const kernel32Symbols = {
   CreateToolhelp32Snapshot: { parameters: ["u32", "u32"], result: "pointer" }, // flags, pid
   Thread32First: { parameters: ["pointer", "buffer"], result: "i32" }, // HANDLE, LPTHREADENTRY32
   Thread32Next: { parameters: ["pointer", "buffer"], result: "i32" },
+  Process32FirstW: { parameters: ["pointer", "buffer"], result: "i32" }, // HANDLE, LPPROCESSENTRY32W
+  Process32NextW: { parameters: ["pointer", "buffer"], result: "i32" },
+  Module32FirstW: { parameters: ["pointer", "buffer"], result: "i32" }, // HANDLE, LPMODULEENTRY32W
+  Module32NextW: { parameters: ["pointer", "buffer"], result: "i32" },
+  OpenProcess: { parameters: ["u32", "i32", "u32"], result: "pointer" }, // access, inherit, pid
+  VirtualQueryEx: {
+    // HANDLE process, LPCVOID address, PMEMORY_BASIC_INFORMATION, SIZE_T length -> SIZE_T
+    parameters: ["pointer", "u64", "buffer", "usize"],
+    result: "usize",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -16,7 +16,15 @@ import {
   type FuzzSummary,
   replayReproducer,
 } from "../fuzz/engine.ts";
-import { codesOf, parseCodeSpec, parseList, parseRange } from "../fuzz/discover.ts";
+import {
+  codesOf,
+  DEFAULT_DISCOVER_BUDGET,
+  parseCodeSpec,
+  parseList,
+  parseRange,
+  summarizeCodes,
+} from "../fuzz/discover.ts";
+import { HostRanges } from "../fuzz/ranges.ts";
 import { randomSeed } from "../fuzz/prng.ts";
 import { parseUnsigned } from "../core/numbers.ts";
 import { readReproducer } from "../fuzz/reproducer.ts";
@@ -30,20 +38,23 @@ const HELP = `Usage:
                [--functions <range>] [--strategy <list>] [--iterations <n> | --duration <s>]
                [--seed <n>] [--out <dir>] [--service <name>] [--timeout <ms>]
                [--hang-timeout <ms>] [--max-length <n>] [--minimize-attempts <n>]
-               [--discover-budget <n>] [--json]
+               [--discover-budget <n>] [--image <file.sys>] [--json]
   kbridge fuzz --replay <file> [<device>] [--service <name>] [--timeout <ms>] [--json]
 
   Sends generated I/O control requests to <device> and watches the driver: the status of
   every answer, output bytes changed past the bytes returned (the output buffer is filled
-  with a canary first), output that looks like a kernel pointer, crashes of the driver
-  (its host process) and hangs. Each finding is written to --out as a JSON reproducer;
-  a dead driver is restarted through --service and the run goes on; crashing inputs are
-  minimized. The run is reproducible from its seed, printed at the start.
+  with a canary first), output that points into the driver's memory, bytes inside the
+  returned length that differ between two runs of the same request (stale memory),
+  crashes of the driver (its host process) and hangs. Each unique finding is written to
+  --out as a JSON reproducer; a dead driver is restarted through --service and the run
+  goes on; crashing and hanging inputs are minimized; a code whose finding keeps repeating
+  is tried less. The run is reproducible from its seed, printed at the start.
 
   --codes        discover (default): probe every function of --device-types with each
-                 method, access ANY first; or a list (0x80222000,0x80222004) or a range
-                 (0x80222000-0x80222FFF) of codes, of which those the driver rejects with
-                 STATUS_INVALID_DEVICE_REQUEST in a first pass are skipped
+                 method, access ANY first, with empty, 64- and 1024-byte buffers, and keep
+                 the codes that answer unlike codes that cannot exist; or a list
+                 (0x80222000,0x80222004) or a range (0x80222000-0x80222FFF) of codes, of
+                 which those that answer like codes that cannot exist are skipped
   --device-types device types to discover (default 0x22,0x8022)
   --functions    function range to discover (default 0x800-0xFFF; 0-0xFFF for all)
   --strategy     ${STRATEGIES.join(",")} (default all)
@@ -58,8 +69,11 @@ const HELP = `Usage:
   --max-length   largest input or output size in bytes (default ${DEFAULT_MAX_LENGTH})
   --minimize-attempts  requests spent shrinking each new crash (default
                  ${DEFAULT_MINIMIZE_ATTEMPTS}; 0: no minimization)
-  --discover-budget    probes at most (default 65536)
-  --json         print the summary (or the replay result) as one JSON object
+  --discover-budget    probes at most (default ${DEFAULT_DISCOVER_BUDGET})
+  --image        the driver's file, whose host's memory the pointer check knows under
+                 Wine (default <service>.sys); on Windows the kernel half counts
+  --json         print the summary (or the replay result) as one JSON object, with every
+                 code listed in full
   --replay       send the request of a reproducer file again: exit 1 if it still fails
 
   Exit codes: 0 nothing found, 1 a crash, hang or other finding (or an error), 2 usage error.
@@ -86,9 +100,13 @@ function describeFinding(finding: Finding): string[] {
     ? "during discovery"
     : `at iteration ${finding.iteration} (${finding.strategy})`;
   const lines = [
-    `  ${finding.control}  x${finding.count}, first ${where}: ${finding.status}`,
+    `  ${finding.control}  x${finding.count}, first ${where} at ${finding.time}: ${finding.status}`,
   ];
+  if (finding.site !== undefined) lines.push(`    at ${finding.site}`);
   if (finding.detail !== undefined) lines.push(`    ${finding.detail}`);
+  if (finding.sequence !== undefined) {
+    lines.push(`    after ${finding.sequence.length} earlier requests (state-dependent)`);
+  }
   lines.push(`    input ${finding.inputLength} bytes, output size ${finding.outputSize}`);
   if (finding.reproducer !== undefined) lines.push(`    reproducer ${finding.reproducer}`);
   const minimized = finding.minimized;
@@ -105,17 +123,31 @@ function describeFinding(finding: Finding): string[] {
 
 function summaryText(summary: FuzzSummary, skipped: number[]): string {
   const seconds = summary.elapsedMs / 1000;
+  const kinds = (list: Finding[]) => list.length;
   const lines = [
+    `unique bugs ${summary.uniqueBugs} (${kinds(summary.crashes)} crashes, ${
+      kinds(summary.hangs)
+    } hangs, ${kinds(summary.findings)} output findings)`,
     `device      ${summary.device}`,
     `seed        ${summary.seed}`,
     `iterations  ${summary.iterations} in ${seconds.toFixed(1)} s (${summary.perSecond}/s)`,
     `strategies  ${summary.strategies.join(", ")}`,
     `codes       ${summary.codes.length}${
-      summary.codes.length > 0 ? ` (${summary.codes.join(" ")})` : ""
+      summary.codes.length > 0
+        ? ` (${summarizeCodes(summary.codes.map((code) => parseInt(code, 16)))})`
+        : ""
     }`,
   ];
   if (skipped.length > 0) lines.push(`skipped     ${skipped.length} codes the driver rejects`);
   lines.push(`restarts    ${summary.restarts}`);
+  const slowed = Object.entries(summary.deprioritized);
+  if (slowed.length > 0) {
+    lines.push(
+      `tried less  ${
+        slowed.map(([code, weight]) => `${code} (1 in ${Math.round(1 / weight)})`).join(", ")
+      }: their findings kept repeating`,
+    );
+  }
   const codes = Object.keys(summary.statuses);
   if (codes.length > 0) {
     lines.push("statuses:");
@@ -261,6 +293,7 @@ function parseOptions(args: string[]) {
         "max-length": { type: "string" },
         "minimize-attempts": { type: "string" },
         "discover-budget": { type: "string" },
+        image: { type: "string" },
         replay: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
@@ -349,9 +382,11 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     values["discover-budget"],
     "--discover-budget",
     0x1000_0000,
-    0x1_0000,
+    DEFAULT_DISCOVER_BUDGET,
   );
 
+  const image = values.image ??
+    (values.service !== undefined ? `${values.service}.sys` : undefined);
   const target = new DeviceTarget(device, { service: values.service });
   console.error(`fuzz: seed ${seed} (repeat this run with --seed ${seed})`);
   const terminal = Deno.stderr.isTerminal();
@@ -372,6 +407,7 @@ export async function fuzzCommand(args: string[]): Promise<number> {
       hangMs,
       maxLength,
       minimizeAttempts,
+      ...(image !== undefined ? { ranges: new HostRanges(image) } : {}),
       onEvent: report.onEvent,
     });
     let codes: number[];
@@ -380,12 +416,20 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     if (spec.kind === "discover") {
       const found = await fuzzer.discover({ deviceTypes, functions, budget });
       codes = found.codes;
-      discovery = { probes: found.probes, truncated: found.truncated, statuses: found.statuses };
+      discovery = {
+        probes: found.probes,
+        truncated: found.truncated,
+        statuses: found.statuses,
+        baseline: found.baseline,
+        ...(found.warning !== undefined ? { warning: found.warning } : {}),
+      };
       report.end();
       console.error(
         `fuzz: discovered ${codes.length} codes in ${found.probes} probes` +
-          (found.truncated ? " (the budget ran out)" : ""),
+          (found.truncated ? " (the budget ran out)" : "") +
+          (codes.length > 0 && !values.json ? `: ${summarizeCodes(codes)}` : ""),
       );
+      if (found.warning !== undefined) console.error(`fuzz: warning: ${found.warning}`);
     } else {
       const filtered = await fuzzer.filterCodes(codesOf(spec));
       codes = filtered.accepted;
@@ -413,7 +457,7 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     } else {
       console.log(summaryText({ ...summary, codes: codeList }, skipped));
     }
-    const failed = summary.crashes.length + summary.hangs.length + summary.findings.length > 0 ||
+    const failed = summary.uniqueBugs > 0 ||
       summary.stopped !== undefined || codes.length === 0;
     return failed ? 1 : 0;
   } finally {

@@ -1,11 +1,14 @@
 /**
  * Output checks of the fuzzer: the canary (the output buffer is filled with a
  * pattern before each call; a byte past the bytes returned that changed is a
- * finding) and kernel-pointer leaks (8-byte-aligned output values in
- * 0xFFFF8000_00000000..0xFFFFFFFF_FFFFFFFF that the input did not contain).
+ * finding), pointer leaks (8-byte-aligned output values that point into the
+ * driver's address ranges and that no input contained) and stale bytes (bytes
+ * inside the returned length that differ between two runs of the same
+ * request).
  *
  * @module
  */
+import type { AddressRange } from "./ranges.ts";
 
 /**
  * The canary's 8-byte pattern; byte `i` of a buffer is `CANARY[i % 8]`.
@@ -19,7 +22,19 @@
 export const CANARY: readonly number[] = [0xcb, 0xde, 0x5a, 0xa5, 0x3c, 0xc3, 0x96, 0x69];
 
 /**
- * Fills `buffer` with the canary pattern.
+ * The second pre-fill of the stale-bytes check: every canary byte inverted,
+ * so that no byte of it equals the canary's at the same offset.
+ *
+ * @example
+ * ```ts
+ * import { CANARY, INVERSE_CANARY } from "./canary.ts";
+ * INVERSE_CANARY[0] === (CANARY[0] ^ 0xff); // true
+ * ```
+ */
+export const INVERSE_CANARY: readonly number[] = CANARY.map((byte) => byte ^ 0xff);
+
+/**
+ * Fills `buffer` with the canary pattern (or another 8-byte `pattern`).
  *
  * @example
  * ```ts
@@ -27,9 +42,9 @@ export const CANARY: readonly number[] = [0xcb, 0xde, 0x5a, 0xa5, 0x3c, 0xc3, 0x
  * const out = fillCanary(new Uint8Array(4)); // Uint8Array [0xcb, 0xde, 0x5a, 0xa5]
  * ```
  */
-export function fillCanary(buffer: Uint8Array): Uint8Array {
+export function fillCanary(buffer: Uint8Array, pattern: readonly number[] = CANARY): Uint8Array {
   const first = Math.min(8, buffer.length);
-  for (let i = 0; i < first; i++) buffer[i] = CANARY[i];
+  for (let i = 0; i < first; i++) buffer[i] = pattern[i];
   // Doubling copies keep the period of 8.
   let filled = first;
   while (filled < buffer.length) {
@@ -72,33 +87,37 @@ export function canaryDamage(buffer: Uint8Array, from: number): number {
 }
 
 /**
- * One kernel-pointer-like value found in an output.
+ * One pointer-like value found in an output: it falls in one of the driver's
+ * address ranges.
  *
  * @example
  * ```ts
- * import type { KernelPointer } from "./canary.ts";
- * const hit: KernelPointer = { offset: 8, value: 0xffff_a001_2345_6780n };
+ * import type { PointerHit } from "./canary.ts";
+ * const hit: PointerHit = { offset: 8, value: 0xffff_a001_2345_6780n, label: "kernel" };
  * ```
  */
-export interface KernelPointer {
+export interface PointerHit {
   /** Its offset in the output (a multiple of 8). */
   readonly offset: number;
   /** The value. */
   readonly value: bigint;
+  /** The label of the range it falls in. */
+  readonly label: string;
 }
 
-const KERNEL_HIGH = 0xffff_8000;
 const ALL_ONES = 0xffff_ffff_ffff_ffffn;
+/** Below this no driver address lies (the NULL page area); small integers are no pointers. */
+const LOWEST_POINTER = 0x1_0000n;
 
-/** The 8-byte little-endian values of `data` (at any offset) that fall in the kernel range. */
-function kernelValuesIn(data: Uint8Array): Set<bigint> {
-  const found = new Set<bigint>();
+/** Whether `value` occurs as 8 little-endian bytes anywhere in `data`. */
+function occursIn(data: Uint8Array, value: bigint): boolean {
+  if (data.length < 8) return false;
+  const low = Number(value & 0xffn);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   for (let i = 0; i + 8 <= data.length; i++) {
-    if (data[i + 7] !== 0xff || data[i + 6] !== 0xff) continue;
-    if (view.getUint32(i + 4, true) >= KERNEL_HIGH) found.add(view.getBigUint64(i, true));
+    if (data[i] === low && view.getBigUint64(i, true) === value) return true;
   }
-  return found;
+  return false;
 }
 
 /** P(X >= k) for X ~ Poisson(lambda). */
@@ -114,57 +133,149 @@ function poissonTail(lambda: number, k: number): number {
 }
 
 /**
- * The kernel-pointer-like values of `output` (8-byte-aligned, in
- * 0xFFFF8000_00000000..0xFFFFFFFF_FFFFFFFF) that look like a leak: not -1,
- * not found anywhere in `input` (an echo is no leak), and more of them than
- * random bytes explain. The last test keeps large random-looking outputs
- * (e.g. a 16 MiB pattern fill, where about one 8-byte slot in 2^17 falls in
- * the range by chance) quiet: with the byte frequencies of the output's other
- * bytes, the chance that random data holds that many such values must be
- * below `threshold` (default 1e-4).
+ * The chance that an 8-byte slot of random bytes, drawn with the byte
+ * frequencies `p`, falls in `range`: the bytes the range's first and last
+ * address share from the top must all match, and the next one fall between.
+ */
+function chanceIn(range: AddressRange, p: (byte: number) => number): number {
+  const last = range.end - 1n;
+  let chance = 1;
+  for (let shift = 56n; shift >= 0n; shift -= 8n) {
+    const a = Number((range.start >> shift) & 0xffn);
+    const b = Number((last >> shift) & 0xffn);
+    if (a === b) {
+      chance *= p(a);
+      continue;
+    }
+    let between = 0;
+    for (let byte = a; byte <= b; byte++) between += p(byte);
+    return chance * between;
+  }
+  return chance;
+}
+
+/**
+ * The 8-byte-aligned values of `output` that point into `ranges` and look
+ * like a leak: at least 0x10000, no multiple of 0x10000 (sizes and flags
+ * are), not -1, not found anywhere in `inputs` (the request's input and
+ * earlier ones: an echo, or a value stored before and read back, is no leak),
+ * and more of them than random bytes explain. The last test keeps large
+ * random-looking outputs (e.g. a 16 MiB pattern fill, where about one 8-byte
+ * slot in 2^17 falls in the kernel half by chance) quiet: with the byte
+ * frequencies of the output's other bytes, the chance that random data holds
+ * that many such values must be below `threshold` (default 1e-4).
  *
  * @example
  * ```ts
- * import { kernelPointers } from "./canary.ts";
+ * import { pointerValues } from "./canary.ts";
+ * import { KERNEL_RANGES } from "./ranges.ts";
  *
  * const out = new Uint8Array(16);
  * new DataView(out.buffer).setBigUint64(8, 0xffff_a001_2345_6780n, true);
- * kernelPointers(out, new Uint8Array()); // [{ offset: 8, value: 0xffffa00123456780n }]
+ * pointerValues(out, await KERNEL_RANGES.ranges(), []);
+ * // [{ offset: 8, value: 0xffffa00123456780n, label: "kernel" }]
  * ```
  */
-export function kernelPointers(
+export function pointerValues(
   output: Uint8Array,
-  input: Uint8Array,
+  ranges: readonly AddressRange[],
+  inputs: readonly Uint8Array[],
   threshold = 1e-4,
-): KernelPointer[] {
+): PointerHit[] {
   const view = new DataView(output.buffer, output.byteOffset, output.byteLength);
-  const hits: KernelPointer[] = [];
+  const hits: PointerHit[] = [];
   for (let offset = 0; offset + 8 <= output.length; offset += 8) {
-    if (view.getUint32(offset + 4, true) < KERNEL_HIGH) continue;
     const value = view.getBigUint64(offset, true);
-    if (value !== ALL_ONES) hits.push({ offset, value });
+    if (value < LOWEST_POINTER || value === ALL_ONES || (value & 0xffffn) === 0n) continue;
+    const range = ranges.find((r) => value >= r.start && value < r.end);
+    if (range !== undefined) hits.push({ offset, value, label: range.label });
   }
   if (hits.length === 0) return hits;
-  const fromInput = kernelValuesIn(input);
-  const leaks = hits.filter((hit) => !fromInput.has(hit.value));
+  const leaks = hits.filter((hit) => !inputs.some((input) => occursIn(input, hit.value)));
   if (leaks.length === 0) return leaks;
   // Byte frequencies outside the candidate slots, with add-one smoothing.
   const inSlot = new Set(hits.map((hit) => hit.offset));
+  const counts = new Uint32Array(256);
   let total = 0;
-  let ones = 0;
-  let high = 0;
   for (let offset = 0; offset < output.length; offset += 8) {
     if (inSlot.has(offset)) continue;
     const end = Math.min(offset + 8, output.length);
-    for (let i = offset; i < end; i++) {
-      total++;
-      if (output[i] === 0xff) ones++;
-      if (output[i] >= 0x80) high++;
-    }
+    for (let i = offset; i < end; i++, total++) counts[output[i]]++;
   }
-  const pOnes = (ones + 1) / (total + 256);
-  const pHigh = (high + 128) / (total + 256);
-  const slots = Math.floor(output.length / 8);
-  const lambda = slots * pOnes * pOnes * pHigh;
+  const p = (byte: number) => (counts[byte] + 1) / (total + 256);
+  const perSlot = ranges.reduce((sum, range) => sum + chanceIn(range, p), 0);
+  const lambda = Math.floor(output.length / 8) * perSlot;
   return poissonTail(lambda, leaks.length) < threshold ? leaks : [];
+}
+
+/**
+ * What {@linkcode staleBytes} found: how many returned bytes differ between
+ * the two runs, how many of them are the runs' own pre-fill (bytes the driver
+ * never wrote), and the first and last offset that differ.
+ *
+ * @example
+ * ```ts
+ * import type { StaleBytes } from "./canary.ts";
+ * const stale: StaleBytes = { differing: 56, prefill: 0, first: 8, last: 63 };
+ * ```
+ */
+export interface StaleBytes {
+  /** Bytes that differ. */
+  readonly differing: number;
+  /** Of them, bytes that hold each run's own pre-fill. */
+  readonly prefill: number;
+  /** The first offset that differs. */
+  readonly first: number;
+  /** The last offset that differs. */
+  readonly last: number;
+}
+
+/** Two values of a word less than this apart are a counter or a time stamp. */
+const COUNTER_DELTA = 1n << 20n;
+
+/**
+ * Compares the returned bytes of two runs of the same request, the first
+ * with the output pre-filled with {@linkcode CANARY}, the second with
+ * {@linkcode INVERSE_CANARY} (and other requests in between, so the
+ * driver's allocations come from another history). Bytes the driver computes
+ * from the input are the same in both; bytes that differ are either stale
+ * memory or the pre-fill shining through. An aligned 8-byte word whose two
+ * values are less than 2^20 apart is taken for a counter or a time stamp,
+ * and so are up to 8 other differing bytes (unless pre-fill); `undefined`
+ * when nothing looks stale.
+ *
+ * @example
+ * ```ts
+ * import { fillCanary, INVERSE_CANARY, staleBytes } from "./canary.ts";
+ *
+ * const a = fillCanary(new Uint8Array(32));
+ * const b = fillCanary(new Uint8Array(32), INVERSE_CANARY);
+ * a.fill(0, 0, 4); b.fill(0, 0, 4); // the driver wrote 4 bytes and returned 32
+ * staleBytes(a, b); // { differing: 28, prefill: 28, first: 4, last: 31 }
+ * ```
+ */
+export function staleBytes(first: Uint8Array, second: Uint8Array): StaleBytes | undefined {
+  const length = Math.min(first.length, second.length);
+  let differing = 0;
+  let prefill = 0;
+  let firstOffset = -1;
+  let lastOffset = -1;
+  const a = new DataView(first.buffer, first.byteOffset, first.byteLength);
+  const b = new DataView(second.buffer, second.byteOffset, second.byteLength);
+  for (let i = 0; i < length; i++) {
+    if (first[i] === second[i]) continue;
+    const isPrefill = first[i] === CANARY[i & 7] && second[i] === INVERSE_CANARY[i & 7];
+    const word = i & ~7;
+    if (!isPrefill && word + 8 <= length) {
+      // A word that moved by less than 2^20 is a counter or a time stamp, not stale memory.
+      const delta = a.getBigUint64(word, true) - b.getBigUint64(word, true);
+      if ((delta < 0n ? -delta : delta) < COUNTER_DELTA) continue;
+    }
+    differing++;
+    if (isPrefill) prefill++;
+    if (firstOffset < 0) firstOffset = i;
+    lastOffset = i;
+  }
+  if (prefill < 4 && differing <= 8) return undefined;
+  return { differing, prefill, first: firstOffset, last: lastOffset };
 }

@@ -1,42 +1,23 @@
 /**
  * Which control codes a driver accepts: parsing of `--codes` (a list, a
- * range, or `discover`) and discovery by brute force, the way IOCTL
- * brute-forcers do it: every function of the given device types with each of
- * the four methods, access `ANY` first and then the other accesses, within a
- * budget of probes. A code is accepted unless the driver answers
- * `STATUS_INVALID_DEVICE_REQUEST` / `ERROR_INVALID_FUNCTION` (or
- * `STATUS_NOT_IMPLEMENTED`); a request that pends (and is then cancelled) or
- * kills the driver counts as accepted.
+ * range, or `discover`) and discovery by brute force: every function of the
+ * given device types with each of the four methods, access `ANY` first and
+ * then the other accesses, within a budget of probes.
+ *
+ * What "unknown code" looks like is learnt from the driver itself (a
+ * differential baseline): codes that cannot exist ({@linkcode BASELINE_CODES},
+ * device type 0) are sent with each of the {@linkcode PROBE_SIZES} first, and
+ * a candidate is accepted only when, for some size pair, it answers unlike
+ * all of them. A driver that checks lengths before it looks at the code (and
+ * answers `STATUS_INVALID_PARAMETER` to every empty request) is thereby
+ * scanned right. A request that pends (and is then cancelled), hangs or kills
+ * the driver always counts as accepted.
  *
  * @module
  */
 import { ctlCode } from "../core/ctl_code.ts";
-import type { CallOutcome } from "./target.ts";
 import { parseUnsigned } from "../core/numbers.ts";
 import { hex32 } from "../core/hex.ts";
-
-const STATUS_NOT_IMPLEMENTED = 0xc000_0002;
-const STATUS_INVALID_DEVICE_REQUEST = 0xc000_0010;
-const ERROR_INVALID_FUNCTION = 1;
-
-/**
- * Whether `outcome` says the driver does not know the control code.
- *
- * @example
- * ```ts
- * import { isInvalidRequest } from "./discover.ts";
- * isInvalidRequest({ kind: "error", status: "STATUS_INVALID_DEVICE_REQUEST", win32: 1, ntStatus: 0xC0000010 }); // true
- * isInvalidRequest({ kind: "pended" }); // false: it reached a handler
- * ```
- */
-export function isInvalidRequest(outcome: CallOutcome): boolean {
-  if (outcome.kind !== "error") return false;
-  if (outcome.ntStatus !== undefined) {
-    return outcome.ntStatus === STATUS_INVALID_DEVICE_REQUEST ||
-      outcome.ntStatus === STATUS_NOT_IMPLEMENTED;
-  }
-  return outcome.win32 === ERROR_INVALID_FUNCTION;
-}
 
 /**
  * What `--codes` asks for.
@@ -163,11 +144,55 @@ export interface DiscoverOptions {
   readonly deviceTypes: readonly number[];
   /** First and last function (default 0x800..0xFFF, the vendor range). */
   readonly functions?: { readonly first: number; readonly last: number };
-  /** Probes at most (default 0x10000); codes past it are not probed. */
+  /** Probes at most (default {@linkcode DEFAULT_DISCOVER_BUDGET}); codes past it are not probed. */
   readonly budget?: number;
-  /** Called every 256 probes and at the end. */
+  /** Called every 256 candidates and at the end. */
   readonly onProgress?: (probed: number, total: number, accepted: number) => void;
 }
+
+/**
+ * The input and output sizes each candidate is probed with, in order, until
+ * it answers unlike the baseline: empty, then 64 and 1024 bytes (past the
+ * minimum lengths most drivers check before they look at the code).
+ *
+ * @example
+ * ```ts
+ * import { PROBE_SIZES } from "./discover.ts";
+ * PROBE_SIZES[0]; // { input: 0, output: 0 }
+ * ```
+ */
+export const PROBE_SIZES: readonly { readonly input: number; readonly output: number }[] = [
+  { input: 0, output: 0 },
+  { input: 64, output: 64 },
+  { input: 1024, output: 1024 },
+];
+
+/**
+ * Codes that cannot exist, whose answers are the baseline of "unknown code":
+ * device type 0 (no device has it), functions spread over the whole range,
+ * every method.
+ *
+ * @example
+ * ```ts
+ * import { BASELINE_CODES } from "./discover.ts";
+ * BASELINE_CODES.length; // 6
+ * ```
+ */
+export const BASELINE_CODES: readonly number[] = [0x3a5, 0x5c3, 0x7e1, 0xa5a, 0xc3c, 0xe1e].map(
+  (fn, i) => ctlCode({ deviceType: 0, function: fn, method: i % 4, access: 0 }),
+);
+
+/**
+ * Share of the candidates past which discovery warns that the driver seems
+ * to accept everything (its answers do not tell codes apart).
+ *
+ * @example
+ * ```ts
+ * import { ACCEPT_WARNING_SHARE } from "./discover.ts";
+ * ACCEPT_WARNING_SHARE; // 0.25
+ * ```
+ */
+export const ACCEPT_WARNING_SHARE = 0.25;
 
 /**
  * The order discovery probes codes in: access ANY for every device type,
@@ -195,79 +220,168 @@ export function* discoveryOrder(
 }
 
 /**
+ * Probes discovery sends at most unless told otherwise: enough for two device
+ * types' vendor functions (2 x 32,768 codes) with every size pair.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_DISCOVER_BUDGET } from "./discover.ts";
+ * DEFAULT_DISCOVER_BUDGET; // 262144
+ * ```
+ */
+export const DEFAULT_DISCOVER_BUDGET = 0x4_0000;
+
+/**
  * The result of {@linkcode discoverCodes}.
  *
  * @example
  * ```ts
  * import type { DiscoverResult } from "./discover.ts";
- * const r: DiscoverResult = { codes: [0x80222000], statuses: { "0x80222000": "OK" }, probes: 8192, truncated: false };
+ * const r: DiscoverResult = {
+ *   codes: [0x80222000], statuses: { "0x80222000": "OK" }, probes: 8192, truncated: false,
+ *   baseline: { "0/0": ["STATUS_INVALID_DEVICE_REQUEST"] },
+ * };
  * ```
  */
 export interface DiscoverResult {
   /** The accepted codes, ascending. */
   readonly codes: number[];
-  /** The first answer to each accepted code (hex code → status). */
+  /** How each accepted code answered unlike the baseline (hex code → `in/out status`). */
   readonly statuses: Record<string, string>;
-  /** Probes sent. */
+  /** Probes sent, the baseline's included. */
   readonly probes: number;
   /** Whether the budget ran out before every code was probed. */
   readonly truncated: boolean;
+  /** The answers of codes that cannot exist, per size pair (`in/out` → answers). */
+  readonly baseline: Record<string, string[]>;
+  /** Set when a large share of the candidates was accepted (see {@linkcode ACCEPT_WARNING_SHARE}). */
+  readonly warning?: string;
 }
 
 /**
- * The answer to one probe: whether the code was accepted, and the status seen.
+ * The answer to one probe: a signature that tells answers apart (the status,
+ * and the bytes returned of a success), and whether it always counts as
+ * accepted (pended, hung, crashed).
  *
  * @example
  * ```ts
  * import type { ProbeAnswer } from "./discover.ts";
- * const answer: ProbeAnswer = { accepted: true, status: "PENDED" };
+ * const answer: ProbeAnswer = { signature: "PENDED", always: true };
  * ```
  */
 export interface ProbeAnswer {
-  /** Whether the driver knows the code. */
-  readonly accepted: boolean;
-  /** The status it answered with. */
-  readonly status: string;
+  /** The answer, e.g. `STATUS_INVALID_PARAMETER` or `OK 16`. */
+  readonly signature: string;
+  /** Whether it reached a handler whatever the baseline says. */
+  readonly always: boolean;
 }
 
+/** A probe: sends `code` with an input of `input` zero bytes and an output of `output` bytes. */
+export type Probe = (code: number, input: number, output: number) => Promise<ProbeAnswer>;
+
 /**
- * Probes every code of {@linkcode discoveryOrder} with `probe` (which sends
- * the code, e.g. with no input and no output, and handles crashes) and
- * returns the accepted ones.
+ * Learns the baseline, then probes each of `candidates` (at most `budget`
+ * probes in all) and returns the accepted ones (see the module's description).
  *
  * @example
  * ```ts
  * import { discoverCodes } from "./discover.ts";
  *
+ * // A driver that rejects empty requests before its switch, and knows two codes.
  * const known = new Set([0x80222000, 0x80222004]);
- * const result = await discoverCodes(
- *   (code) => Promise.resolve({ accepted: known.has(code), status: known.has(code) ? "OK" : "INVALID" }),
- *   { deviceTypes: [0x8022] },
- * );
+ * const probe = (code: number, input: number) =>
+ *   Promise.resolve({
+ *     signature: input === 0 ? "STATUS_INVALID_PARAMETER" : known.has(code) ? "OK 0" : "STATUS_INVALID_DEVICE_REQUEST",
+ *     always: false,
+ *   });
+ * const result = await discoverCodes(probe, [0x80222000, 0x80222004, 0x80222008]);
  * result.codes; // [0x80222000, 0x80222004]
  * ```
  */
 export async function discoverCodes(
-  probe: (code: number) => Promise<ProbeAnswer>,
-  options: DiscoverOptions,
+  probe: Probe,
+  candidates: Iterable<number>,
+  options: {
+    readonly total?: number;
+    readonly budget?: number;
+    readonly onProgress?: (probed: number, total: number, accepted: number) => void;
+  } = {},
 ): Promise<DiscoverResult> {
-  const functions = options.functions ?? { first: 0x800, last: 0xfff };
-  const total = options.deviceTypes.length * (functions.last - functions.first + 1) * 16;
-  const budget = options.budget ?? 0x1_0000;
+  const budget = options.budget ?? DEFAULT_DISCOVER_BUDGET;
+  const pairs = PROBE_SIZES.map((pair) => ({ ...pair, label: `${pair.input}/${pair.output}` }));
+  const baseline = new Map<string, Set<string>>();
+  let probes = 0;
+  for (const pair of pairs) {
+    const answers = new Set<string>();
+    for (const code of BASELINE_CODES) {
+      probes++;
+      answers.add((await probe(code, pair.input, pair.output)).signature);
+    }
+    baseline.set(pair.label, answers);
+  }
   const accepted: number[] = [];
   const statuses: Record<string, string> = {};
-  let probes = 0;
-  for (const code of discoveryOrder(options.deviceTypes, functions)) {
-    if (probes >= budget) break;
-    probes++;
-    const answer = await probe(code);
-    if (answer.accepted) {
-      accepted.push(code);
-      statuses[hex32(code)] = answer.status;
+  let candidatesSeen = 0;
+  let truncated = false;
+  const total = options.total ?? NaN;
+  for (const code of candidates) {
+    if (probes >= budget) {
+      truncated = true;
+      break;
     }
-    if (probes % 256 === 0) options.onProgress?.(probes, Math.min(total, budget), accepted.length);
+    candidatesSeen++;
+    for (const pair of pairs) {
+      if (probes >= budget) break;
+      probes++;
+      const answer = await probe(code, pair.input, pair.output);
+      if (answer.always || !baseline.get(pair.label)!.has(answer.signature)) {
+        accepted.push(code);
+        statuses[hex32(code)] = `${pair.label} ${answer.signature}`;
+        break;
+      }
+    }
+    if (candidatesSeen % 256 === 0) options.onProgress?.(candidatesSeen, total, accepted.length);
   }
-  options.onProgress?.(probes, Math.min(total, budget), accepted.length);
+  options.onProgress?.(candidatesSeen, total, accepted.length);
   accepted.sort((a, b) => a - b);
-  return { codes: accepted, statuses, probes, truncated: probes < total };
+  const share = accepted.length / Math.max(1, candidatesSeen);
+  const warning = accepted.length > 16 && share > ACCEPT_WARNING_SHARE
+    ? `${accepted.length} of ${candidatesSeen} codes (${Math.round(share * 100)}%) answer ` +
+      "unlike codes that cannot exist: the driver's answers may not tell its codes apart; " +
+      "give the codes with --codes"
+    : undefined;
+  return {
+    codes: accepted,
+    statuses,
+    probes,
+    truncated,
+    baseline: Object.fromEntries([...baseline].map(([label, set]) => [label, [...set].sort()])),
+    ...(warning !== undefined ? { warning } : {}),
+  };
+}
+
+/**
+ * A code list summarized for people: runs of consecutive codes as
+ * `first-last (n)`, at most `limit` items and a count of the rest.
+ *
+ * @example
+ * ```ts
+ * import { summarizeCodes } from "./discover.ts";
+ * summarizeCodes([0x80222000, 0x80222001, 0x80222002, 0x80222010]);
+ * // "0x80222000-0x80222002 (3), 0x80222010"
+ * ```
+ */
+export function summarizeCodes(codes: readonly number[], limit = 12): string {
+  const sorted = [...codes].sort((a, b) => a - b);
+  const runs: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    runs.push(
+      j === i ? hex32(sorted[i]) : `${hex32(sorted[i])}-${hex32(sorted[j])} (${j - i + 1})`,
+    );
+    i = j + 1;
+  }
+  if (runs.length <= limit) return runs.join(", ");
+  return `${runs.slice(0, limit).join(", ")}, and ${runs.length - limit} more runs`;
 }

@@ -1,17 +1,23 @@
 /**
  * The IOCTL fuzzer's engine: a seeded loop that sends generated requests to a
  * driver ({@linkcode FuzzTarget}), watches every answer (statuses, the output
- * canary, kernel-pointer-like output, crashes of the driver's host, hangs),
- * writes a reproducer file per finding, restarts a dead driver and goes on,
- * and minimizes crashing inputs. Also code discovery with crash handling,
- * and the replay of a reproducer.
+ * canary, output that points into the driver's memory, stale bytes inside the
+ * returned length, crashes of the driver's host, hangs), writes a reproducer
+ * file per unique finding, restarts a dead driver and goes on, and minimizes
+ * crashing and hanging inputs. Known faults do not eat the budget: findings
+ * are de-duplicated by site (when a {@linkcode FaultSite} is given) or code,
+ * and input shape; a code whose finding repeats is tried less and less, and
+ * repeats of known crashes and hangs get at most a tenth of the run's time; a
+ * hang already known is cut short by a limit learnt from the code's latency.
+ * Also code discovery with crash handling, and the replay of a reproducer.
  *
  * The pieces live in their own files: `prng.ts` (the seeded generator),
  * `mutate.ts` (mutators), `corpus.ts` (the corpus and its
  * deterministic walks), `strategy.ts` (the strategies), `canary.ts`
  * (output checks), `target.ts` (the device, deadlines, liveness and
  * restarts), `discover.ts` (code lists and discovery),
- * `reproducer.ts` (reproducer files), `minimize.ts` (minimization).
+ * `reproducer.ts` (reproducer files), `minimize.ts` (minimization),
+ * `ranges.ts` (the driver's address ranges, for the pointer oracle).
  *
  * @example
  * ```ts ignore
@@ -28,19 +34,32 @@
  * @module
  */
 import { formatCtlCode } from "../core/ctl_code.ts";
-import { canaryDamage, fillCanary, kernelPointers } from "./canary.ts";
+import { canaryDamage, fillCanary, INVERSE_CANARY, pointerValues, staleBytes } from "./canary.ts";
 import { Corpus } from "./corpus.ts";
 import {
   discoverCodes,
   type DiscoverOptions,
   type DiscoverResult,
-  isInvalidRequest,
+  discoveryOrder,
+  type ProbeAnswer,
 } from "./discover.ts";
 import { minimize, type MinimizeCase } from "./minimize.ts";
 import { HUGE } from "./mutate.ts";
 import { Prng } from "./prng.ts";
-import { type FindingKind, type Reproducer, writeReproducer } from "./reproducer.ts";
-import { type FuzzCase, generateCase, STRATEGIES, type StrategyName } from "./strategy.ts";
+import {
+  type FindingKind,
+  type Reproducer,
+  type SequenceStep,
+  writeReproducer,
+} from "./reproducer.ts";
+import { type AddressRange, type AddressRanges, KERNEL_RANGES } from "./ranges.ts";
+import {
+  Dictionary,
+  type FuzzCase,
+  generateCase,
+  STRATEGIES,
+  type StrategyName,
+} from "./strategy.ts";
 import { type CallOutcome, type FuzzTarget, looksDead } from "./target.ts";
 import { hex32 } from "../core/hex.ts";
 
@@ -83,7 +102,35 @@ export const DEFAULT_MAX_LENGTH: number = HUGE + 1;
  * DEFAULT_MINIMIZE_ATTEMPTS; // 48
  * ```
  */
-export const DEFAULT_MINIMIZE_ATTEMPTS = 48;
+export const DEFAULT_MINIMIZE_ATTEMPTS = 64;
+
+/**
+ * The shortest hang limit (ms after the cancel) a known hang is cut at; the
+ * limit is 8 times the slowest completion seen for the code, at least this,
+ * at most the configured hang limit.
+ *
+ * @example
+ * ```ts
+ * import { HANG_FLOOR_MS } from "./engine.ts";
+ * HANG_FLOOR_MS; // 250
+ * ```
+ */
+export const HANG_FLOOR_MS = 250;
+
+/**
+ * Where a crash happened, for de-duplication: e.g. the lab's crash report
+ * (module+offset or function). Asked right after a crash is seen.
+ *
+ * @example
+ * ```ts
+ * import type { FaultSite } from "./engine.ts";
+ * const site: FaultSite = { lastCrashSite: () => Promise.resolve("kbcrashy.sys+0x1234") };
+ * ```
+ */
+export interface FaultSite {
+  /** The site of the crash just seen, or `undefined` when unknown. */
+  lastCrashSite(): Promise<string | undefined>;
+}
 
 /**
  * How a {@linkcode Fuzzer} works.
@@ -107,8 +154,15 @@ export interface FuzzerOptions {
   readonly hangMs?: number;
   /** Largest input or output size (default {@linkcode DEFAULT_MAX_LENGTH}). */
   readonly maxLength?: number;
-  /** Minimization attempts per new crash (default {@linkcode DEFAULT_MINIMIZE_ATTEMPTS}; 0: none). */
+  /** Minimization attempts per new crash or hang (default {@linkcode DEFAULT_MINIMIZE_ATTEMPTS}; 0: none). */
   readonly minimizeAttempts?: number;
+  /**
+   * The driver's address ranges, for the pointer oracle (default
+   * {@linkcode KERNEL_RANGES}; under Wine a `HostRanges` of the driver's file).
+   */
+  readonly ranges?: AddressRanges;
+  /** Where crashes happen, to tell two bugs of one code apart (default: the code alone). */
+  readonly faultSite?: FaultSite;
   /** Told about progress, findings and restarts. */
   readonly onEvent?: (event: FuzzEvent) => void;
 }
@@ -140,17 +194,26 @@ export interface RunOptions {
  * ```ts
  * import type { Finding } from "./engine.ts";
  * const f: Finding = {
- *   kind: "crash", code: 0x80232400, control: "0x80232400 0x8023 fn 0x900 BUFFERED ANY",
- *   iteration: 175, strategy: "bitflip", status: "the driver's host died", inputLength: 32,
- *   outputSize: 64, count: 1,
+ *   kind: "crash", key: "crash 0x80232400 in+ out+", code: 0x80232400,
+ *   control: "0x80232400 0x8023 fn 0x900 BUFFERED ANY", iteration: 175, strategy: "bitflip",
+ *   status: "the driver's host died", inputLength: 32, outputSize: 64, count: 1,
+ *   time: "2026-12-01T20:00:00.000Z", atMs: 212,
  * };
  * ```
  */
 export interface Finding {
   /** What was found. */
   readonly kind: FindingKind;
+  /** What makes it one bug: kind, site (or code) and input shape. */
+  readonly key: string;
   /** The control code. */
   readonly code: number;
+  /** Where it happened, when a {@linkcode FaultSite} said. */
+  readonly site?: string;
+  /** When it was first seen (ISO 8601). */
+  readonly time: string;
+  /** When it was first seen, in ms since the fuzzer was created. */
+  readonly atMs: number;
   /** The decoded control code. */
   readonly control: string;
   /** The first iteration that found it (-1: during discovery). */
@@ -165,8 +228,10 @@ export interface Finding {
   readonly inputLength: number;
   /** The output size of the first occurrence. */
   readonly outputSize: number;
-  /** Occurrences (the same kind and code). */
+  /** Occurrences (the same key). */
   count: number;
+  /** Requests that must come first (state-dependent findings), see the reproducer. */
+  sequence?: readonly SequenceStep[];
   /** The reproducer file of the first occurrence. */
   reproducer?: string;
   /** The minimized request, for crashes. */
@@ -201,6 +266,7 @@ export type FuzzEvent =
     readonly findings: number;
   }
   | { readonly type: "finding"; readonly finding: Finding; readonly repeated: boolean }
+  | { readonly type: "deprioritized"; readonly code: number; readonly weight: number }
   | { readonly type: "restart"; readonly reason: string }
   | { readonly type: "minimized"; readonly finding: Finding }
   | {
@@ -216,10 +282,12 @@ export type FuzzEvent =
  * @example
  * ```ts
  * import type { FuzzSummary } from "./engine.ts";
- * const exitCode = (s: FuzzSummary) => s.crashes.length + s.hangs.length + s.findings.length > 0 ? 1 : 0;
+ * const exitCode = (s: FuzzSummary) => s.uniqueBugs > 0 ? 1 : 0;
  * ```
  */
 export interface FuzzSummary {
+  /** Distinct findings (crashes, hangs, leaks): the headline. */
+  readonly uniqueBugs: number;
   /** The device path. */
   readonly device: string;
   /** The seed. */
@@ -240,10 +308,20 @@ export interface FuzzSummary {
   readonly crashes: Finding[];
   /** Requests that did not complete even after their cancel. */
   readonly hangs: Finding[];
-  /** Canary damage and kernel-pointer-like output. */
+  /** Canary damage, pointers into the driver's memory, stale bytes. */
   readonly findings: Finding[];
   /** Driver restarts. */
   readonly restarts: number;
+  /** Requests the oracles, reproduction and minimization sent besides the iterations. */
+  readonly extraRequests: number;
+  /**
+   * Per control code (hex): outputs whose pointer-like values were not
+   * reported because they are input-derived (they changed with a perturbed
+   * input, or a recent input held them).
+   */
+  readonly suppressed: Record<string, number>;
+  /** Per de-prioritized control code (hex): the share of its requests still sent. */
+  readonly deprioritized: Record<string, number>;
   /** Why the run stopped before its end, if it did. */
   readonly stopped?: string;
 }
@@ -281,6 +359,36 @@ function hex64(value: bigint): string {
   return `0x${value.toString(16).toUpperCase().padStart(16, "0")}`;
 }
 
+/** A request as the engine sends it. */
+type Request = FuzzCase | {
+  readonly code: number;
+  readonly input: Uint8Array;
+  readonly outputSize: number;
+  readonly strategy: string;
+};
+
+/** The input shape of a finding's key: empty or not, input and output. */
+function shapeOf(request: { input: Uint8Array; outputSize: number }): string {
+  return `in${request.input.length === 0 ? "0" : "+"} out${request.outputSize === 0 ? "0" : "+"}`;
+}
+
+/** Occurrences of one finding after which its code is tried less (halved per further one). */
+const DEPRIORITIZE_AFTER = 3;
+/** The lowest share of a de-prioritized code's requests that is still sent. */
+const LOWEST_WEIGHT = 1 / 64;
+/** The share of a run's time that repeats of known crashes and hangs may take at most. */
+const KNOWN_FAULT_SHARE = 0.1;
+/** Earlier inputs a pointer-like output is checked against (a value stored, then read back). */
+const INPUT_HISTORY = 64;
+/** Requests kept to replay before a state-dependent finding. */
+const SEQUENCE_LENGTH = 8;
+/** Minimization attempts per new hang at most. */
+const HANG_MINIMIZE_ATTEMPTS = 8;
+/** Stale-bytes checks per control code (each costs a few requests). */
+const STALE_CHECKS_PER_CODE = 16;
+/** Other codes sent between the two runs of a stale-bytes check. */
+const STALE_HISTORY_CODES = 3;
+
 /**
  * The fuzzer: discovery, the fuzz loop, findings and the summary of one run
  * against one target. Deterministic for a seed, as long as the driver answers
@@ -299,13 +407,29 @@ export class Fuzzer {
   readonly #timeoutMs: number;
   readonly #hangMs: number;
   readonly #maxLength: number;
+  readonly #created = performance.now();
   readonly #statuses = new Map<number, Map<string, number>>();
   readonly #seenStatus = new Set<string>();
   readonly #findings = new Map<string, Finding>();
+  /** Per code: the slowest completion seen (ms). */
+  readonly #slowest = new Map<number, number>();
+  /** Per code: the share of its generated requests that are sent (1 unless de-prioritized). */
+  readonly #weights = new Map<number, number>();
+  readonly #suppressed = new Map<number, number>();
+  readonly #staleChecks = new Map<number, number>();
+  /** The latest requests, oldest first. */
+  readonly #history: SequenceStep[] = [];
+  #ranges: readonly AddressRange[] | undefined;
+  /** Time spent on requests that repeated a known crash or hang (ms). */
+  #knownFaultMs = 0;
+  /** Whether the last recorded crash or hang was a repeat. */
+  #repeated = false;
   #scratch = new Uint8Array(4096);
   #iterations = 0;
   #elapsedMs = 0;
   #restarts = 0;
+  /** Requests the oracles, reproduction and minimization sent besides the iterations. */
+  #extraRequests = 0;
   #codes: number[] = [];
   #strategies: StrategyName[] = [...STRATEGIES];
   #stopped: string | undefined;
@@ -324,22 +448,46 @@ export class Fuzzer {
     return this.#stopped;
   }
 
-  /** Sends one request: canary-filled output, deadline, death check. */
+  /**
+   * The hang limit of a request: the configured one, unless the same hang is
+   * known already; then 8 times the code's slowest completion (at least
+   * {@linkcode HANG_FLOOR_MS}): a known hang costs little, a new one (or a
+   * slow but correct code) is always given the full limit.
+   */
+  #hangLimit(request: { code: number; input: Uint8Array; outputSize: number }): number {
+    if (!this.#findings.has(this.#key("hang", request.code, request))) return this.#hangMs;
+    const slowest = this.#slowest.get(request.code) ?? this.#hangMs;
+    return Math.min(this.#hangMs, Math.max(HANG_FLOOR_MS, 8 * slowest));
+  }
+
+  /** Sends one request: pre-filled output, deadline, death check, latency. */
   async #execute(
     request: { code: number; input: Uint8Array; outputSize: number },
+    prefill?: readonly number[],
   ): Promise<Observation> {
     if (this.#scratch.length < request.outputSize) {
       this.#scratch = new Uint8Array(Math.max(request.outputSize, this.#scratch.length * 2));
     }
-    const output = fillCanary(this.#scratch.subarray(0, request.outputSize));
+    const output = fillCanary(this.#scratch.subarray(0, request.outputSize), prefill);
+    const started = performance.now();
     const outcome = await this.#target.call(
       request.code,
       request.input,
       output,
       this.#timeoutMs,
-      this.#hangMs,
+      this.#hangLimit(request),
     );
+    const took = performance.now() - started;
     if (outcome.kind === "hang") this.#scratch = new Uint8Array(4096); // still referenced by the request
+    else if (outcome.kind !== "pended" && took > (this.#slowest.get(request.code) ?? 0)) {
+      this.#slowest.set(request.code, took);
+    }
+    this.#history.push({
+      code: request.code,
+      input: request.input,
+      outputSize: request.outputSize,
+    });
+    if (this.#history.length > INPUT_HISTORY) this.#history.shift();
     if (looksDead(outcome) && !(await this.#target.alive())) {
       return {
         kind: "crash",
@@ -359,6 +507,8 @@ export class Fuzzer {
     try {
       await this.#target.restart();
       this.#restarts++;
+      this.#ranges = undefined; // a new host: new addresses
+      this.#history.length = 0; // its state starts over
       return true;
     } catch (error) {
       this.#stopped ??= `${reason}; ${(error as Error).message}`;
@@ -366,24 +516,50 @@ export class Fuzzer {
     }
   }
 
+  #key(
+    kind: FindingKind,
+    code: number,
+    request: { input: Uint8Array; outputSize: number },
+    site?: string,
+  ): string {
+    return `${kind} ${site ?? hex32(code)} ${shapeOf(request)}`;
+  }
+
+  /** Lowers the weight of a code whose finding keeps repeating. */
+  #deprioritize(finding: Finding): void {
+    if (finding.count < DEPRIORITIZE_AFTER) return;
+    const weight = Math.max(LOWEST_WEIGHT, 2 ** (DEPRIORITIZE_AFTER - 1 - finding.count));
+    if (weight < (this.#weights.get(finding.code) ?? 1)) {
+      this.#weights.set(finding.code, weight);
+      this.#options.onEvent?.({ type: "deprioritized", code: finding.code, weight });
+    }
+  }
+
   async #record(
     kind: FindingKind,
-    request: FuzzCase | { code: number; input: Uint8Array; outputSize: number; strategy: string },
+    request: Request,
     iteration: number,
     status: string,
     detail?: string,
+    site?: string,
   ): Promise<{ finding: Finding; first: boolean }> {
-    const key = `${kind}:${request.code}`;
+    const key = this.#key(kind, request.code, request, site);
     const existing = this.#findings.get(key);
     if (existing !== undefined) {
       existing.count++;
+      if (kind === "crash" || kind === "hang") this.#repeated = true;
+      this.#deprioritize(existing);
       this.#options.onEvent?.({ type: "finding", finding: existing, repeated: true });
       return { finding: existing, first: false };
     }
     const finding: Finding = {
       kind,
+      key,
       code: request.code,
       control: formatCtlCode(request.code),
+      ...(site !== undefined ? { site } : {}),
+      time: new Date().toISOString(),
+      atMs: Math.round(performance.now() - this.#created),
       iteration,
       strategy: request.strategy,
       status,
@@ -396,57 +572,94 @@ export class Fuzzer {
     if (this.#options.outDir !== undefined) {
       finding.reproducer = await writeReproducer(
         this.#options.outDir,
-        this.#reproducer(kind, request, iteration, status, detail),
+        this.#reproducer(finding, request),
       );
     }
     this.#options.onEvent?.({ type: "finding", finding, repeated: false });
     return { finding, first: true };
   }
 
-  #reproducer(
-    kind: FindingKind,
-    request: { code: number; input: Uint8Array; outputSize: number; strategy: string },
-    iteration: number,
-    status: string,
-    detail?: string,
-  ): Reproducer {
+  #reproducer(finding: Finding, request: Request): Reproducer {
     return {
-      kind,
+      kind: finding.kind,
       device: this.#target.path,
       code: request.code,
       input: request.input,
       outputSize: request.outputSize,
       seed: this.#options.seed,
-      iteration,
+      iteration: finding.iteration,
       strategy: request.strategy,
       ...(this.#options.service !== undefined ? { service: this.#options.service } : {}),
-      status,
-      ...(detail !== undefined ? { detail } : {}),
+      status: finding.status,
+      ...(finding.detail !== undefined ? { detail: finding.detail } : {}),
+      ...(finding.sequence !== undefined ? { sequence: finding.sequence } : {}),
+      ...(finding.site !== undefined ? { site: finding.site } : {}),
+      time: finding.time,
     };
   }
 
-  /** Shrinks a new crash's input while it still crashes; writes the minimized reproducer. */
-  async #minimize(
+  /**
+   * Sends `steps`, then `request`; whether it fails the way `kind` says
+   * (a crash, or a hang). Restarts a driver that died or hung.
+   */
+  async #fails(
+    kind: "crash" | "hang",
+    steps: readonly SequenceStep[],
+    request: MinimizeCase & { code: number },
+  ): Promise<boolean> {
+    for (const step of [...steps, request]) {
+      if (this.#stopped !== undefined) return false;
+      const observation = await this.#execute(step);
+      this.#extraRequests++;
+      const crashed = observation.kind === "crash";
+      const hung = observation.kind === "outcome" && observation.outcome.kind === "hang";
+      if (crashed) await this.#restart("reproducing a crash");
+      else if (hung && !(await this.#target.alive())) await this.#restart("reproducing a hang");
+      if (crashed || hung) return step === request && (kind === "crash" ? crashed : hung);
+    }
+    return false;
+  }
+
+  /**
+   * After a new crash or hang: whether the request alone reproduces it
+   * (after a restart); if not, the shortest tail of the requests before it
+   * that does, kept as the finding's sequence. Then minimization, with that
+   * sequence sent before every attempt.
+   */
+  async #follow(
     finding: Finding,
-    request: FuzzCase | { code: number; input: Uint8Array; outputSize: number; strategy: string },
+    request: Request,
+    before: readonly SequenceStep[],
   ): Promise<void> {
     const maxAttempts = this.#options.minimizeAttempts ?? DEFAULT_MINIMIZE_ATTEMPTS;
     if (maxAttempts <= 0 || !this.#target.restartable) return;
-    if (request.input.length === 0 && request.outputSize === 0) return; // nothing to shrink
-    const stillCrashes = async (candidate: MinimizeCase): Promise<boolean> => {
-      if (this.#stopped !== undefined) return false;
-      const observation = await this.#execute({ code: request.code, ...candidate });
-      const crashed = observation.kind === "crash";
-      const hung = observation.kind === "outcome" && observation.outcome.kind === "hang";
-      if (crashed || hung) {
-        await this.#restart(crashed ? "minimizing a crash" : "a hang while minimizing");
+    const kind = finding.kind === "crash" ? "crash" : "hang";
+    let steps: readonly SequenceStep[] = [];
+    if (!(await this.#fails(kind, [], request))) {
+      let found: readonly SequenceStep[] | undefined;
+      for (let length = 1; length <= before.length && found === undefined; length *= 2) {
+        const tail = before.slice(-length);
+        if (await this.#fails(kind, tail, request)) found = tail;
       }
-      return crashed;
-    };
+      if (found === undefined) return; // does not reproduce: nothing to minimize
+      steps = found;
+      finding.sequence = steps;
+      if (finding.reproducer !== undefined && this.#options.outDir !== undefined) {
+        finding.reproducer = await writeReproducer(
+          this.#options.outDir,
+          this.#reproducer(finding, request),
+        );
+      }
+    }
+    if (request.input.length === 0 && request.outputSize === 0) return; // nothing to shrink
     const result = await minimize(
       { input: request.input, outputSize: request.outputSize },
-      stillCrashes,
-      { maxAttempts, assumeFailing: true },
+      (candidate) => this.#fails(kind, steps, { code: request.code, ...candidate }),
+      // Each attempt that hangs costs a hang limit: fewer of them.
+      {
+        maxAttempts: kind === "hang" ? Math.min(maxAttempts, HANG_MINIMIZE_ATTEMPTS) : maxAttempts,
+        assumeFailing: true,
+      },
     );
     let reproducer: string | undefined;
     const shrunk = result.input.length !== request.input.length ||
@@ -454,12 +667,7 @@ export class Fuzzer {
       result.input.some((byte, i) => byte !== request.input[i]);
     if (shrunk && this.#options.outDir !== undefined) {
       reproducer = await writeReproducer(this.#options.outDir, {
-        ...this.#reproducer(
-          finding.kind,
-          { ...request, ...result, strategy: "minimize" },
-          finding.iteration,
-          finding.status,
-        ),
+        ...this.#reproducer(finding, { ...request, ...result, strategy: "minimize" }),
         minimizedFrom: { inputLength: request.input.length, outputSize: request.outputSize },
       });
     }
@@ -472,36 +680,64 @@ export class Fuzzer {
     this.#options.onEvent?.({ type: "minimized", finding });
   }
 
-  /** Handles a crash: finding, reproducer, restart, minimization of a new one. */
-  async #crash(
-    request: FuzzCase | { code: number; input: Uint8Array; outputSize: number; strategy: string },
-    iteration: number,
-    status: string,
-  ): Promise<void> {
-    const { finding, first } = await this.#record("crash", request, iteration, status);
+  /** Handles a crash: site, finding, reproducer, restart, follow-up of a new one. */
+  async #crash(request: Request, iteration: number, status: string): Promise<void> {
+    const before = this.#history.slice(-SEQUENCE_LENGTH - 1, -1);
+    const site = await this.#options.faultSite?.lastCrashSite();
+    const { finding, first } = await this.#record(
+      "crash",
+      request,
+      iteration,
+      status,
+      undefined,
+      site,
+    );
     if (!(await this.#restart(`a crash at iteration ${iteration}`))) return;
-    if (first) await this.#minimize(finding, request);
+    if (first) await this.#follow(finding, request, before);
   }
 
-  /** Probes one code for discovery (no input, no output), handling crashes. */
-  async #probe(code: number): Promise<{ accepted: boolean; status: string }> {
-    const request = { code, input: new Uint8Array(), outputSize: 0, strategy: "discover" };
+  /** Handles a hang: finding, a restart only when the driver no longer answers, follow-up of a new one. */
+  async #hang(request: Request, iteration: number, limitMs: number): Promise<void> {
+    const before = this.#history.slice(-SEQUENCE_LENGTH - 1, -1);
+    const { finding, first } = await this.#record(
+      "hang",
+      request,
+      iteration,
+      `no completion ${limitMs} ms after the cancel at ${this.#timeoutMs} ms`,
+    );
+    if (
+      !(await this.#target.alive()) && !(await this.#restart(`a hang at iteration ${iteration}`))
+    ) {
+      return;
+    }
+    if (first) await this.#follow(finding, request, before);
+  }
+
+  /** Probes one code for discovery (zero input bytes, an output buffer), handling crashes and hangs. */
+  async #probe(code: number, inputLength: number, outputSize: number): Promise<ProbeAnswer> {
+    const request = {
+      code,
+      input: new Uint8Array(inputLength),
+      outputSize,
+      strategy: "discover",
+    };
+    const limit = this.#hangLimit(request);
     const observation = await this.#execute(request);
     if (observation.kind === "crash") {
       await this.#crash(request, -1, observation.status);
-      return { accepted: true, status: "CRASH" };
+      return { signature: "CRASH", always: true };
     }
     const { outcome } = observation;
-    if (outcome.kind === "hang") {
-      await this.#record(
-        "hang",
-        request,
-        -1,
-        `no completion ${this.#hangMs} ms after the cancel`,
-      );
-      await this.#restart("a hang during discovery");
-    }
-    return { accepted: !isInvalidRequest(outcome), status: statusKey(observation) };
+    if (outcome.kind === "hang") await this.#hang(request, -1, limit);
+    const signature = statusKey(observation) +
+      (outcome.kind === "ok" ? ` ${outcome.bytesReturned}` : "");
+    return { signature, always: outcome.kind === "pended" || outcome.kind === "hang" };
+  }
+
+  #guardedProbe(code: number, input: number, output: number): Promise<ProbeAnswer> {
+    return this.#stopped === undefined
+      ? this.#probe(code, input, output)
+      : Promise.resolve({ signature: "STOPPED", always: false });
   }
 
   /**
@@ -509,13 +745,13 @@ export class Fuzzer {
    * way is recorded (and the driver restarted) like any other.
    */
   discover(options: DiscoverOptions): Promise<DiscoverResult> {
+    const functions = options.functions ?? { first: 0x800, last: 0xfff };
     return discoverCodes(
-      (code) =>
-        this.#stopped === undefined
-          ? this.#probe(code)
-          : Promise.resolve({ accepted: false, status: "STOPPED" }),
+      (code, input, output) => this.#guardedProbe(code, input, output),
+      discoveryOrder(options.deviceTypes, functions),
       {
-        ...options,
+        total: options.deviceTypes.length * (functions.last - functions.first + 1) * 16,
+        budget: options.budget,
         onProgress: (probed, total, accepted) => {
           options.onProgress?.(probed, total, accepted);
           this.#options.onEvent?.({ type: "discovery", probed, total, accepted });
@@ -524,15 +760,15 @@ export class Fuzzer {
     );
   }
 
-  /** The codes of `codes` the driver accepts (one probe each), and the ones it does not. */
+  /** The codes of `codes` the driver accepts (probed like discovery), and the ones it does not. */
   async filterCodes(codes: readonly number[]): Promise<{ accepted: number[]; skipped: number[] }> {
-    const accepted: number[] = [];
-    const skipped: number[] = [];
-    for (const code of codes) {
-      if (this.#stopped !== undefined) break;
-      ((await this.#probe(code)).accepted ? accepted : skipped).push(code);
-    }
-    return { accepted, skipped };
+    const result = await discoverCodes(
+      (code, input, output) => this.#guardedProbe(code, input, output),
+      codes,
+      { total: codes.length, budget: Infinity },
+    );
+    const accepted = codes.filter((code) => result.codes.includes(code));
+    return { accepted, skipped: codes.filter((code) => !accepted.includes(code)) };
   }
 
   /** Runs the fuzz loop over `codes` (not empty). */
@@ -545,13 +781,15 @@ export class Fuzzer {
     this.#strategies = strategies;
     const prng = new Prng(this.#options.seed);
     const corpus = new Corpus(codes);
-    const context = { prng, corpus, codes, maxLength: this.#maxLength };
+    const dictionary = new Dictionary();
+    const context = { prng, corpus, codes, maxLength: this.#maxLength, dictionary };
     const iterations = options.iterations ?? (options.durationMs === undefined ? 10_000 : Infinity);
     const started = performance.now();
     const deadline = options.durationMs === undefined ? Infinity : started + options.durationMs;
     let lastReport = started;
     let lastIterations = 0;
-    for (let iteration = 0; iteration < iterations; iteration++) {
+    let iteration = 0;
+    while (iteration < iterations) {
       if (this.#stopped !== undefined || options.signal?.aborted) break;
       const now = performance.now();
       if (now >= deadline) break;
@@ -561,8 +799,18 @@ export class Fuzzer {
         lastIterations = iteration;
       }
       const request = generateCase(prng.pick(strategies), context);
+      // A code whose finding keeps repeating is sent only now and then, and never while
+      // repeats of known faults took more than their share of the time.
+      const weight = this.#weights.get(request.code);
+      if (
+        weight !== undefined &&
+        (this.#knownFaultMs > KNOWN_FAULT_SHARE * (now - started) || !prng.chance(weight))
+      ) continue;
+      this.#repeated = false;
       const { observation, status } = await this.#step(request, iteration);
-      this.#iterations = iteration + 1;
+      if (this.#repeated) this.#knownFaultMs += performance.now() - now;
+      iteration++;
+      this.#iterations = iteration;
       if (observation.kind !== "outcome" || observation.outcome.kind === "hang") continue;
       const { outcome, output } = observation;
       // Feedback: an input that drew a status not seen before for its code joins the corpus.
@@ -571,12 +819,16 @@ export class Fuzzer {
         this.#seenStatus.add(feedback);
         corpus.add(request.input, request.outputSize, "status");
       }
+      if (outcome.kind === "ok") dictionary.addSize(request.input.length, request.outputSize);
       // Output that is no echo of the input is often a structure the driver wants back.
       if (outcome.kind === "ok" && outcome.bytesReturned > 0 && outcome.bytesReturned <= 4096) {
         const returned = output.subarray(0, outcome.bytesReturned);
         const echo = request.input.length >= returned.length &&
           returned.every((byte, i) => byte === request.input[i]);
-        if (!echo) corpus.add(returned, Math.max(64, returned.length), "output", request.code);
+        if (!echo) {
+          corpus.add(returned, Math.max(64, returned.length), "output", request.code);
+          dictionary.addWords(returned);
+        }
       }
     }
     this.#elapsedMs += performance.now() - started;
@@ -585,23 +837,17 @@ export class Fuzzer {
 
   /** Sends one request and handles what it did: counts, findings, restarts. */
   async #step(
-    request: FuzzCase,
+    request: Request,
     iteration: number,
   ): Promise<{ observation: Observation; status: string }> {
+    const limit = this.#hangLimit(request);
     const observation = await this.#execute(request);
     const status = statusKey(observation);
     this.#count(request.code, status);
     if (observation.kind === "crash") {
       await this.#crash(request, iteration, observation.status);
     } else if (observation.outcome.kind === "hang") {
-      await this.#record(
-        "hang",
-        request,
-        iteration,
-        `no completion ${this.#hangMs} ms after the cancel at ${this.#timeoutMs} ms`,
-      );
-      // Without a service the run goes on with a new handle (the hung request is abandoned).
-      if (this.#target.restartable) await this.#restart(`a hang at iteration ${iteration}`);
+      await this.#hang(request, iteration, limit);
     } else {
       await this.#check(request, iteration, observation.outcome, observation.output);
     }
@@ -609,13 +855,15 @@ export class Fuzzer {
   }
 
   /**
-   * Sends one request as iteration 0 of a run (a replay): findings are
-   * recorded and reported, a dead driver is restarted, nothing is minimized.
-   * Returns the status seen (`OK`, `CRASH`, `STATUS_...`).
+   * Sends a reproducer's requests as iteration 0 of a run (a replay): its
+   * sequence first, then the request; findings are recorded and reported, a
+   * dead driver is restarted, nothing is minimized. Returns the status seen
+   * (`OK`, `CRASH`, `STATUS_...`).
    */
-  async replayOne(request: FuzzCase): Promise<string> {
+  async replayOne(request: FuzzCase, sequence: readonly SequenceStep[] = []): Promise<string> {
     this.#codes = [request.code];
     const started = performance.now();
+    for (const step of sequence) await this.#execute(step);
     const { status } = await this.#step(request, 0);
     this.#iterations = 1;
     this.#elapsedMs += performance.now() - started;
@@ -642,9 +890,29 @@ export class Fuzzer {
     counts.set(status, (counts.get(status) ?? 0) + 1);
   }
 
-  /** The output checks: canary past the bytes returned, kernel pointers. */
+  /** Sends a request of an oracle's own (not counted as an iteration); `undefined` unless it completed. */
+  async #sideRequest(
+    request: Request,
+    iteration: number,
+    prefill?: readonly number[],
+  ): Promise<{ outcome: CallOutcome; output: Uint8Array } | undefined> {
+    const limit = this.#hangLimit(request);
+    const observation = await this.#execute(request, prefill);
+    this.#extraRequests++;
+    if (observation.kind === "crash") {
+      await this.#crash(request, iteration, observation.status);
+      return undefined;
+    }
+    if (observation.outcome.kind === "hang") {
+      await this.#hang(request, iteration, limit);
+      return undefined;
+    }
+    return { outcome: observation.outcome, output: observation.output.slice() };
+  }
+
+  /** The output checks: canary past the bytes returned, pointers, stale bytes. */
   async #check(
-    request: FuzzCase,
+    request: Request,
     iteration: number,
     outcome: CallOutcome,
     output: Uint8Array,
@@ -668,19 +936,102 @@ export class Fuzzer {
         }) past the ${returned} bytes returned`,
       );
     }
-    if (returned >= 8) {
-      const pointers = kernelPointers(output.subarray(0, returned), request.input);
-      if (pointers.length > 0) {
-        await this.#record(
-          "kernel-pointer",
-          request,
-          iteration,
-          "OK",
-          pointers.slice(0, 4).map((p) => `${hex64(p.value)} at offset ${p.offset}`).join(", ") +
-            (pointers.length > 4 ? `, and ${pointers.length - 4} more` : ""),
+    if (returned < 8) return;
+    const first = output.slice(0, returned);
+    await this.#checkPointers(request, iteration, first);
+    await this.#checkStale(request, iteration, first);
+  }
+
+  /**
+   * Pointer oracle: values of the output inside the driver's ranges that no
+   * recent input held, and that stay the same when the request is sent again
+   * with every input byte's low bit flipped (values that change with the
+   * input are derived from it: suppressed).
+   */
+  async #checkPointers(request: Request, iteration: number, returned: Uint8Array): Promise<void> {
+    this.#ranges ??= await (this.#options.ranges ?? KERNEL_RANGES).ranges();
+    if (pointerValues(returned, this.#ranges, []).length === 0) return;
+    const inputs = this.#history.map((step) => step.input);
+    const hits = pointerValues(returned, this.#ranges, inputs);
+    if (hits.length === 0) {
+      this.#suppressed.set(request.code, (this.#suppressed.get(request.code) ?? 0) + 1);
+      return;
+    }
+    let stable = hits;
+    if (request.input.length > 0) {
+      const perturbed = request.input.map((byte) => byte ^ 1);
+      const again = await this.#sideRequest({ ...request, input: perturbed }, iteration);
+      if (again !== undefined && again.outcome.kind === "ok") {
+        const view = new DataView(
+          again.output.buffer,
+          again.output.byteOffset,
+          again.output.byteLength,
+        );
+        const bytes = again.outcome.bytesReturned;
+        stable = hits.filter((hit) =>
+          hit.offset + 8 <= bytes && view.getBigUint64(hit.offset, true) === hit.value
         );
       }
     }
+    if (stable.length < hits.length) {
+      this.#suppressed.set(request.code, (this.#suppressed.get(request.code) ?? 0) + 1);
+    }
+    if (stable.length === 0) return;
+    await this.#record(
+      "pointer",
+      request,
+      iteration,
+      "OK",
+      stable.slice(0, 4).map((p) => `${hex64(p.value)} at offset ${p.offset} (${p.label})`)
+        .join(", ") + (stable.length > 4 ? `, and ${stable.length - 4} more` : ""),
+    );
+  }
+
+  /**
+   * Stale-bytes oracle (a few times per code): the same request again, after
+   * other codes were sent with other bytes (another allocation history) and
+   * with the other pre-fill; bytes inside the returned length that differ
+   * (see `staleBytes`) are a finding.
+   */
+  async #checkStale(request: Request, iteration: number, returned: Uint8Array): Promise<void> {
+    const checks = this.#staleChecks.get(request.code) ?? 0;
+    if (checks >= STALE_CHECKS_PER_CODE) return;
+    this.#staleChecks.set(request.code, checks + 1);
+    // Codes known to crash or hang would make the check costly: not those.
+    const faulty = new Set(
+      [...this.#findings.values()].filter((f) => f.kind === "crash" || f.kind === "hang")
+        .map((f) => f.code),
+    );
+    const others = this.#codes.filter((code) => code !== request.code && !faulty.has(code));
+    for (let i = 0; i < Math.min(STALE_HISTORY_CODES, others.length); i++) {
+      const code = others[(checks + i) % others.length];
+      const input = Uint8Array.from(
+        { length: Math.min(request.outputSize, 4096) },
+        (_, k) => (k * 29 + checks * 7 + i + 0x11) & 0xff,
+      );
+      if (
+        (await this.#sideRequest(
+          { code, input, outputSize: input.length, strategy: "stale-check" },
+          iteration,
+        )) === undefined
+      ) {
+        return;
+      }
+    }
+    const again = await this.#sideRequest(request, iteration, INVERSE_CANARY);
+    if (again === undefined || again.outcome.kind !== "ok") return;
+    if (again.outcome.bytesReturned !== returned.length) return; // another answer: not comparable
+    const stale = staleBytes(returned, again.output.subarray(0, returned.length));
+    if (stale === undefined) return;
+    await this.#record(
+      "stale",
+      request,
+      iteration,
+      "OK",
+      `${stale.differing} of the ${returned.length} bytes returned differ between two runs of ` +
+        `the same request (offsets ${stale.first}..${stale.last})` +
+        (stale.prefill > 0 ? `; ${stale.prefill} of them are the output's pre-fill` : ""),
+    );
   }
 
   /** The summary of everything so far. */
@@ -692,7 +1043,10 @@ export class Fuzzer {
       );
     }
     const findings = [...this.#findings.values()];
+    const byCode = (map: Map<number, number>) =>
+      Object.fromEntries([...map].sort((a, b) => a[0] - b[0]).map(([c, n]) => [hex32(c), n]));
     return {
+      uniqueBugs: findings.length,
       device: this.#target.path,
       seed: this.#options.seed,
       iterations: this.#iterations,
@@ -705,6 +1059,9 @@ export class Fuzzer {
       hangs: findings.filter((f) => f.kind === "hang"),
       findings: findings.filter((f) => f.kind !== "crash" && f.kind !== "hang"),
       restarts: this.#restarts,
+      extraRequests: this.#extraRequests,
+      suppressed: byCode(this.#suppressed),
+      deprioritized: byCode(this.#weights),
       ...(this.#stopped !== undefined ? { stopped: this.#stopped } : {}),
     };
   }
@@ -722,7 +1079,7 @@ export class Fuzzer {
 export interface ReplayResult {
   /** Whether the request still fails (crash, hang, or the reproducer's output finding). */
   readonly reproduced: boolean;
-  /** What happened: `crash`, `hang`, `canary`, `kernel-pointer` or `ok` (nothing found). */
+  /** What happened: `crash`, `hang`, `canary`, `pointer`, `stale` or `ok` (nothing found). */
   readonly observed: FindingKind | "ok";
   /** The status seen. */
   readonly status: string;
@@ -773,7 +1130,7 @@ export async function replayReproducer(
     outputSize: reproducer.outputSize,
     strategy: "random",
   };
-  const observation = await fuzzer.replayOne(request);
+  const observation = await fuzzer.replayOne(request, reproducer.sequence);
   const restarted = fuzzer.summary().restarts > 0;
   if (found === undefined) {
     return { reproduced: false, observed: "ok", status: observation };

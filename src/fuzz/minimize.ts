@@ -1,7 +1,7 @@
 /**
- * Minimization of a failing request: shrink its input (and output size)
- * while it still fails, within a bounded number of attempts — each attempt
- * that reproduces a crash costs a driver restart.
+ * Minimization of a failing request: shrink its input (and output size) and
+ * lower its integer fields while it still fails, within a bounded number of
+ * attempts — each attempt that reproduces a crash costs a driver restart.
  *
  * @module
  */
@@ -62,7 +62,8 @@ function nonZero(data: Uint8Array): number {
 
 /**
  * Whether `a` is smaller than `b`: shorter input, then fewer non-zero input
- * bytes, then a smaller output size.
+ * bytes, then a smaller output size, then smaller 32-bit little-endian words
+ * (their sum).
  *
  * @example
  * ```ts
@@ -75,13 +76,27 @@ export function smaller(a: MinimizeCase, b: MinimizeCase): boolean {
   const za = nonZero(a.input);
   const zb = nonZero(b.input);
   if (za !== zb) return za < zb;
-  return a.outputSize < b.outputSize;
+  if (a.outputSize !== b.outputSize) return a.outputSize < b.outputSize;
+  return wordSum(a.input) < wordSum(b.input);
 }
+
+function wordSum(data: Uint8Array): number {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let sum = 0;
+  for (let i = 0; i + 4 <= data.length; i += 4) sum += view.getUint32(i, true);
+  return sum;
+}
+
+/** Aligned 32-bit words the integer step lowers at most. */
+const LOWERED_WORDS = 32;
 
 /**
  * Shrinks `start` while `stillFails` says the request still fails:
- * output size 0, the shortest failing prefix (binary search), removal of
- * chunks (halves, quarters ... single bytes), then zeroing of chunks. Every
+ * output size 0, the shortest failing prefix (binary search), the lowest
+ * failing value of each aligned 32-bit word (a length field of 255 that
+ * needs to be only 5 becomes 5) and the shortest prefix again (the bytes such
+ * a field asked for may now be too many), removal of chunks (halves,
+ * quarters ... single bytes), then zeroing of chunks. Every
  * step keeps the smaller request only when it still fails; the result is
  * never larger than `start`. Deterministic, and bounded by `maxAttempts`.
  *
@@ -131,20 +146,51 @@ export async function minimize(
   if (best.outputSize > 0) await attempt({ input: best.input, outputSize: 0 });
 
   // 2. The shortest failing prefix.
-  let low = 0;
-  let high = best.input.length;
-  while (low < high && budgetLeft()) {
-    const middle = Math.floor((low + high) / 2);
-    if (
-      await attempt({ input: best.input.subarray(0, middle).slice(), outputSize: best.outputSize })
-    ) {
-      high = middle;
-    } else {
-      low = middle + 1;
+  const shortestPrefix = async () => {
+    let low = 0;
+    let high = best.input.length;
+    while (low < high && budgetLeft()) {
+      const middle = Math.floor((low + high) / 2);
+      const prefix = { input: best.input.subarray(0, middle).slice(), outputSize: best.outputSize };
+      if (await attempt(prefix)) high = middle;
+      else low = middle + 1;
     }
+  };
+  await shortestPrefix();
+
+  // 3. Integer fields as low as they still fail (0 at once when that fails, else halved
+  //    while the request fails, then a binary search); after a lowered one the prefix
+  //    again: the bytes a length field asked for may now be too many. A magic number
+  //    stops at the first halving.
+  for (let offset = 0; offset + 4 <= best.input.length && offset < 4 * LOWERED_WORDS; offset += 4) {
+    const withWord = (value: number) => {
+      const input = new Uint8Array(best.input);
+      new DataView(input.buffer).setUint32(offset, value, true);
+      return { input, outputSize: best.outputSize };
+    };
+    const view = new DataView(best.input.buffer, best.input.byteOffset, best.input.byteLength);
+    let high = view.getUint32(offset, true);
+    let low = 0;
+    // A word that does not matter goes to 0 at once.
+    if (high > 0 && (await attempt(withWord(0)))) continue;
+    while (high > 0 && budgetLeft()) {
+      const half = high >>> 1;
+      if (await attempt(withWord(half))) {
+        high = half;
+      } else {
+        low = half + 1;
+        break;
+      }
+    }
+    while (low < high && budgetLeft()) {
+      const middle = Math.floor((low + high) / 2);
+      if (await attempt(withWord(middle))) high = middle;
+      else low = middle + 1;
+    }
+    if (high < view.getUint32(offset, true)) await shortestPrefix();
   }
 
-  // 3. Chunk removal, halves down to single bytes.
+  // 4. Chunk removal, halves down to single bytes.
   for (
     let chunk = highestPowerOfTwo(best.input.length / 2);
     chunk >= 1 && budgetLeft();
@@ -158,7 +204,7 @@ export async function minimize(
     }
   }
 
-  // 4. Zeroing, halves down to single bytes.
+  // 5. Zeroing, halves down to single bytes.
   for (
     let chunk = highestPowerOfTwo(best.input.length / 2);
     chunk >= 1 && budgetLeft();

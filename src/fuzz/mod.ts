@@ -2,17 +2,25 @@
  * The IOCTL fuzzer for programmatic use (the CLI's `kbridge fuzz` runs the
  * same engine): a {@linkcode Fuzzer} sends seeded, generated requests to a
  * {@linkcode FuzzTarget} (a {@linkcode DeviceTarget}: a device and its
- * driver's service), finds the codes a driver accepts, checks every answer,
- * writes a reproducer file per finding, restarts a crashed driver and
- * minimizes crashing inputs; {@linkcode replayReproducer} sends one
- * reproducer's request again.
+ * driver's service), finds the codes a driver accepts, checks every answer
+ * (crashes, hangs, the output canary, pointers into the driver's memory —
+ * {@linkcode HostRanges} under Wine, {@linkcode KERNEL_RANGES} on Windows —
+ * and stale bytes), writes a reproducer file per unique finding, restarts a
+ * crashed driver and minimizes crashing and hanging inputs;
+ * {@linkcode replayReproducer} sends one reproducer's requests again.
  *
  * @example
  * ```ts ignore
- * import { DeviceTarget, Fuzzer } from "@kbridge/kbridge/fuzz";
+ * import { DeviceTarget, Fuzzer, HostRanges } from "@kbridge/kbridge/fuzz";
  *
  * const target = new DeviceTarget("\\\\.\\MyDriver", { service: "mydriver" });
- * const fuzzer = new Fuzzer(target, { seed: 1, outDir: "findings", service: "mydriver" });
+ * const fuzzer = new Fuzzer(target, {
+ *   seed: 1,
+ *   outDir: "findings",
+ *   service: "mydriver",
+ *   ranges: new HostRanges("mydriver.sys"), // the kernel half when not under Wine
+ *   onEvent: (event) => event.type === "finding" && !event.repeated && console.error(event.finding),
+ * });
  * const { codes } = await fuzzer.discover({ deviceTypes: [0x8023] });
  * await fuzzer.run(codes, { iterations: 10_000 });
  * console.log(fuzzer.summary());
@@ -26,11 +34,13 @@ export {
   DEFAULT_MAX_LENGTH,
   DEFAULT_MINIMIZE_ATTEMPTS,
   DEFAULT_TIMEOUT_MS,
+  type FaultSite,
   type Finding,
   Fuzzer,
   type FuzzerOptions,
   type FuzzEvent,
   type FuzzSummary,
+  HANG_FLOOR_MS,
   replayReproducer,
   type ReplayResult,
   type RunOptions,
@@ -48,4 +58,6 @@ export {
   readReproducer,
   type Reproducer,
   ReproducerError,
+  type SequenceStep,
 } from "./reproducer.ts";
+export { type AddressRange, type AddressRanges, HostRanges, KERNEL_RANGES } from "./ranges.ts";

@@ -44,7 +44,10 @@ export const REPRODUCER_FORMAT = "kbridge-fuzz-reproducer/1";
  * - `crash`: the driver (its host process) died;
  * - `hang`: a request did not complete, even after it was cancelled;
  * - `canary`: output bytes past the bytes returned changed;
- * - `kernel-pointer`: the output holds values that look like kernel addresses.
+ * - `pointer`: the output holds values that point into the driver's memory
+ *   (the kernel half on Windows, the driver host's image, heap and stacks under Wine);
+ * - `stale`: bytes inside the returned length differ between two runs of the
+ *   same request (stale memory, or bytes the driver never wrote).
  *
  * @example
  * ```ts
@@ -52,9 +55,29 @@ export const REPRODUCER_FORMAT = "kbridge-fuzz-reproducer/1";
  * const kind: FindingKind = "crash";
  * ```
  */
-export type FindingKind = "crash" | "hang" | "canary" | "kernel-pointer";
+export type FindingKind = "crash" | "hang" | "canary" | "pointer" | "stale";
 
-const KINDS: readonly FindingKind[] = ["crash", "hang", "canary", "kernel-pointer"];
+const KINDS: readonly FindingKind[] = ["crash", "hang", "canary", "pointer", "stale"];
+/** Kinds of older files, and what they are now. */
+const OLD_KINDS: Readonly<Record<string, FindingKind>> = { "kernel-pointer": "pointer" };
+
+/**
+ * One request of a reproducer's sequence.
+ *
+ * @example
+ * ```ts
+ * import type { SequenceStep } from "./reproducer.ts";
+ * const step: SequenceStep = { code: 0x80242020, input: new TextEncoder().encode("ARM!"), outputSize: 4 };
+ * ```
+ */
+export interface SequenceStep {
+  /** The control code. */
+  readonly code: number;
+  /** The input bytes. */
+  readonly input: Uint8Array;
+  /** The output buffer size. */
+  readonly outputSize: number;
+}
 
 /**
  * A finding, as a reproducer file holds it.
@@ -101,6 +124,15 @@ export interface Reproducer {
   readonly detail?: string;
   /** For a minimized reproducer: the size of the request it was minimized from. */
   readonly minimizedFrom?: { readonly inputLength: number; readonly outputSize: number };
+  /**
+   * Requests to send first, in order, after a fresh start of the driver: the
+   * finding depends on the state they leave (the request alone does not reproduce it).
+   */
+  readonly sequence?: readonly SequenceStep[];
+  /** Where it happened, when known (e.g. `kbquirky.sys+0x1234`). */
+  readonly site?: string;
+  /** When it was found (ISO 8601). */
+  readonly time?: string;
 }
 
 /**
@@ -164,6 +196,15 @@ export function encodeReproducer(reproducer: Reproducer): string {
   object.status = reproducer.status;
   if (reproducer.detail !== undefined) object.detail = reproducer.detail;
   if (reproducer.minimizedFrom !== undefined) object.minimizedFrom = reproducer.minimizedFrom;
+  if (reproducer.sequence !== undefined) {
+    object.sequence = reproducer.sequence.map((step) => ({
+      code: hex32(step.code),
+      input: toHex(step.input),
+      outputSize: step.outputSize,
+    }));
+  }
+  if (reproducer.site !== undefined) object.site = reproducer.site;
+  if (reproducer.time !== undefined) object.time = reproducer.time;
   return JSON.stringify(object, null, 2) + "\n";
 }
 
@@ -234,7 +275,8 @@ export function decodeReproducer(text: string, file = "the reproducer"): Reprodu
   if (object.format !== REPRODUCER_FORMAT) {
     throw new ReproducerError(file, `format must be "${REPRODUCER_FORMAT}"`);
   }
-  const kind = stringField(file, object, "kind") as FindingKind;
+  const written = stringField(file, object, "kind")!;
+  const kind = (OLD_KINDS[written] ?? written) as FindingKind;
   if (!KINDS.includes(kind)) {
     throw new ReproducerError(file, `kind must be one of ${KINDS.join(", ")}`);
   }
@@ -247,6 +289,9 @@ export function decodeReproducer(text: string, file = "the reproducer"): Reprodu
   const minimized = object.minimizedFrom as Record<string, unknown> | undefined;
   const service = stringField(file, object, "service", true);
   const detail = stringField(file, object, "detail", true);
+  const site = stringField(file, object, "site", true);
+  const time = stringField(file, object, "time", true);
+  const sequence = decodeSequence(file, object.sequence);
   return {
     kind,
     device: stringField(file, object, "device")!,
@@ -267,7 +312,30 @@ export function decodeReproducer(text: string, file = "the reproducer"): Reprodu
         },
       }
       : {}),
+    ...(sequence !== undefined ? { sequence } : {}),
+    ...(site !== undefined ? { site } : {}),
+    ...(time !== undefined ? { time } : {}),
   };
+}
+
+function decodeSequence(file: string, value: unknown): SequenceStep[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new ReproducerError(file, "sequence must be a list");
+  return value.map((item, i) => {
+    if (typeof item !== "object" || item === null) {
+      throw new ReproducerError(file, `sequence[${i}] must be an object`);
+    }
+    const step = item as Record<string, unknown>;
+    const input = fromHex(stringField(file, step, "input", true) ?? "");
+    if (input === undefined) {
+      throw new ReproducerError(file, `sequence[${i}].input must be hex digits in pairs`);
+    }
+    return {
+      code: integerField(file, step, "code", 0xffff_ffff),
+      input,
+      outputSize: integerField(file, step, "outputSize", 0xffff_ffff),
+    };
+  });
 }
 
 /**

@@ -8,12 +8,24 @@
  * - `lengths`: corpus inputs resized to boundary lengths (0, 1, powers of two ± 1,
  *   page-crossing 4095/4096/4097, up to 16 MiB + 1) with boundary output sizes;
  * - `neither-pointers`: pointer-like values (NULL, -1, 0xFFFF8000_00000000, small
- *   integers ...) in 8-byte-aligned slots, aimed at METHOD_NEITHER codes first.
+ *   integers ...) in 8-byte-aligned slots, aimed at METHOD_NEITHER codes first;
+ * - `fields`: structure-aware: exact lengths (every length 0..64, the sizes of
+ *   requests the driver accepted, powers of two ± 3), and integer fields at
+ *   aligned offsets set to boundaries, the request's own lengths ± 1, small
+ *   counts and offsets, or values of the {@linkcode Dictionary} (words of the
+ *   driver's outputs, and comparison operands when coverage is on).
  *
  * @module
  */
 import type { Corpus } from "./corpus.ts";
-import { boundaryLength, havoc, INTERESTING_32, resize, writePointers } from "./mutate.ts";
+import {
+  boundaryLength,
+  havoc,
+  INTERESTING_32,
+  resize,
+  writePointers,
+  writeValue,
+} from "./mutate.ts";
 import type { Prng } from "./prng.ts";
 
 /**
@@ -22,15 +34,78 @@ import type { Prng } from "./prng.ts";
  * @example
  * ```ts
  * import { STRATEGIES } from "./strategy.ts";
- * STRATEGIES.join(","); // "random,bitflip,lengths,neither-pointers"
+ * STRATEGIES.join(","); // "random,bitflip,lengths,neither-pointers,fields"
  * ```
  */
-export const STRATEGIES: readonly ["random", "bitflip", "lengths", "neither-pointers"] = [
+export const STRATEGIES: readonly ["random", "bitflip", "lengths", "neither-pointers", "fields"] = [
   "random",
   "bitflip",
   "lengths",
   "neither-pointers",
+  "fields",
 ];
+
+/** Values kept at most per kind in a {@linkcode Dictionary}. */
+const DICTIONARY_LIMIT = 256;
+
+/**
+ * What the driver told the fuzzer: request sizes it accepted, and 32- and
+ * 64-bit values worth writing into inputs (words of its outputs, and
+ * comparison operands from coverage). Each list keeps its first 256 values.
+ *
+ * @example
+ * ```ts
+ * import { Dictionary } from "./strategy.ts";
+ *
+ * const dictionary = new Dictionary();
+ * dictionary.addWords(new Uint8Array([0x4b, 0x51, 0x53, 0x54]));
+ * dictionary.values; // [0x5453514bn]
+ * ```
+ */
+export class Dictionary {
+  readonly #values: bigint[] = [];
+  readonly #valueSet = new Set<bigint>();
+  readonly #sizes: number[] = [];
+
+  /** The values, in the order they were added. */
+  get values(): readonly bigint[] {
+    return this.#values;
+  }
+
+  /** Input and output sizes of accepted requests. */
+  get sizes(): readonly number[] {
+    return this.#sizes;
+  }
+
+  /** Adds a value (no zero, no duplicate, up to the limit). */
+  add(value: bigint): void {
+    if (value === 0n || this.#valueSet.has(value) || this.#values.length >= DICTIONARY_LIMIT) {
+      return;
+    }
+    this.#valueSet.add(value);
+    this.#values.push(value);
+  }
+
+  /** Adds the aligned 32-bit words of `data` (the first 64 bytes), and its 64-bit words above 2^32. */
+  addWords(data: Uint8Array): void {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const end = Math.min(data.length, 64);
+    for (let i = 0; i + 4 <= end; i += 4) this.add(BigInt(view.getUint32(i, true)));
+    for (let i = 0; i + 8 <= end; i += 8) {
+      const word = view.getBigUint64(i, true);
+      if (word > 0xffff_ffffn) this.add(word);
+    }
+  }
+
+  /** Adds the input and output size of a request the driver accepted. */
+  addSize(input: number, output: number): void {
+    for (const size of [input, output]) {
+      if (this.#sizes.length < DICTIONARY_LIMIT && !this.#sizes.includes(size)) {
+        this.#sizes.push(size);
+      }
+    }
+  }
+}
 
 /**
  * A strategy name.
@@ -85,6 +160,8 @@ export interface StrategyContext {
   readonly codes: readonly number[];
   /** The largest input or output size, in bytes. */
   readonly maxLength: number;
+  /** What the driver told the fuzzer so far (empty when omitted). */
+  readonly dictionary?: Dictionary;
 }
 
 /**
@@ -213,6 +290,57 @@ function neitherCase(context: StrategyContext): FuzzCase {
 }
 
 /**
+ * A length for the `fields` strategy: an exact small length (0..64) 40% of
+ * the time, a size the driver accepted 30% (when there is one), else a power
+ * of two up to 4096 plus or minus up to 3.
+ *
+ * @example
+ * ```ts
+ * import { Prng } from "./prng.ts";
+ * import { exactLength } from "./strategy.ts";
+ *
+ * exactLength(new Prng(1), [12], 4096) <= 4096; // true
+ * ```
+ */
+export function exactLength(prng: Prng, sizes: readonly number[], max: number): number {
+  const roll = prng.int(100);
+  if (roll < 40) return clamp(prng.int(65), max);
+  if (roll < 70 && sizes.length > 0) return clamp(prng.pick(sizes), max);
+  return clamp((1 << prng.int(13)) + prng.range(-3, 3), max);
+}
+
+function fieldsCase(context: StrategyContext): FuzzCase {
+  const { prng, corpus, codes, maxLength } = context;
+  const sizes = context.dictionary?.sizes ?? [];
+  const values = context.dictionary?.values ?? [];
+  const code = prng.pick(codes);
+  const entry = corpus.pick(prng);
+  const length = exactLength(prng, sizes, maxLength);
+  const roll = prng.int(100);
+  const outputSize = roll < 50
+    ? exactLength(prng, sizes, maxLength)
+    : roll < 75
+    ? length
+    : clamp(entry.outputSize, maxLength);
+  let input: Uint8Array = resize(entry.data, length, 0);
+  const writes = prng.range(1, 3);
+  for (let i = 0; i < writes && length >= 4; i++) {
+    const wide = length >= 8 && prng.chance(0.25);
+    const size = wide ? 8 : 4;
+    const offset = prng.int(Math.floor(length / size)) * size;
+    const kind = prng.int(100);
+    let value: bigint;
+    if (kind < 30 && values.length > 0) value = prng.pick(values);
+    else if (kind < 50) value = BigInt(prng.pick([length, outputSize]) + prng.range(-1, 1));
+    else if (kind < 65) value = BigInt(prng.int(17)); // a count
+    else if (kind < 75) value = BigInt(prng.int(Math.max(1, length)) & ~3); // an offset
+    else value = BigInt(prng.pick(INTERESTING_32) >>> 0);
+    input = writeValue(input, offset, size, BigInt.asUintN(size * 8, value));
+  }
+  return { code, input, outputSize, strategy: "fields" };
+}
+
+/**
  * One test case from `strategy`.
  *
  * @example
@@ -236,5 +364,7 @@ export function generateCase(strategy: StrategyName, context: StrategyContext): 
       return lengthsCase(context);
     case "neither-pointers":
       return neitherCase(context);
+    case "fields":
+      return fieldsCase(context);
   }
 }
