@@ -249,7 +249,8 @@ static NTSTATUS KbOverflow(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ P
 /*
  * KbDispatchDeviceControl - IRP_MJ_DEVICE_CONTROL.
  * Routes the IOCTL to its handler and completes the IRP unless the handler
- * returned STATUS_PENDING. Unknown codes: STATUS_INVALID_DEVICE_REQUEST.
+ * returned STATUS_PENDING. Unknown codes: STATUS_INVALID_DEVICE_REQUEST;
+ * any code on a file after its CLEANUP: STATUS_FILE_CLOSED.
  */
 NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
 {
@@ -258,6 +259,13 @@ NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
     ULONG_PTR information = 0;
     NTSTATUS status;
 
+    /* After CLEANUP nothing may start work that the file's release would miss. */
+    if (KB_FILE_IS_CLEANED_UP(stack->FileObject)) {
+        Irp->IoStatus.Status = STATUS_FILE_CLOSED;
+        Irp->IoStatus.Information = 0;
+        IoCompleteRequest(Irp, IO_NO_INCREMENT);
+        return STATUS_FILE_CLOSED;
+    }
     /* SECTION_OPEN, SECTION_CLOSE and INVERTED_WAIT are the kit channel's. */
     if (KbKitDispatchDeviceControl(&extension->Channel, Irp, stack, &status)) {
         return status;
@@ -306,7 +314,7 @@ NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
         status = KbProducerStart(&extension->Producer, Irp, stack);
         break;
     case IOCTL_KBRIDGE_PRODUCER_STOP:
-        status = KbProducerStop(&extension->Producer);
+        status = KbProducerStop(&extension->Producer, stack->FileObject);
         break;
     case IOCTL_KBRIDGE_INJECT:
         status = KbProducerInject(&extension->Producer, Irp, stack);

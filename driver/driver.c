@@ -3,8 +3,8 @@
  *
  * A legacy (non-PnP) WDM driver: DriverEntry creates the single device
  * \Device\Kbridge and the link \DosDevices\Kbridge, sets up the kit's
- * channel on the reference codes (fixed names KbridgeRing/KbridgeRingEvent,
- * one section subscriber at a time), starts the producer thread, and
+ * channel on the reference codes (object names generated per open, up to
+ * KBRIDGE_MAX_SECTIONS subscribers), starts the producer thread, and
  * DriverUnload undoes it all.
  *
  * File lifetime. On Windows, closing the last handle sends IRP_MJ_CLEANUP
@@ -43,12 +43,15 @@ static const UNICODE_STRING KbDeviceSddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)
 KB_COUNTERS KbCounters;
 KBKIT_POOL KbPool;
 
-/* The reference wire structs of SECTION_OPEN are the kit's (its reply without the names). */
+/* The reference wire structs of SECTION_OPEN are the kit's. */
 C_ASSERT(sizeof(KBRIDGE_SECTION_REQUEST) == sizeof(KBKIT_SECTION_REQUEST));
 C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_REQUEST, RingBytes) == FIELD_OFFSET(KBKIT_SECTION_REQUEST, RingBytes));
-C_ASSERT(sizeof(KBRIDGE_SECTION_INFO) == KBKIT_SECTION_SIZES_BYTES);
+C_ASSERT(KBRIDGE_NAME_CHARS == KBKIT_NAME_CHARS);
+C_ASSERT(sizeof(KBRIDGE_SECTION_INFO) == sizeof(KBKIT_SECTION_INFO));
 C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, ViewBytes) == FIELD_OFFSET(KBKIT_SECTION_INFO, ViewBytes));
 C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, RingBytes) == FIELD_OFFSET(KBKIT_SECTION_INFO, RingBytes));
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, SectionName) == FIELD_OFFSET(KBKIT_SECTION_INFO, SectionName));
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, EventName) == FIELD_OFFSET(KBKIT_SECTION_INFO, EventName));
 
 /* The kit's channel on the reference protocol: its codes, names and limits. */
 static const KBKIT_CONFIG KbChannelConfig = {
@@ -57,12 +60,13 @@ static const KBKIT_CONFIG KbChannelConfig = {
     .InvertedWaitCode = IOCTL_KBRIDGE_INVERTED_WAIT,
     .PoolTag = KB_POOL_TAG,
     .MaxMessage = KBRIDGE_MAX_MESSAGE,
-    .MaxSections = 1,
+    .MaxSections = KBRIDGE_MAX_SECTIONS,
     .InvertedQueueLimit = KBRIDGE_INVERTED_QUEUE_LIMIT,
+    .MaxWaitsPerFile = KBRIDGE_INVERTED_WAIT_LIMIT,
     /* Messages injected before anyone subscribes wait for the first subscriber. */
     .Flags = KBKIT_FLAG_QUEUE_WITHOUT_SUBSCRIBER,
-    .SectionName = KBRIDGE_SECTION_OBJECT_NAME,
-    .EventName = KBRIDGE_EVENT_OBJECT_NAME,
+    /* Unpredictable names per open: a name squatted beforehand cannot disable the channel. */
+    .NamePrefix = KBRIDGE_OBJECT_NAME_PREFIX,
 };
 
 DRIVER_INITIALIZE DriverEntry;
@@ -165,17 +169,24 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     }
     extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
     RtlZeroMemory(extension, sizeof(*extension));
-    KbPendInitialize(&extension->Pend);
     KbClassicInitialize(&extension->Classic, &extension->Producer);
+    status = KbPendInitialize(&extension->Pend, device);
+    if (!NT_SUCCESS(status)) {
+        KbPendShutdown(&extension->Pend);
+        IoDeleteDevice(device);
+        return status;
+    }
 
     status = KbKitInitialize(&extension->Channel, &KbChannelConfig);
     if (!NT_SUCCESS(status)) {
+        KbPendShutdown(&extension->Pend);
         IoDeleteDevice(device);
         return status;
     }
     status = KbProducerStartThread(&extension->Producer, &extension->Channel);
     if (!NT_SUCCESS(status)) {
         KbKitUninitialize(&extension->Channel);
+        KbPendShutdown(&extension->Pend);
         IoDeleteDevice(device);
         return status;
     }
@@ -192,6 +203,7 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
         KbKitProcessWatchStop();
         KbProducerStopThread(&extension->Producer);
         KbKitUninitialize(&extension->Channel);
+        KbPendShutdown(&extension->Pend);
         IoDeleteDevice(device);
         return status;
     }
@@ -277,11 +289,16 @@ static VOID KbReleaseFileResources(_Inout_ PKB_DEVICE_EXTENSION Extension, _In_ 
 
 /*
  * KbDispatchCleanup - IRP_MJ_CLEANUP: the last handle is closed (Windows only).
+ * The file is marked first, so that a request still sent on it (a kernel
+ * component holding a reference) is refused instead of creating new work
+ * that nothing would release.
  */
 static NTSTATUS KbDispatchCleanup(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
 {
-    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension,
-                           IoGetCurrentIrpStackLocation(Irp)->FileObject);
+    PFILE_OBJECT file = IoGetCurrentIrpStackLocation(Irp)->FileObject;
+
+    KB_MARK_FILE_CLEANED_UP(file);
+    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension, file);
     return KbCompleteRequest(Irp, STATUS_SUCCESS);
 }
 
@@ -291,8 +308,10 @@ static NTSTATUS KbDispatchCleanup(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP
  */
 static NTSTATUS KbDispatchClose(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
 {
-    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension,
-                           IoGetCurrentIrpStackLocation(Irp)->FileObject);
+    PFILE_OBJECT file = IoGetCurrentIrpStackLocation(Irp)->FileObject;
+
+    KB_MARK_FILE_CLEANED_UP(file);
+    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension, file);
     InterlockedDecrement(&KbCounters.OpenFiles);
     return KbCompleteRequest(Irp, STATUS_SUCCESS);
 }
@@ -360,6 +379,7 @@ NTSTATUS KbGetStats(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_P
     stats->ClassicMappings = KbReadCounter(&KbCounters.ClassicMappings);
     stats->EventReferences = KbReadCounter(&KbCounters.EventReferences);
     stats->ProducerRunning = KbReadCounter(&KbCounters.ProducerRunning);
+    stats->PendTimerArmed = KbReadCounter(&extension->Pend.TimerArmed);
     stats->MessagesProduced = KbReadCounter64(&KbCounters.MessagesProduced);
     stats->InvertedOverflow = kit.InvertedOverflow;
     stats->RingDropped = kit.RingDropped + KbReadCounter64(&KbCounters.ClassicDropped);

@@ -48,6 +48,15 @@
 /* Period of the timer that completes timed-out PEND IRPs. */
 #define KB_PEND_SWEEP_MS      10
 
+/*
+ * A file whose CLEANUP (or CLOSE) arrived: FsContext2 of our own file objects
+ * is ours to use, and this marker needs no allocation. DEVICE_CONTROL refuses
+ * requests on a marked file with STATUS_FILE_CLOSED.
+ */
+#define KB_FILE_CLEANED_UP ((PVOID)(ULONG_PTR)1)
+#define KB_MARK_FILE_CLEANED_UP(File) ((File)->FsContext2 = KB_FILE_CLEANED_UP)
+#define KB_FILE_IS_CLEANED_UP(File) ((File)->FsContext2 == KB_FILE_CLEANED_UP)
+
 /* The driver's own pool blocks (the kit's channel counts its own). */
 extern KBKIT_POOL KbPool;
 
@@ -71,14 +80,19 @@ extern KB_COUNTERS KbCounters;
  * pend.c
  */
 typedef struct _KB_PEND {
-    KSPIN_LOCK Lock;
+    KSPIN_LOCK Lock;               /* guards Irps and DisarmQueued */
     KBKIT_IRP_QUEUE Irps;
-    KTIMER Timer;                  /* periodic, armed by the first timed PEND */
+    KTIMER Timer;                  /* periodic, armed only while a timed PEND waits */
     KDPC Dpc;
-    volatile LONG TimerArmed;
+    FAST_MUTEX TimerMutex;         /* orders arming, timed inserts and disarming */
+    volatile LONG TimerArmed;      /* 1 while Timer is set (GET_STATS reads it) */
+    BOOLEAN DisarmQueued;          /* DisarmWork is queued or running */
+    KEVENT DisarmIdle;             /* signalled while DisarmWork is not queued */
+    PIO_WORKITEM DisarmWork;
 } KB_PEND, *PKB_PEND;
 
-VOID KbPendInitialize(_Out_ PKB_PEND Pend);
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbPendInitialize(_Out_ PKB_PEND Pend, _In_ PDEVICE_OBJECT DeviceObject);
 NTSTATUS KbPendRequest(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
 NTSTATUS KbPendRelease(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                        _Out_ PULONG_PTR Information);
@@ -126,7 +140,7 @@ NTSTATUS KbProducerCall(_Inout_ PKB_PRODUCER Producer, _In_ KB_PRODUCER_ROUTINE 
                         _Inout_opt_ PVOID Context);
 VOID KbProducerBindClassicRing(_Inout_ PKB_PRODUCER Producer, _In_opt_ PKBKIT_RING Ring);
 NTSTATUS KbProducerStart(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
-NTSTATUS KbProducerStop(_Inout_ PKB_PRODUCER Producer);
+NTSTATUS KbProducerStop(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject);
 NTSTATUS KbProducerInject(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
 VOID KbProducerReleaseFile(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject);
 

@@ -414,6 +414,10 @@ BOOLEAN KbKitIrpQueueInsertLocked(_Inout_ PKBKIT_IRP_QUEUE Queue, _Inout_ PIRP I
 _Requires_lock_held_(*Queue->Lock)
 ULONG KbKitIrpQueueDetachLocked(_Inout_ PKBKIT_IRP_QUEUE Queue, _In_opt_ KBKIT_IRP_MATCH *Match,
                                 _In_opt_ PVOID Context, _In_ ULONG MaxIrps, _Inout_ PLIST_ENTRY Detached);
+/* The number of queued IRPs Match selects (NULL: all), e.g. one file's, for per-file caps. */
+_Requires_lock_held_(*Queue->Lock)
+ULONG KbKitIrpQueueCountLocked(_In_ const KBKIT_IRP_QUEUE *Queue, _In_opt_ KBKIT_IRP_MATCH *Match,
+                               _In_opt_ PVOID Context);
 /* Completes a detached IRP; without the lock. */
 _IRQL_requires_max_(DISPATCH_LEVEL)
 VOID KbKitIrpQueueComplete(_Inout_ PKBKIT_IRP_QUEUE Queue, _Inout_ PIRP Irp,
@@ -446,6 +450,7 @@ typedef struct _KBKIT_CONFIG {
     ULONG MaxMessage;          /* largest payload, 1 ... KBKIT_MAX_MESSAGE_LIMIT */
     ULONG MaxSections;         /* rings open at once (one per file); 1 with fixed names */
     ULONG InvertedQueueLimit;  /* messages queued while no wait is pending */
+    ULONG MaxWaitsPerFile;     /* wait IRPs one file may keep pending (> 0 with an inverted channel) */
     ULONG Flags;               /* KBKIT_FLAG_* */
     /* Either fixed names (without "Global\\"), both set ... */
     PCWSTR SectionName;
