@@ -30,6 +30,7 @@
 #include <ntifs.h>
 #include "kit/kbkit.h"
 #include "kbridge.h"
+#include "kbversion.h" /* KB_DRIVER_MAJOR, KB_DRIVER_MINOR */
 
 /*
  * The kit's SEH guard under the names the handlers use (see KBKIT_TRY):
@@ -43,8 +44,6 @@
 #define KB_EXCEPT(StatusVariable) KBKIT_EXCEPT(StatusVariable)
 
 #define KB_POOL_TAG           ((ULONG)0x6764624B) /* 'gdbK': "Kbdg" in pool dumps */
-#define KB_DRIVER_MAJOR       1u
-#define KB_DRIVER_MINOR       0u
 /* Period of the timer that completes timed-out PEND IRPs. */
 #define KB_PEND_SWEEP_MS      10
 
@@ -93,10 +92,14 @@ typedef struct _KB_PEND {
 
 _IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
 NTSTATUS KbPendInitialize(_Out_ PKB_PEND Pend, _In_ PDEVICE_OBJECT DeviceObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbPendRequest(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
+_IRQL_requires_max_(APC_LEVEL)
 NTSTATUS KbPendRelease(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                        _Out_ PULONG_PTR Information);
+_IRQL_requires_max_(APC_LEVEL)
 VOID KbPendReleaseFile(_Inout_ PKB_PEND Pend, _In_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbPendShutdown(_Inout_ PKB_PEND Pend);
 
 /* ------------------------------------------------------------------------
@@ -107,6 +110,7 @@ VOID KbPendShutdown(_Inout_ PKB_PEND Pend);
 typedef struct _KB_PRODUCER KB_PRODUCER, *PKB_PRODUCER;
 
 /* A routine run on the producer thread by KbProducerCall. */
+_Function_class_(KB_PRODUCER_ROUTINE) _IRQL_requires_(PASSIVE_LEVEL)
 typedef NTSTATUS KB_PRODUCER_ROUTINE(_Inout_ PKB_PRODUCER Producer, _Inout_opt_ PVOID Context);
 
 typedef struct _KB_RUN {
@@ -134,14 +138,22 @@ struct _KB_PRODUCER {
     UCHAR Scratch[KBRIDGE_MAX_MESSAGE];
 };
 
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
 NTSTATUS KbProducerStartThread(_Inout_ PKB_PRODUCER Producer, _In_ PKBKIT_CHANNEL Channel);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbProducerStopThread(_Inout_ PKB_PRODUCER Producer);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbProducerCall(_Inout_ PKB_PRODUCER Producer, _In_ KB_PRODUCER_ROUTINE *Routine,
                         _Inout_opt_ PVOID Context);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbProducerBindClassicRing(_Inout_ PKB_PRODUCER Producer, _In_opt_ PKBKIT_RING Ring);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbProducerStart(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbProducerStop(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbProducerInject(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbProducerReleaseFile(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject);
 
 /* ------------------------------------------------------------------------
@@ -158,11 +170,16 @@ typedef struct _KB_CLASSIC {
     PKB_PRODUCER Producer;
 } KB_CLASSIC, *PKB_CLASSIC;
 
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbClassicInitialize(_Out_ PKB_CLASSIC Classic, _In_ PKB_PRODUCER Producer);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbClassicOpen(_Inout_ PKB_CLASSIC Classic, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                        _Out_ PULONG_PTR Information);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbClassicClose(_Inout_ PKB_CLASSIC Classic, _In_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbClassicReleaseFile(_Inout_ PKB_CLASSIC Classic, _In_opt_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbClassicProcessExit(_Inout_ PKB_CLASSIC Classic, _In_ HANDLE ProcessId);
 
 /* ------------------------------------------------------------------------
@@ -176,7 +193,9 @@ typedef struct _KB_DEVICE_EXTENSION {
 } KB_DEVICE_EXTENSION, *PKB_DEVICE_EXTENSION;
 
 /* driver.c */
+_IRQL_requires_max_(DISPATCH_LEVEL)
 NTSTATUS KbGetVersion(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information);
+_IRQL_requires_max_(DISPATCH_LEVEL)
 NTSTATUS KbGetStats(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information);
 
 /* control.c */

@@ -108,8 +108,8 @@ static VOID KbPendArmTimerLocked(_Inout_ PKB_PEND Pend)
  * timed IRP was left: stops the timer unless a timed PEND arrived meanwhile.
  * Context: the KB_PEND.
  */
-_IRQL_requires_(PASSIVE_LEVEL)
-static VOID KbPendDisarmWork(_In_ PDEVICE_OBJECT DeviceObject, _In_opt_ PVOID Context)
+_Use_decl_annotations_
+static VOID KbPendDisarmWork(PDEVICE_OBJECT DeviceObject, PVOID Context)
 {
     PKB_PEND pend = (PKB_PEND)Context;
     ULONG timed;
@@ -293,8 +293,8 @@ static BOOLEAN KbPendMatchTimed(_In_ PIRP Irp, _In_opt_ PVOID Context)
  * timed IRP is left, queues the work item that disarms the timer.
  *   DeferredContext: the KB_PEND.
  */
-static VOID KbPendTimerDpc(_In_ PKDPC Dpc, _In_opt_ PVOID DeferredContext,
-                           _In_opt_ PVOID SystemArgument1, _In_opt_ PVOID SystemArgument2)
+_Use_decl_annotations_
+static VOID KbPendTimerDpc(PKDPC Dpc, PVOID DeferredContext, PVOID SystemArgument1, PVOID SystemArgument2)
 {
     PKB_PEND pend = (PKB_PEND)DeferredContext;
     LIST_ENTRY expired;

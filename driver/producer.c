@@ -319,7 +319,8 @@ static VOID KbProducerEmitRunMessage(_Inout_ PKB_PRODUCER Producer)
  * KbProducerThread - the thread: run calls, write the run's messages, sleep.
  *   StartContext: the KB_PRODUCER.
  */
-static VOID KbProducerThread(_In_ PVOID StartContext)
+_Use_decl_annotations_
+static VOID KbProducerThread(PVOID StartContext)
 {
     PKB_PRODUCER producer = (PKB_PRODUCER)StartContext;
     LARGE_INTEGER interval;

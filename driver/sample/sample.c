@@ -751,6 +751,8 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     if (!NT_SUCCESS(status)) {
         return status;
     }
+    /* Before any allocation: how the WDK build's pool calls resolve. */
+    KbKitDriverRuntimeInitialize();
     DriverObject->MajorFunction[IRP_MJ_CREATE] = KbsDispatchCreate;
     DriverObject->MajorFunction[IRP_MJ_CLEANUP] = KbsDispatchRelease;
     DriverObject->MajorFunction[IRP_MJ_CLOSE] = KbsDispatchRelease;
