@@ -119,7 +119,7 @@ Deno.test("a handle without write access is refused the privileged codes and kee
   assert.equal(stats.classicMappings, 0);
   // The read-only codes answer the same handle.
   const version = VersionInfo.decode(reader.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size));
-  assert.equal(version.protocolVersion, 2);
+  assert.equal(version.protocolVersion, Protocol.VERSION);
   const data = Uint8Array.from({ length: 100 }, (_, i) => i * 7);
   assert.deepEqual(reader.ioctl(IOCTL.ECHO, data, data.length), data);
   assert.ok(readStats(reader).openFiles >= 2);
