@@ -10,6 +10,11 @@
  */
 #include "internal.h"
 
+/* Pageable (WDK build, see driver.c): the dispatch runs at PASSIVE_LEVEL and takes no spin lock itself. */
+#if KBKIT_WDK_BUILD
+#pragma alloc_text(PAGE, KbDispatchDeviceControl)
+#endif
+
 /*
  * KbFnv1a - FNV-1a 32 of Length bytes at Data (NULL when Length is 0).
  */
@@ -249,15 +254,26 @@ static NTSTATUS KbOverflow(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ P
 /*
  * KbDispatchDeviceControl - IRP_MJ_DEVICE_CONTROL.
  * Routes the IOCTL to its handler and completes the IRP unless the handler
- * returned STATUS_PENDING. Unknown codes: STATUS_INVALID_DEVICE_REQUEST.
+ * returned STATUS_PENDING. Unknown codes: STATUS_INVALID_DEVICE_REQUEST;
+ * any code on a file after its CLEANUP: STATUS_FILE_CLOSED.
  */
-NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
+_Use_decl_annotations_
+NTSTATUS KbDispatchDeviceControl(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
     PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension;
     PIO_STACK_LOCATION stack = IoGetCurrentIrpStackLocation(Irp);
     ULONG_PTR information = 0;
     NTSTATUS status;
 
+    PAGED_CODE();
+
+    /* After CLEANUP nothing may start work that the file's release would miss. */
+    if (KB_FILE_IS_CLEANED_UP(stack->FileObject)) {
+        Irp->IoStatus.Status = STATUS_FILE_CLOSED;
+        Irp->IoStatus.Information = 0;
+        IoCompleteRequest(Irp, IO_NO_INCREMENT);
+        return STATUS_FILE_CLOSED;
+    }
     /* SECTION_OPEN, SECTION_CLOSE and INVERTED_WAIT are the kit channel's. */
     if (KbKitDispatchDeviceControl(&extension->Channel, Irp, stack, &status)) {
         return status;
@@ -306,7 +322,7 @@ NTSTATUS KbDispatchDeviceControl(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
         status = KbProducerStart(&extension->Producer, Irp, stack);
         break;
     case IOCTL_KBRIDGE_PRODUCER_STOP:
-        status = KbProducerStop(&extension->Producer);
+        status = KbProducerStop(&extension->Producer, stack->FileObject);
         break;
     case IOCTL_KBRIDGE_INJECT:
         status = KbProducerInject(&extension->Producer, Irp, stack);

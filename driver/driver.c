@@ -3,8 +3,8 @@
  *
  * A legacy (non-PnP) WDM driver: DriverEntry creates the single device
  * \Device\Kbridge and the link \DosDevices\Kbridge, sets up the kit's
- * channel on the reference codes (fixed names KbridgeRing/KbridgeRingEvent,
- * one section subscriber at a time), starts the producer thread, and
+ * channel on the reference codes (object names generated per open, up to
+ * KBRIDGE_MAX_SECTIONS subscribers), starts the producer thread, and
  * DriverUnload undoes it all.
  *
  * File lifetime. On Windows, closing the last handle sends IRP_MJ_CLEANUP
@@ -43,12 +43,15 @@ static const UNICODE_STRING KbDeviceSddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)
 KB_COUNTERS KbCounters;
 KBKIT_POOL KbPool;
 
-/* The reference wire structs of SECTION_OPEN are the kit's (its reply without the names). */
+/* The reference wire structs of SECTION_OPEN are the kit's. */
 C_ASSERT(sizeof(KBRIDGE_SECTION_REQUEST) == sizeof(KBKIT_SECTION_REQUEST));
 C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_REQUEST, RingBytes) == FIELD_OFFSET(KBKIT_SECTION_REQUEST, RingBytes));
-C_ASSERT(sizeof(KBRIDGE_SECTION_INFO) == KBKIT_SECTION_SIZES_BYTES);
+C_ASSERT(KBRIDGE_NAME_CHARS == KBKIT_NAME_CHARS);
+C_ASSERT(sizeof(KBRIDGE_SECTION_INFO) == sizeof(KBKIT_SECTION_INFO));
 C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, ViewBytes) == FIELD_OFFSET(KBKIT_SECTION_INFO, ViewBytes));
 C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, RingBytes) == FIELD_OFFSET(KBKIT_SECTION_INFO, RingBytes));
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, SectionName) == FIELD_OFFSET(KBKIT_SECTION_INFO, SectionName));
+C_ASSERT(FIELD_OFFSET(KBRIDGE_SECTION_INFO, EventName) == FIELD_OFFSET(KBKIT_SECTION_INFO, EventName));
 
 /* The kit's channel on the reference protocol: its codes, names and limits. */
 static const KBKIT_CONFIG KbChannelConfig = {
@@ -57,12 +60,13 @@ static const KBKIT_CONFIG KbChannelConfig = {
     .InvertedWaitCode = IOCTL_KBRIDGE_INVERTED_WAIT,
     .PoolTag = KB_POOL_TAG,
     .MaxMessage = KBRIDGE_MAX_MESSAGE,
-    .MaxSections = 1,
+    .MaxSections = KBRIDGE_MAX_SECTIONS,
     .InvertedQueueLimit = KBRIDGE_INVERTED_QUEUE_LIMIT,
+    .MaxWaitsPerFile = KBRIDGE_INVERTED_WAIT_LIMIT,
     /* Messages injected before anyone subscribes wait for the first subscriber. */
     .Flags = KBKIT_FLAG_QUEUE_WITHOUT_SUBSCRIBER,
-    .SectionName = KBRIDGE_SECTION_OBJECT_NAME,
-    .EventName = KBRIDGE_EVENT_OBJECT_NAME,
+    /* Unpredictable names per open: a name squatted beforehand cannot disable the channel. */
+    .NamePrefix = KBRIDGE_OBJECT_NAME_PREFIX,
 };
 
 DRIVER_INITIALIZE DriverEntry;
@@ -71,10 +75,28 @@ static KBKIT_PROCESS_EXIT_ROUTINE KbProcessExit;
 _Dispatch_type_(IRP_MJ_CREATE) static DRIVER_DISPATCH KbDispatchCreate;
 _Dispatch_type_(IRP_MJ_CLEANUP) static DRIVER_DISPATCH KbDispatchCleanup;
 _Dispatch_type_(IRP_MJ_CLOSE) static DRIVER_DISPATCH KbDispatchClose;
+static VOID KbReleaseFileResources(_Inout_ PKB_DEVICE_EXTENSION Extension, _In_ PFILE_OBJECT FileObject);
+
+/*
+ * Pageable code (WDK build; gcc does not know the pragma, and the other
+ * builds' linkers keep one .text). INIT: discarded once DriverEntry returns.
+ * PAGE: routines that run only at PASSIVE_LEVEL and raise the IRQL only in
+ * the non-paged routines they call (a spin lock taken in paged code would
+ * fault at DISPATCH_LEVEL); each starts with PAGED_CODE().
+ */
+#if KBKIT_WDK_BUILD
+#pragma alloc_text(INIT, DriverEntry)
+#pragma alloc_text(PAGE, KbDriverUnload)
+#pragma alloc_text(PAGE, KbDispatchCreate)
+#pragma alloc_text(PAGE, KbDispatchCleanup)
+#pragma alloc_text(PAGE, KbDispatchClose)
+#pragma alloc_text(PAGE, KbReleaseFileResources)
+#endif
 
 /*
  * KbCreateDevice - create \Device\Kbridge with a KB_DEVICE_EXTENSION.
  */
+_IRQL_requires_(PASSIVE_LEVEL)
 static NTSTATUS KbCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING DeviceName,
                                _Out_ PDEVICE_OBJECT *DeviceObject)
 {
@@ -113,6 +135,7 @@ static NTSTATUS KbCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_S
  * creation retried once. On Windows a name already taken belongs to someone
  * else, and the load fails instead of deleting it.
  */
+_IRQL_requires_(PASSIVE_LEVEL)
 static NTSTATUS KbCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING DeviceName)
 {
     NTSTATUS status = IoCreateSymbolicLink(LinkName, DeviceName);
@@ -130,7 +153,8 @@ static NTSTATUS KbCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING
  * Returns STATUS_SUCCESS, STATUS_NOT_SUPPORTED for a build without SEH
  * outside Wine, or the first failure after undoing the rest.
  */
-NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING RegistryPath)
+_Use_decl_annotations_
+NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
 {
     UNICODE_STRING deviceName;
     UNICODE_STRING linkName;
@@ -145,6 +169,9 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     if (!NT_SUCCESS(status)) {
         return status;
     }
+
+    /* Before any allocation: how the WDK build's pool calls resolve. */
+    KbKitDriverRuntimeInitialize();
 
     /* A reloaded image may keep its data section (Wine); start from zero. */
     RtlZeroMemory(&KbCounters, sizeof(KbCounters));
@@ -165,17 +192,24 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     }
     extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
     RtlZeroMemory(extension, sizeof(*extension));
-    KbPendInitialize(&extension->Pend);
     KbClassicInitialize(&extension->Classic, &extension->Producer);
+    status = KbPendInitialize(&extension->Pend, device);
+    if (!NT_SUCCESS(status)) {
+        KbPendShutdown(&extension->Pend);
+        IoDeleteDevice(device);
+        return status;
+    }
 
     status = KbKitInitialize(&extension->Channel, &KbChannelConfig);
     if (!NT_SUCCESS(status)) {
+        KbPendShutdown(&extension->Pend);
         IoDeleteDevice(device);
         return status;
     }
     status = KbProducerStartThread(&extension->Producer, &extension->Channel);
     if (!NT_SUCCESS(status)) {
         KbKitUninitialize(&extension->Channel);
+        KbPendShutdown(&extension->Pend);
         IoDeleteDevice(device);
         return status;
     }
@@ -192,6 +226,7 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
         KbKitProcessWatchStop();
         KbProducerStopThread(&extension->Producer);
         KbKitUninitialize(&extension->Channel);
+        KbPendShutdown(&extension->Pend);
         IoDeleteDevice(device);
         return status;
     }
@@ -205,11 +240,14 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
  * under Wine a service stop may still find some, so everything still owned
  * is released here as well.
  */
-static VOID KbDriverUnload(_In_ PDRIVER_OBJECT DriverObject)
+_Use_decl_annotations_
+static VOID KbDriverUnload(PDRIVER_OBJECT DriverObject)
 {
     PDEVICE_OBJECT device = DriverObject->DeviceObject;
     PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)device->DeviceExtension;
     UNICODE_STRING linkName;
+
+    PAGED_CODE();
 
     /* No exit routine runs after this; the classic channel detaches through the
      * producer thread, so it goes next. */
@@ -229,7 +267,8 @@ static VOID KbDriverUnload(_In_ PDRIVER_OBJECT DriverObject)
  * PASSIVE_LEVEL). Closes the classic channel mapped into it. Context: the
  * device extension.
  */
-static VOID KbProcessExit(_In_ HANDLE ProcessId, _In_opt_ PVOID Context)
+_Use_decl_annotations_
+static VOID KbProcessExit(HANDLE ProcessId, PVOID Context)
 {
     PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)Context;
 
@@ -241,6 +280,7 @@ static VOID KbProcessExit(_In_ HANDLE ProcessId, _In_opt_ PVOID Context)
 /*
  * KbCompleteRequest - complete an IRP that was not queued.
  */
+_IRQL_requires_max_(DISPATCH_LEVEL)
 static NTSTATUS KbCompleteRequest(_Inout_ PIRP Irp, _In_ NTSTATUS Status)
 {
     Irp->IoStatus.Status = Status;
@@ -253,9 +293,11 @@ static NTSTATUS KbCompleteRequest(_Inout_ PIRP Irp, _In_ NTSTATUS Status)
  * KbDispatchCreate - IRP_MJ_CREATE. The device has no namespace:
  * \\.\Kbridge\anything fails with STATUS_OBJECT_NAME_NOT_FOUND.
  */
-static NTSTATUS KbDispatchCreate(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
+_Use_decl_annotations_
+static NTSTATUS KbDispatchCreate(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
     UNREFERENCED_PARAMETER(DeviceObject);
+    PAGED_CODE();
 
     if (IoGetCurrentIrpStackLocation(Irp)->FileObject->FileName.Length != 0) {
         return KbCompleteRequest(Irp, STATUS_OBJECT_NAME_NOT_FOUND);
@@ -267,8 +309,10 @@ static NTSTATUS KbDispatchCreate(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP 
 /*
  * KbReleaseFileResources - release everything a file owns. Idempotent.
  */
+_IRQL_requires_(PASSIVE_LEVEL)
 static VOID KbReleaseFileResources(_Inout_ PKB_DEVICE_EXTENSION Extension, _In_ PFILE_OBJECT FileObject)
 {
+    PAGED_CODE();
     KbProducerReleaseFile(&Extension->Producer, FileObject);
     KbClassicReleaseFile(&Extension->Classic, FileObject);
     KbPendReleaseFile(&Extension->Pend, FileObject);
@@ -277,11 +321,18 @@ static VOID KbReleaseFileResources(_Inout_ PKB_DEVICE_EXTENSION Extension, _In_ 
 
 /*
  * KbDispatchCleanup - IRP_MJ_CLEANUP: the last handle is closed (Windows only).
+ * The file is marked first, so that a request still sent on it (a kernel
+ * component holding a reference) is refused instead of creating new work
+ * that nothing would release.
  */
-static NTSTATUS KbDispatchCleanup(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
+_Use_decl_annotations_
+static NTSTATUS KbDispatchCleanup(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
-    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension,
-                           IoGetCurrentIrpStackLocation(Irp)->FileObject);
+    PFILE_OBJECT file = IoGetCurrentIrpStackLocation(Irp)->FileObject;
+
+    PAGED_CODE();
+    KB_MARK_FILE_CLEANED_UP(file);
+    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension, file);
     return KbCompleteRequest(Irp, STATUS_SUCCESS);
 }
 
@@ -289,10 +340,14 @@ static NTSTATUS KbDispatchCleanup(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP
  * KbDispatchClose - IRP_MJ_CLOSE: the file object goes away (once per file).
  * Releases what CLEANUP did not (Wine sends only CLOSE).
  */
-static NTSTATUS KbDispatchClose(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP Irp)
+_Use_decl_annotations_
+static NTSTATUS KbDispatchClose(PDEVICE_OBJECT DeviceObject, PIRP Irp)
 {
-    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension,
-                           IoGetCurrentIrpStackLocation(Irp)->FileObject);
+    PFILE_OBJECT file = IoGetCurrentIrpStackLocation(Irp)->FileObject;
+
+    PAGED_CODE();
+    KB_MARK_FILE_CLEANED_UP(file);
+    KbReleaseFileResources((PKB_DEVICE_EXTENSION)DeviceObject->DeviceExtension, file);
     InterlockedDecrement(&KbCounters.OpenFiles);
     return KbCompleteRequest(Irp, STATUS_SUCCESS);
 }
@@ -301,7 +356,8 @@ static NTSTATUS KbDispatchClose(_In_ PDEVICE_OBJECT DeviceObject, _Inout_ PIRP I
  * KbGetVersion - IOCTL_KBRIDGE_GET_VERSION. Out: KBRIDGE_VERSION_INFO.
  * KBRIDGE_CAP_NEITHER_SEH only in a build with structured exception handling.
  */
-NTSTATUS KbGetVersion(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information)
+_Use_decl_annotations_
+NTSTATUS KbGetVersion(PIRP Irp, PIO_STACK_LOCATION Stack, PULONG_PTR Information)
 {
     KBRIDGE_VERSION_INFO *info = (KBRIDGE_VERSION_INFO *)Irp->AssociatedIrp.SystemBuffer;
 
@@ -339,7 +395,8 @@ static UINT64 KbReadCounter64(_In_ volatile LONG64 *Counter)
 /*
  * KbGetStats - IOCTL_KBRIDGE_GET_STATS. Out: KBRIDGE_STATS.
  */
-NTSTATUS KbGetStats(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information)
+_Use_decl_annotations_
+NTSTATUS KbGetStats(PIRP Irp, PIO_STACK_LOCATION Stack, PULONG_PTR Information)
 {
     PKB_DEVICE_EXTENSION extension = (PKB_DEVICE_EXTENSION)Stack->DeviceObject->DeviceExtension;
     KBRIDGE_STATS *stats = (KBRIDGE_STATS *)Irp->AssociatedIrp.SystemBuffer;
@@ -360,6 +417,7 @@ NTSTATUS KbGetStats(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_P
     stats->ClassicMappings = KbReadCounter(&KbCounters.ClassicMappings);
     stats->EventReferences = KbReadCounter(&KbCounters.EventReferences);
     stats->ProducerRunning = KbReadCounter(&KbCounters.ProducerRunning);
+    stats->PendTimerArmed = KbReadCounter(&extension->Pend.TimerArmed);
     stats->MessagesProduced = KbReadCounter64(&KbCounters.MessagesProduced);
     stats->InvertedOverflow = kit.InvertedOverflow;
     stats->RingDropped = kit.RingDropped + KbReadCounter64(&KbCounters.ClassicDropped);

@@ -30,6 +30,7 @@
 #include <ntifs.h>
 #include "kit/kbkit.h"
 #include "kbridge.h"
+#include "kbversion.h" /* KB_DRIVER_MAJOR, KB_DRIVER_MINOR */
 
 /*
  * The kit's SEH guard under the names the handlers use (see KBKIT_TRY):
@@ -43,10 +44,17 @@
 #define KB_EXCEPT(StatusVariable) KBKIT_EXCEPT(StatusVariable)
 
 #define KB_POOL_TAG           ((ULONG)0x6764624B) /* 'gdbK': "Kbdg" in pool dumps */
-#define KB_DRIVER_MAJOR       1u
-#define KB_DRIVER_MINOR       0u
 /* Period of the timer that completes timed-out PEND IRPs. */
 #define KB_PEND_SWEEP_MS      10
+
+/*
+ * A file whose CLEANUP (or CLOSE) arrived: FsContext2 of our own file objects
+ * is ours to use, and this marker needs no allocation. DEVICE_CONTROL refuses
+ * requests on a marked file with STATUS_FILE_CLOSED.
+ */
+#define KB_FILE_CLEANED_UP ((PVOID)(ULONG_PTR)1)
+#define KB_MARK_FILE_CLEANED_UP(File) ((File)->FsContext2 = KB_FILE_CLEANED_UP)
+#define KB_FILE_IS_CLEANED_UP(File) ((File)->FsContext2 == KB_FILE_CLEANED_UP)
 
 /* The driver's own pool blocks (the kit's channel counts its own). */
 extern KBKIT_POOL KbPool;
@@ -71,18 +79,27 @@ extern KB_COUNTERS KbCounters;
  * pend.c
  */
 typedef struct _KB_PEND {
-    KSPIN_LOCK Lock;
+    KSPIN_LOCK Lock;               /* guards Irps and DisarmQueued */
     KBKIT_IRP_QUEUE Irps;
-    KTIMER Timer;                  /* periodic, armed by the first timed PEND */
+    KTIMER Timer;                  /* periodic, armed only while a timed PEND waits */
     KDPC Dpc;
-    volatile LONG TimerArmed;
+    FAST_MUTEX TimerMutex;         /* orders arming, timed inserts and disarming */
+    volatile LONG TimerArmed;      /* 1 while Timer is set (GET_STATS reads it) */
+    BOOLEAN DisarmQueued;          /* DisarmWork is queued or running */
+    KEVENT DisarmIdle;             /* signalled while DisarmWork is not queued */
+    PIO_WORKITEM DisarmWork;
 } KB_PEND, *PKB_PEND;
 
-VOID KbPendInitialize(_Out_ PKB_PEND Pend);
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbPendInitialize(_Out_ PKB_PEND Pend, _In_ PDEVICE_OBJECT DeviceObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbPendRequest(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
+_IRQL_requires_max_(APC_LEVEL)
 NTSTATUS KbPendRelease(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                        _Out_ PULONG_PTR Information);
+_IRQL_requires_max_(APC_LEVEL)
 VOID KbPendReleaseFile(_Inout_ PKB_PEND Pend, _In_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbPendShutdown(_Inout_ PKB_PEND Pend);
 
 /* ------------------------------------------------------------------------
@@ -93,6 +110,7 @@ VOID KbPendShutdown(_Inout_ PKB_PEND Pend);
 typedef struct _KB_PRODUCER KB_PRODUCER, *PKB_PRODUCER;
 
 /* A routine run on the producer thread by KbProducerCall. */
+_Function_class_(KB_PRODUCER_ROUTINE) _IRQL_requires_(PASSIVE_LEVEL)
 typedef NTSTATUS KB_PRODUCER_ROUTINE(_Inout_ PKB_PRODUCER Producer, _Inout_opt_ PVOID Context);
 
 typedef struct _KB_RUN {
@@ -120,14 +138,22 @@ struct _KB_PRODUCER {
     UCHAR Scratch[KBRIDGE_MAX_MESSAGE];
 };
 
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
 NTSTATUS KbProducerStartThread(_Inout_ PKB_PRODUCER Producer, _In_ PKBKIT_CHANNEL Channel);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbProducerStopThread(_Inout_ PKB_PRODUCER Producer);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbProducerCall(_Inout_ PKB_PRODUCER Producer, _In_ KB_PRODUCER_ROUTINE *Routine,
                         _Inout_opt_ PVOID Context);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbProducerBindClassicRing(_Inout_ PKB_PRODUCER Producer, _In_opt_ PKBKIT_RING Ring);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbProducerStart(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
-NTSTATUS KbProducerStop(_Inout_ PKB_PRODUCER Producer);
+_IRQL_requires_(PASSIVE_LEVEL)
+NTSTATUS KbProducerStop(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbProducerInject(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbProducerReleaseFile(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject);
 
 /* ------------------------------------------------------------------------
@@ -144,11 +170,16 @@ typedef struct _KB_CLASSIC {
     PKB_PRODUCER Producer;
 } KB_CLASSIC, *PKB_CLASSIC;
 
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbClassicInitialize(_Out_ PKB_CLASSIC Classic, _In_ PKB_PRODUCER Producer);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbClassicOpen(_Inout_ PKB_CLASSIC Classic, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                        _Out_ PULONG_PTR Information);
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbClassicClose(_Inout_ PKB_CLASSIC Classic, _In_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbClassicReleaseFile(_Inout_ PKB_CLASSIC Classic, _In_opt_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbClassicProcessExit(_Inout_ PKB_CLASSIC Classic, _In_ HANDLE ProcessId);
 
 /* ------------------------------------------------------------------------
@@ -162,7 +193,9 @@ typedef struct _KB_DEVICE_EXTENSION {
 } KB_DEVICE_EXTENSION, *PKB_DEVICE_EXTENSION;
 
 /* driver.c */
+_IRQL_requires_max_(DISPATCH_LEVEL)
 NTSTATUS KbGetVersion(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information);
+_IRQL_requires_max_(DISPATCH_LEVEL)
 NTSTATUS KbGetStats(_In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack, _Out_ PULONG_PTR Information);
 
 /* control.c */

@@ -21,15 +21,16 @@
 #define KBRIDGE_DOS_DEVICE_NAME    L"\\DosDevices\\Kbridge"
 #define KBRIDGE_USER_PATH          L"\\\\.\\Kbridge"
 
-/* Named objects of the section channel: the names the driver gives the kit
- * (created under \BaseNamedObjects) and the names user mode opens. */
-#define KBRIDGE_SECTION_OBJECT_NAME L"KbridgeRing"
-#define KBRIDGE_EVENT_OBJECT_NAME   L"KbridgeRingEvent"
-#define KBRIDGE_SECTION_USER_NAME   L"Global\\KbridgeRing"
-#define KBRIDGE_EVENT_USER_NAME     L"Global\\KbridgeRingEvent"
+/* Named objects of the section channel: generated per open by the channel kit
+ * as "Kbridge-<16 hex digits>-Ring" / "-Event" under \BaseNamedObjects; the
+ * SECTION_OPEN reply carries the names user mode opens ("Global\\..."). An
+ * object someone else created beforehand is never adopted. */
+#define KBRIDGE_OBJECT_NAME_PREFIX L"Kbridge"
+/* WCHARs of each name in KBRIDGE_SECTION_INFO, with the terminating NUL. */
+#define KBRIDGE_NAME_CHARS         64u
 
 /* Bumped on any incompatible change of this header. */
-#define KBRIDGE_PROTOCOL_VERSION   1u
+#define KBRIDGE_PROTOCOL_VERSION   2u
 
 /* Capability bits reported by GET_VERSION. */
 #define KBRIDGE_CAP_ECHO           0x00000001u
@@ -46,6 +47,12 @@
 
 #define KBRIDGE_CTL(fn, method, access) \
     CTL_CODE(KBRIDGE_DEVICE_TYPE, (fn), (method), (access))
+
+/* Codes that map memory, allocate, start work in the driver or end other
+ * requests need a handle opened for reading and writing: the I/O manager
+ * checks these access bits against the handle's granted access (else
+ * ERROR_ACCESS_DENIED) before the driver sees the request. */
+#define KBRIDGE_ACCESS_CONTROL     (FILE_READ_ACCESS | FILE_WRITE_ACCESS)
 
 /* --- Application to kernel -------------------------------------------- */
 
@@ -69,33 +76,40 @@
  * is valid, as with a query whose answer did not fit (user mode: ERROR_MORE_DATA). */
 #define IOCTL_KBRIDGE_OVERFLOW         KBRIDGE_CTL(0x807, METHOD_BUFFERED, FILE_ANY_ACCESS)
 
-/* in: KBRIDGE_PEND_REQUEST; out: KBRIDGE_PEND_RESULT. The IRP stays pending until
- * its timeout passes, RELEASE names its tag, or it is cancelled. */
+/* in: KBRIDGE_PEND_REQUEST; out: KBRIDGE_PEND_RESULT (at most KBRIDGE_PEND_MAX_OUTPUT
+ * bytes). The IRP stays pending until its timeout passes, RELEASE from the same
+ * file names its tag, or it is cancelled. */
 #define IOCTL_KBRIDGE_PEND             KBRIDGE_CTL(0x810, METHOD_BUFFERED, FILE_ANY_ACCESS)
-/* in: KBRIDGE_RELEASE_REQUEST; out: UINT32 number of IRPs released */
-#define IOCTL_KBRIDGE_RELEASE          KBRIDGE_CTL(0x811, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_RELEASE_REQUEST; out: UINT32 number of IRPs released: only the
+ * calling file's own PEND IRPs (another file's tag releases nothing). */
+#define IOCTL_KBRIDGE_RELEASE          KBRIDGE_CTL(0x811, METHOD_BUFFERED, KBRIDGE_ACCESS_CONTROL)
 
 /* out: KBRIDGE_STATS, the driver's resource counters (leak checks) */
 #define IOCTL_KBRIDGE_GET_STATS        KBRIDGE_CTL(0x820, METHOD_BUFFERED, FILE_ANY_ACCESS)
 
 /* --- Kernel to application -------------------------------------------- */
 
-/* in: KBRIDGE_SECTION_REQUEST; out: KBRIDGE_SECTION_INFO. Creates the named
- * section and event; one section subscriber at a time (else STATUS_DEVICE_BUSY). */
-#define IOCTL_KBRIDGE_SECTION_OPEN     KBRIDGE_CTL(0x830, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_SECTION_REQUEST; out: KBRIDGE_SECTION_INFO. Creates the calling
+ * file's named section and event (names unique per open, in the reply); up to
+ * KBRIDGE_MAX_SECTIONS files at a time (else STATUS_DEVICE_BUSY). */
+#define IOCTL_KBRIDGE_SECTION_OPEN     KBRIDGE_CTL(0x830, METHOD_BUFFERED, KBRIDGE_ACCESS_CONTROL)
 #define IOCTL_KBRIDGE_SECTION_CLOSE    KBRIDGE_CTL(0x831, METHOD_BUFFERED, FILE_ANY_ACCESS)
 /* out: at least KBRIDGE_RECORD_HEADER + payload. Completed by the driver with one
- * message; pends while none is queued. */
+ * message; pends while none is queued (up to KBRIDGE_INVERTED_WAIT_LIMIT per file,
+ * beyond: STATUS_INSUFFICIENT_RESOURCES). */
 #define IOCTL_KBRIDGE_INVERTED_WAIT    KBRIDGE_CTL(0x832, METHOD_BUFFERED, FILE_ANY_ACCESS)
 /* in: KBRIDGE_CLASSIC_REQUEST (event handle from the caller); out: KBRIDGE_CLASSIC_INFO.
  * Maps the ring into the caller; STATUS_NOT_SUPPORTED where the host cannot. */
-#define IOCTL_KBRIDGE_CLASSIC_OPEN     KBRIDGE_CTL(0x833, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_KBRIDGE_CLASSIC_OPEN     KBRIDGE_CTL(0x833, METHOD_BUFFERED, KBRIDGE_ACCESS_CONTROL)
 #define IOCTL_KBRIDGE_CLASSIC_CLOSE    KBRIDGE_CTL(0x834, METHOD_BUFFERED, FILE_ANY_ACCESS)
-/* in: KBRIDGE_PRODUCER_REQUEST. Starts the producer thread's run (replacing any). */
-#define IOCTL_KBRIDGE_PRODUCER_START   KBRIDGE_CTL(0x840, METHOD_BUFFERED, FILE_ANY_ACCESS)
-#define IOCTL_KBRIDGE_PRODUCER_STOP    KBRIDGE_CTL(0x841, METHOD_BUFFERED, FILE_ANY_ACCESS)
+/* in: KBRIDGE_PRODUCER_REQUEST. Starts the producer thread's run, owned by the
+ * calling file: it replaces that file's own run; while another file's run is
+ * active: STATUS_DEVICE_BUSY. STOP ends the caller's own run (no run: success;
+ * another file's run: STATUS_ACCESS_DENIED). */
+#define IOCTL_KBRIDGE_PRODUCER_START   KBRIDGE_CTL(0x840, METHOD_BUFFERED, KBRIDGE_ACCESS_CONTROL)
+#define IOCTL_KBRIDGE_PRODUCER_STOP    KBRIDGE_CTL(0x841, METHOD_BUFFERED, KBRIDGE_ACCESS_CONTROL)
 /* in: KBRIDGE_INJECT_HEADER followed by the payload bytes. */
-#define IOCTL_KBRIDGE_INJECT           KBRIDGE_CTL(0x842, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_KBRIDGE_INJECT           KBRIDGE_CTL(0x842, METHOD_BUFFERED, KBRIDGE_ACCESS_CONTROL)
 
 /* Largest payload of one message (any channel). */
 #define KBRIDGE_MAX_MESSAGE            4096u
@@ -103,8 +117,15 @@
 #define KBRIDGE_MAX_TRANSFER           (16u * 1024u * 1024u)
 /* Messages the inverted channel queues while no IRP is pending. */
 #define KBRIDGE_INVERTED_QUEUE_LIMIT   1024u
-/* IOCTL_KBRIDGE_PEND: IRPs pending at once, per driver. */
+/* IOCTL_KBRIDGE_PEND: IRPs pending at once, per file and per driver. */
 #define KBRIDGE_PEND_LIMIT             256u
+#define KBRIDGE_PEND_DEVICE_LIMIT      1024u
+/* IOCTL_KBRIDGE_PEND: largest output buffer (the system buffer stays allocated while pending). */
+#define KBRIDGE_PEND_MAX_OUTPUT        64u
+/* IOCTL_KBRIDGE_INVERTED_WAIT: IRPs pending at once, per file. */
+#define KBRIDGE_INVERTED_WAIT_LIMIT    256u
+/* Section subscribers (files with a ring) at once. */
+#define KBRIDGE_MAX_SECTIONS           8u
 
 /* Channel bits (producer targets, inject targets). */
 #define KBRIDGE_CHANNEL_SECTION        0x1u
@@ -158,14 +179,14 @@ typedef struct _KBRIDGE_STATS {
     UINT32 ClassicMappings;    /* live user-mode MDL mappings */
     UINT32 EventReferences;    /* referenced user event objects */
     UINT32 ProducerRunning;    /* 1 while the producer thread writes */
-    UINT32 Reserved;
+    UINT32 PendTimerArmed;     /* 1 while the PEND timeout sweep runs (only while timed PENDs wait) */
     UINT64 MessagesProduced;
     UINT64 InvertedOverflow;   /* messages dropped: inverted queue full */
     UINT64 RingDropped;        /* messages dropped: ring full (all rings) */
 } KBRIDGE_STATS;
 
-/* SECTION_OPEN's request and reply: the channel kit's KBKIT_SECTION_REQUEST and the
- * first two fields of its KBKIT_SECTION_INFO (the names are the fixed ones above). */
+/* SECTION_OPEN's request and reply: the channel kit's KBKIT_SECTION_REQUEST and
+ * KBKIT_SECTION_INFO (same layout, checked in driver.c). */
 typedef struct _KBRIDGE_SECTION_REQUEST {
     UINT32 RingBytes;          /* data area, a power of two, 4 KiB ... 64 MiB */
     UINT32 Reserved;           /* 0 (the kit's Flags) */
@@ -174,6 +195,8 @@ typedef struct _KBRIDGE_SECTION_REQUEST {
 typedef struct _KBRIDGE_SECTION_INFO {
     UINT32 ViewBytes;          /* KBRIDGE_RING_HEADER_SIZE + RingBytes */
     UINT32 RingBytes;
+    WCHAR SectionName[KBRIDGE_NAME_CHARS]; /* "Global\\Kbridge-...-Ring", NUL-terminated: OpenFileMappingW */
+    WCHAR EventName[KBRIDGE_NAME_CHARS];   /* "Global\\Kbridge-...-Event": OpenEventW (SYNCHRONIZE) */
 } KBRIDGE_SECTION_INFO;
 
 typedef struct _KBRIDGE_CLASSIC_REQUEST {
@@ -190,10 +213,10 @@ typedef struct _KBRIDGE_CLASSIC_INFO {
 
 typedef struct _KBRIDGE_PRODUCER_REQUEST {
     UINT32 Channels;           /* KBRIDGE_CHANNEL_* bits */
-    UINT32 Count;              /* messages to write; 0 = until stopped */
+    UINT32 Count;              /* messages to write; 0 = until stopped (then IntervalUs > 0) */
     UINT32 MinSize;            /* payload bytes, 1 ... KBRIDGE_MAX_MESSAGE */
     UINT32 MaxSize;
-    UINT32 IntervalUs;         /* pause between messages; 0 = none */
+    UINT32 IntervalUs;         /* pause between messages; 0 = none (then Count > 0) */
     UINT32 Seed;               /* byte i of the run's message n (from 0): KbridgePatternByte(Seed ^ n, i) */
     UINT32 Flags;              /* KBRIDGE_PRODUCER_* */
 } KBRIDGE_PRODUCER_REQUEST;

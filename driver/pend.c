@@ -5,16 +5,29 @@
  * RELEASE names its tag, its timeout passes, it is cancelled, or its file is
  * closed.
  *
+ * Ownership and caps. A PEND IRP belongs to the file that sent it: RELEASE
+ * completes only the caller's own IRPs, so one client cannot end another's
+ * requests. One file may keep KBRIDGE_PEND_LIMIT IRPs pending, the driver
+ * KBRIDGE_PEND_DEVICE_LIMIT, and the buffers stay small
+ * (KBRIDGE_PEND_MAX_OUTPUT): a pending IRP pins its system buffer.
+ *
  * Timeouts: one periodic timer sweeps the queue every KB_PEND_SWEEP_MS and
  * completes the IRPs whose deadline passed. A timer per IRP would have to be
  * cancelled before its IRP is completed by someone else, and Wine's
  * KeCancelTimer waits for a running timer callback, so cancelling while
  * holding the queue lock the callback needs would deadlock; Wine's timer
  * callback also touches the KTIMER after the DPC returns, so the KTIMER
- * could not live in memory the DPC frees. One long-lived timer, armed by the
- * first timed PEND and cancelled only at unload, avoids both. Its deadlines
- * are compared under the queue lock, so the sweep, RELEASE, cancellation
- * and close race only through IoSetCancelRoutine (see kit/kbkit_irpqueue.c).
+ * could not live in memory the DPC frees. One long-lived timer avoids both.
+ * Its deadlines are compared under the queue lock, so the sweep, RELEASE,
+ * cancellation and close race only through IoSetCancelRoutine (see
+ * kit/kbkit_irpqueue.c).
+ *
+ * The timer runs only while a timed PEND waits. It is armed by the PEND that
+ * needs it and disarmed by a work item the sweep queues when it finds no
+ * timed IRP left: never from its own DPC (under Wine KeSetTimerEx and
+ * KeCancelTimer there would wait for the running callback, i.e. for
+ * themselves). TimerMutex orders arming, inserting a timed IRP and disarming,
+ * so the disarm cannot miss an IRP queued meanwhile.
  */
 #include "internal.h"
 
@@ -25,9 +38,17 @@ C_ASSERT(sizeof(PVOID) >= sizeof(ULONGLONG)); /* x64 only: the deadline fits a p
 /* How a pended IRP ended, besides KBRIDGE_PEND_TIMED_OUT and KBRIDGE_PEND_RELEASED. */
 #define KB_PEND_CANCELLED 0u
 
+/* KbPendMatchTag's context: a tag of one file. */
+typedef struct _KB_PEND_TAG_OF_FILE {
+    PFILE_OBJECT File;
+    UINT32 Tag;
+} KB_PEND_TAG_OF_FILE;
+
 static KDEFERRED_ROUTINE KbPendTimerDpc;
+static IO_WORKITEM_ROUTINE KbPendDisarmWork;
 static KBKIT_IRP_MATCH KbPendMatchTag;
 static KBKIT_IRP_MATCH KbPendMatchExpired;
+static KBKIT_IRP_MATCH KbPendMatchTimed;
 
 /*
  * KbPendNowMs - milliseconds of a monotonic clock (the performance counter).
@@ -47,30 +68,72 @@ static ULONGLONG KbPendNowMs(VOID)
 }
 
 /*
- * KbPendInitialize - prepare the PEND queue and its (not yet armed) timer.
+ * KbPendInitialize - prepare the PEND queue, its (not armed) timer and the
+ * work item that disarms it. DeviceObject: the driver's device.
+ * Returns STATUS_INSUFFICIENT_RESOURCES when no work item can be allocated.
  */
-VOID KbPendInitialize(_Out_ PKB_PEND Pend)
+_IRQL_requires_(PASSIVE_LEVEL)
+NTSTATUS KbPendInitialize(_Out_ PKB_PEND Pend, _In_ PDEVICE_OBJECT DeviceObject)
 {
     KeInitializeSpinLock(&Pend->Lock);
     KbKitIrpQueueInitialize(&Pend->Irps, &Pend->Lock, &KbCounters.PendedIrps);
     KeInitializeTimerEx(&Pend->Timer, NotificationTimer);
     KeInitializeDpc(&Pend->Dpc, KbPendTimerDpc, Pend);
+    ExInitializeFastMutex(&Pend->TimerMutex);
     Pend->TimerArmed = 0;
+    Pend->DisarmQueued = FALSE;
+    KeInitializeEvent(&Pend->DisarmIdle, NotificationEvent, TRUE);
+    Pend->DisarmWork = IoAllocateWorkItem(DeviceObject);
+    return Pend->DisarmWork != NULL ? STATUS_SUCCESS : STATUS_INSUFFICIENT_RESOURCES;
 }
 
 /*
- * KbPendArmTimer - start the periodic sweep, once.
- * It is never re-armed or cancelled from its own DPC: under Wine both would
- * wait for the running timer callback, i.e. for themselves.
+ * KbPendArmTimerLocked - start the periodic sweep unless it runs.
+ * TimerMutex held.
  */
-static VOID KbPendArmTimer(_Inout_ PKB_PEND Pend)
+_IRQL_requires_max_(APC_LEVEL)
+static VOID KbPendArmTimerLocked(_Inout_ PKB_PEND Pend)
 {
     LARGE_INTEGER due;
 
-    if (InterlockedCompareExchange(&Pend->TimerArmed, 1, 0) == 0) {
+    if (Pend->TimerArmed == 0) {
         due.QuadPart = -(LONGLONG)KB_PEND_SWEEP_MS * 10000; /* relative, 100 ns units */
         (VOID)KeSetTimerEx(&Pend->Timer, due, KB_PEND_SWEEP_MS, &Pend->Dpc);
+        (VOID)InterlockedExchange(&Pend->TimerArmed, 1);
     }
+}
+
+/*
+ * KbPendDisarmWork - work item (PASSIVE_LEVEL) queued by the sweep when no
+ * timed IRP was left: stops the timer unless a timed PEND arrived meanwhile.
+ * Context: the KB_PEND.
+ */
+_Use_decl_annotations_
+static VOID KbPendDisarmWork(PDEVICE_OBJECT DeviceObject, PVOID Context)
+{
+    PKB_PEND pend = (PKB_PEND)Context;
+    ULONG timed;
+    KIRQL irql;
+
+    UNREFERENCED_PARAMETER(DeviceObject);
+    if (pend == NULL) {
+        return;
+    }
+    KbKitAcquirePassiveLock(&pend->TimerMutex);
+    KeAcquireSpinLock(&pend->Lock, &irql);
+    timed = KbKitIrpQueueCountLocked(&pend->Irps, KbPendMatchTimed, NULL);
+    KeReleaseSpinLock(&pend->Lock, irql);
+    if (timed == 0 && pend->TimerArmed != 0) {
+        /* Not from the DPC and without the spin lock: Wine's KeCancelTimer waits for a running callback. */
+        (VOID)KeCancelTimer(&pend->Timer);
+        (VOID)InterlockedExchange(&pend->TimerArmed, 0);
+    }
+    KbKitReleasePassiveLock(&pend->TimerMutex);
+
+    KeAcquireSpinLock(&pend->Lock, &irql);
+    pend->DisarmQueued = FALSE;
+    (VOID)KeSetEvent(&pend->DisarmIdle, IO_NO_INCREMENT, FALSE);
+    KeReleaseSpinLock(&pend->Lock, irql);
 }
 
 /*
@@ -78,6 +141,7 @@ static VOID KbPendArmTimer(_Inout_ PKB_PEND Pend)
  *   Irps: list of IRPs detached from Pend->Irps; How: KBRIDGE_PEND_TIMED_OUT,
  *   KBRIDGE_PEND_RELEASED (success, KBRIDGE_PEND_RESULT) or KB_PEND_CANCELLED.
  */
+_IRQL_requires_max_(DISPATCH_LEVEL)
 static VOID KbPendCompleteList(_Inout_ PKB_PEND Pend, _Inout_ PLIST_ENTRY Irps, _In_ ULONG How)
 {
     while (!IsListEmpty(Irps)) {
@@ -101,62 +165,82 @@ static VOID KbPendCompleteList(_Inout_ PKB_PEND Pend, _Inout_ PLIST_ENTRY Irps, 
 /*
  * KbPendRequest - IOCTL_KBRIDGE_PEND.
  *   In: KBRIDGE_PEND_REQUEST; out: room for KBRIDGE_PEND_RESULT (checked now,
- *   written at completion).
+ *   written at completion); neither more than KBRIDGE_PEND_MAX_OUTPUT bytes.
  * Returns STATUS_PENDING when queued (the IRP is then no longer the caller's),
- * STATUS_INSUFFICIENT_RESOURCES beyond KBRIDGE_PEND_LIMIT, STATUS_CANCELLED if
- * it was cancelled before it could be queued, or a validation error.
+ * STATUS_INSUFFICIENT_RESOURCES beyond KBRIDGE_PEND_LIMIT IRPs of the file or
+ * KBRIDGE_PEND_DEVICE_LIMIT of the driver, STATUS_CANCELLED if it was
+ * cancelled before it could be queued, or a validation error.
  */
+_IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS KbPendRequest(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack)
 {
     const KBRIDGE_PEND_REQUEST *request = (const KBRIDGE_PEND_REQUEST *)Irp->AssociatedIrp.SystemBuffer;
+    ULONG inputLength = Stack->Parameters.DeviceIoControl.InputBufferLength;
+    ULONG outputLength = Stack->Parameters.DeviceIoControl.OutputBufferLength;
     ULONGLONG deadline = 0;
-    BOOLEAN queued;
+    NTSTATUS status;
+    BOOLEAN timed;
     KIRQL irql;
 
-    if (Stack->Parameters.DeviceIoControl.InputBufferLength < sizeof(KBRIDGE_PEND_REQUEST)) {
+    if (inputLength > KBRIDGE_PEND_MAX_OUTPUT || outputLength > KBRIDGE_PEND_MAX_OUTPUT) {
+        return STATUS_INVALID_BUFFER_SIZE;
+    }
+    if (inputLength < sizeof(KBRIDGE_PEND_REQUEST)) {
         return STATUS_INVALID_PARAMETER;
     }
-    if (Stack->Parameters.DeviceIoControl.OutputBufferLength < sizeof(KBRIDGE_PEND_RESULT)) {
+    if (outputLength < sizeof(KBRIDGE_PEND_RESULT)) {
         return STATUS_BUFFER_TOO_SMALL;
     }
-    if (request->TimeoutMs != 0) {
+    timed = (BOOLEAN)(request->TimeoutMs != 0);
+    if (timed) {
         deadline = KbPendNowMs() + request->TimeoutMs;
-        KbPendArmTimer(Pend);
+        /* Held until the IRP is queued and the timer armed: the disarm cannot miss it. */
+        KbKitAcquirePassiveLock(&Pend->TimerMutex);
     }
     KB_PEND_DEADLINE(Irp) = (PVOID)(ULONG_PTR)deadline;
 
     KeAcquireSpinLock(&Pend->Lock, &irql);
-    if (Pend->Irps.Count >= KBRIDGE_PEND_LIMIT) {
-        KeReleaseSpinLock(&Pend->Lock, irql);
-        return STATUS_INSUFFICIENT_RESOURCES;
+    if (Pend->Irps.Count >= KBRIDGE_PEND_DEVICE_LIMIT ||
+        KbKitIrpQueueCountLocked(&Pend->Irps, KbKitIrpMatchFile, Stack->FileObject) >= KBRIDGE_PEND_LIMIT) {
+        status = STATUS_INSUFFICIENT_RESOURCES;
+    } else {
+        status = KbKitIrpQueueInsertLocked(&Pend->Irps, Irp) ? STATUS_PENDING : STATUS_CANCELLED;
     }
-    queued = KbKitIrpQueueInsertLocked(&Pend->Irps, Irp);
     KeReleaseSpinLock(&Pend->Lock, irql);
 
-    return queued ? STATUS_PENDING : STATUS_CANCELLED;
+    if (timed) {
+        if (status == STATUS_PENDING) {
+            KbPendArmTimerLocked(Pend);
+        }
+        KbKitReleasePassiveLock(&Pend->TimerMutex);
+    }
+    return status;
 }
 
 /*
- * KbPendMatchTag - KBKIT_IRP_MATCH: the PEND IRP carries the tag *Context.
+ * KbPendMatchTag - KBKIT_IRP_MATCH: the PEND IRP carries the tag of the file in *Context.
  */
 static BOOLEAN KbPendMatchTag(_In_ PIRP Irp, _In_opt_ PVOID Context)
 {
     const KBRIDGE_PEND_REQUEST *request = (const KBRIDGE_PEND_REQUEST *)Irp->AssociatedIrp.SystemBuffer;
+    const KB_PEND_TAG_OF_FILE *wanted = (const KB_PEND_TAG_OF_FILE *)Context;
 
-    return (BOOLEAN)(Context != NULL && request->Tag == *(const UINT32 *)Context);
+    return (BOOLEAN)(wanted != NULL && IoGetCurrentIrpStackLocation(Irp)->FileObject == wanted->File &&
+                     request->Tag == wanted->Tag);
 }
 
 /*
  * KbPendRelease - IOCTL_KBRIDGE_RELEASE.
  *   In: KBRIDGE_RELEASE_REQUEST (a tag or KBRIDGE_RELEASE_ALL); out: UINT32,
- *   the number of IRPs completed with KBRIDGE_PEND_RELEASED.
+ *   the number of IRPs completed with KBRIDGE_PEND_RELEASED: the calling
+ *   file's own IRPs only.
  */
 NTSTATUS KbPendRelease(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
                        _Out_ PULONG_PTR Information)
 {
     const KBRIDGE_RELEASE_REQUEST *request = (const KBRIDGE_RELEASE_REQUEST *)Irp->AssociatedIrp.SystemBuffer;
+    KB_PEND_TAG_OF_FILE wanted;
     LIST_ENTRY released;
-    UINT32 tag;
     ULONG count;
     KIRQL irql;
 
@@ -167,13 +251,16 @@ NTSTATUS KbPendRelease(_Inout_ PKB_PEND Pend, _Inout_ PIRP Irp, _In_ PIO_STACK_L
     if (Stack->Parameters.DeviceIoControl.OutputBufferLength < sizeof(UINT32)) {
         return STATUS_BUFFER_TOO_SMALL;
     }
-    tag = request->Tag;
+    wanted.File = Stack->FileObject;
+    wanted.Tag = request->Tag;
 
     InitializeListHead(&released);
     KeAcquireSpinLock(&Pend->Lock, &irql);
-    count = KbKitIrpQueueDetachLocked(&Pend->Irps,
-                                   tag == KBRIDGE_RELEASE_ALL ? NULL : KbPendMatchTag,
-                                   &tag, MAXULONG, &released);
+    if (wanted.Tag == KBRIDGE_RELEASE_ALL) {
+        count = KbKitIrpQueueDetachLocked(&Pend->Irps, KbKitIrpMatchFile, wanted.File, MAXULONG, &released);
+    } else {
+        count = KbKitIrpQueueDetachLocked(&Pend->Irps, KbPendMatchTag, &wanted, MAXULONG, &released);
+    }
     KeReleaseSpinLock(&Pend->Lock, irql);
     KbPendCompleteList(Pend, &released, KBRIDGE_PEND_RELEASED);
 
@@ -193,11 +280,21 @@ static BOOLEAN KbPendMatchExpired(_In_ PIRP Irp, _In_opt_ PVOID Context)
 }
 
 /*
- * KbPendTimerDpc - the periodic sweep: completes timed-out IRPs.
+ * KbPendMatchTimed - KBKIT_IRP_MATCH: the IRP has a deadline.
+ */
+static BOOLEAN KbPendMatchTimed(_In_ PIRP Irp, _In_opt_ PVOID Context)
+{
+    UNREFERENCED_PARAMETER(Context);
+    return (BOOLEAN)(KB_PEND_DEADLINE(Irp) != NULL);
+}
+
+/*
+ * KbPendTimerDpc - the periodic sweep: completes timed-out IRPs; when no
+ * timed IRP is left, queues the work item that disarms the timer.
  *   DeferredContext: the KB_PEND.
  */
-static VOID KbPendTimerDpc(_In_ PKDPC Dpc, _In_opt_ PVOID DeferredContext,
-                           _In_opt_ PVOID SystemArgument1, _In_opt_ PVOID SystemArgument2)
+_Use_decl_annotations_
+static VOID KbPendTimerDpc(PKDPC Dpc, PVOID DeferredContext, PVOID SystemArgument1, PVOID SystemArgument2)
 {
     PKB_PEND pend = (PKB_PEND)DeferredContext;
     LIST_ENTRY expired;
@@ -214,6 +311,11 @@ static VOID KbPendTimerDpc(_In_ PKDPC Dpc, _In_opt_ PVOID DeferredContext,
     InitializeListHead(&expired);
     KeAcquireSpinLockAtDpcLevel(&pend->Lock);
     (VOID)KbKitIrpQueueDetachLocked(&pend->Irps, KbPendMatchExpired, &now, MAXULONG, &expired);
+    if (!pend->DisarmQueued && KbKitIrpQueueCountLocked(&pend->Irps, KbPendMatchTimed, NULL) == 0) {
+        pend->DisarmQueued = TRUE;
+        KeClearEvent(&pend->DisarmIdle);
+        IoQueueWorkItem(pend->DisarmWork, KbPendDisarmWork, DelayedWorkQueue, pend);
+    }
     KeReleaseSpinLockFromDpcLevel(&pend->Lock);
     KbPendCompleteList(pend, &expired, KBRIDGE_PEND_TIMED_OUT);
 }
@@ -236,8 +338,10 @@ VOID KbPendReleaseFile(_Inout_ PKB_PEND Pend, _In_ PFILE_OBJECT FileObject)
 }
 
 /*
- * KbPendShutdown - at unload: stop the sweep for good and cancel what is left.
+ * KbPendShutdown - at unload (or a failed DriverEntry): stop the sweep for
+ * good, wait for its disarm work item, cancel what is left.
  */
+_IRQL_requires_(PASSIVE_LEVEL)
 VOID KbPendShutdown(_Inout_ PKB_PEND Pend)
 {
     LIST_ENTRY irps;
@@ -251,6 +355,13 @@ VOID KbPendShutdown(_Inout_ PKB_PEND Pend)
      */
     (VOID)KeCancelTimer(&Pend->Timer);
     KeFlushQueuedDpcs();
+    /* A work item the last sweep queued: the timer is cancelled, so it only finds nothing to do. */
+    (VOID)KeWaitForSingleObject(&Pend->DisarmIdle, Executive, KernelMode, FALSE, NULL);
+    (VOID)InterlockedExchange(&Pend->TimerArmed, 0);
+    if (Pend->DisarmWork != NULL) {
+        IoFreeWorkItem(Pend->DisarmWork);
+        Pend->DisarmWork = NULL;
+    }
 
     InitializeListHead(&irps);
     KeAcquireSpinLock(&Pend->Lock, &irql);

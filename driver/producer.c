@@ -319,7 +319,8 @@ static VOID KbProducerEmitRunMessage(_Inout_ PKB_PRODUCER Producer)
  * KbProducerThread - the thread: run calls, write the run's messages, sleep.
  *   StartContext: the KB_PRODUCER.
  */
-static VOID KbProducerThread(_In_ PVOID StartContext)
+_Use_decl_annotations_
+static VOID KbProducerThread(PVOID StartContext)
 {
     PKB_PRODUCER producer = (PKB_PRODUCER)StartContext;
     LARGE_INTEGER interval;
@@ -351,6 +352,10 @@ static NTSTATUS KbProducerStartRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt
     if (start == NULL) {
         return STATUS_INVALID_PARAMETER;
     }
+    /* One file's run is its own: another file may neither replace nor stop it. */
+    if (run->Active && run->Owner != start->Owner) {
+        return STATUS_DEVICE_BUSY;
+    }
     run->Generation++;
     run->Active = TRUE;
     run->Owner = start->Owner;
@@ -366,12 +371,17 @@ static NTSTATUS KbProducerStartRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt
 }
 
 /*
- * KbProducerStopRoutine - producer thread: end the run.
+ * KbProducerStopRoutine - producer thread: end the run if Context (a file
+ * object) owns it. No run: success; another file's run: STATUS_ACCESS_DENIED.
  */
 static NTSTATUS KbProducerStopRoutine(_Inout_ PKB_PRODUCER Producer, _Inout_opt_ PVOID Context)
 {
-    UNREFERENCED_PARAMETER(Context);
-
+    if (!Producer->Run.Active) {
+        return STATUS_SUCCESS;
+    }
+    if (Producer->Run.Owner != (PFILE_OBJECT)Context) {
+        return STATUS_ACCESS_DENIED;
+    }
     KbProducerEndRun(Producer);
     return STATUS_SUCCESS;
 }
@@ -412,9 +422,11 @@ static BOOLEAN KbChannelsValid(_In_ ULONG Channels)
 
 /*
  * KbProducerStart - IOCTL_KBRIDGE_PRODUCER_START. In: KBRIDGE_PRODUCER_REQUEST
- * (known channel and flag bits, 1 <= MinSize <= MaxSize <= KBRIDGE_MAX_MESSAGE).
- * The run replaces any other and belongs to the calling file: it ends when
- * that file closes.
+ * (known channel and flag bits, 1 <= MinSize <= MaxSize <= KBRIDGE_MAX_MESSAGE,
+ * not Count 0 with IntervalUs 0: an endless run without pauses would keep a
+ * processor busy forever). The run belongs to the calling file and replaces
+ * only that file's run (another file's active run: STATUS_DEVICE_BUSY); it
+ * ends when that file closes.
  */
 NTSTATUS KbProducerStart(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack)
 {
@@ -429,19 +441,21 @@ NTSTATUS KbProducerStart(_Inout_ PKB_PRODUCER Producer, _In_ PIRP Irp, _In_ PIO_
         (start.Request.Flags & ~KB_PRODUCER_FLAGS_ALL) != 0 ||
         start.Request.MinSize == 0 ||
         start.Request.MinSize > start.Request.MaxSize ||
-        start.Request.MaxSize > KBRIDGE_MAX_MESSAGE) {
+        start.Request.MaxSize > KBRIDGE_MAX_MESSAGE ||
+        (start.Request.Count == 0 && start.Request.IntervalUs == 0)) {
         return STATUS_INVALID_PARAMETER;
     }
     return KbProducerCall(Producer, KbProducerStartRoutine, &start);
 }
 
 /*
- * KbProducerStop - IOCTL_KBRIDGE_PRODUCER_STOP. No run is not an error.
- * When it returns, the run's last message has been written.
+ * KbProducerStop - IOCTL_KBRIDGE_PRODUCER_STOP from FileObject: ends that
+ * file's run. No run is not an error; another file's run is
+ * STATUS_ACCESS_DENIED. When it returns, the run's last message has been written.
  */
-NTSTATUS KbProducerStop(_Inout_ PKB_PRODUCER Producer)
+NTSTATUS KbProducerStop(_Inout_ PKB_PRODUCER Producer, _In_ PFILE_OBJECT FileObject)
 {
-    return KbProducerCall(Producer, KbProducerStopRoutine, NULL);
+    return KbProducerCall(Producer, KbProducerStopRoutine, FileObject);
 }
 
 /*

@@ -66,6 +66,27 @@ Deno.test("the solution names the project and the INF names the driver file", as
   assert.match(inf, /kbridge\.sys/i);
 });
 
+Deno.test("the WDK build follows the primitive-driver INF rules, runs Code Analysis, has a version resource", async () => {
+  const inf = await Deno.readTextFile(`${driverDir}kbridge.inf`);
+  assert.match(inf, /^Class\s*=\s*System\s*$/m);
+  assert.match(inf, /^ClassGuid\s*=\s*\{4d36e97d-e325-11ce-bfc1-08002be10318\}\s*$/im);
+  // Only decorated install sections, all with the same OS floor.
+  const sections = [...inf.matchAll(/^\[(Default(?:Uni|I)nstall[^\]]*)\]/gm)].map((m) => m[1]);
+  assert.deepEqual(sections.sort(), [
+    "DefaultInstall.NTamd64.10.0...18362",
+    "DefaultInstall.NTamd64.10.0...18362.Services",
+    "DefaultUninstall.NTamd64.10.0...18362",
+    "DefaultUninstall.NTamd64.10.0...18362.Services",
+  ]);
+  const project = await Deno.readTextFile(`${driverDir}kbridge.vcxproj`);
+  assert.match(project, /<RunCodeAnalysis>true<\/RunCodeAnalysis>/);
+  assert.match(project, /<CodeAnalysisRuleSet>[^<]*Driver[^<]*\.ruleset<\/CodeAnalysisRuleSet>/);
+  assert.match(project, /<ResourceCompile Include="kbridge\.rc" \/>/);
+  const rc = await Deno.readTextFile(`${driverDir}kbridge.rc`);
+  assert.match(rc, /VS_VERSION_INFO VERSIONINFO/);
+  assert.match(rc, /FILEVERSION\s+KB_DRIVER_MAJOR, KB_DRIVER_MINOR/);
+});
+
 /** The export data directory (RVA, size) and the DLL flag of a PE32+ image. */
 function peExports(image: Uint8Array): { rva: number; size: number; dll: boolean } {
   const view = new DataView(image.buffer, image.byteOffset, image.byteLength);

@@ -222,6 +222,5 @@ Deno.test("user-mode names match the header's", () => {
     return m?.[1].replaceAll("\\\\", "\\");
   };
   assert.equal(wide("KBRIDGE_USER_PATH"), Names.DEVICE_PATH);
-  assert.equal(wide("KBRIDGE_SECTION_USER_NAME"), Names.SECTION);
-  assert.equal(wide("KBRIDGE_EVENT_USER_NAME"), Names.EVENT);
+  assert.equal(wide("KBRIDGE_OBJECT_NAME_PREFIX"), Names.OBJECT_NAME_PREFIX);
 });

@@ -82,7 +82,7 @@ wine_pass mingw "$KB_DRIVER_DIR" tests/wine/
 wine_pass seh "$KB_SEH_DRIVER_DIR" tests/wine/seh.test.ts tests/wine/transfer.test.ts \
   tests/wine/channels.test.ts tests/wine/ring_sizing.test.ts tests/wine/sample.test.ts \
   tests/wine/bad_input.test.ts tests/wine/hostile.test.ts tests/wine/overlapped.test.ts \
-  tests/wine/foundation.test.ts
+  tests/wine/foundation.test.ts tests/wine/least_privilege.test.ts
 
 for t in "${timings[@]}"; do echo "$t"; done
 for f in "${failures[@]}"; do echo "failed: $f"; done

@@ -141,22 +141,8 @@ typedef struct _KBKIT_SECTION_INFO {
 #define KBKIT_COMPILER_BARRIER() __asm__ __volatile__("" ::: "memory")
 #endif
 
-/* Code-analysis annotations the mingw headers do not define. */
-#ifndef _IRQL_requires_max_
-#define _IRQL_requires_max_(irql)
-#endif
-#ifndef _IRQL_requires_
-#define _IRQL_requires_(irql)
-#endif
-#ifndef _Requires_lock_held_
-#define _Requires_lock_held_(lock)
-#endif
-#ifndef _Dispatch_type_
-#define _Dispatch_type_(type)
-#endif
-#ifndef _Must_inspect_result_
-#define _Must_inspect_result_
-#endif
+/* Code-analysis annotations and role types the mingw headers lack. */
+#include "kbkit_sal.h"
 
 /* Windows 8+ flag for MmGetSystemAddressForMdlSafe / MmMapLockedPagesSpecifyCache. */
 #ifndef MdlMappingNoExecute
@@ -191,6 +177,15 @@ typedef struct _KBKIT_POOL {
     volatile LONG Outstanding;
 } KBKIT_POOL, *PKBKIT_POOL;
 
+/*
+ * KbKitDriverRuntimeInitialize - DriverEntry's call before any allocation.
+ * In the WDK build it runs ExInitializeDriverRuntime(DrvRtPoolNxOptIn), which
+ * lets ExAllocatePoolZero use ExAllocatePool2 where the kernel has it
+ * (Windows 10 version 2004 and later) and fall back to ExAllocatePoolWithTag
+ * plus zeroing before (POOL_ZERO_DOWN_LEVEL_SUPPORT); elsewhere it does nothing.
+ */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID KbKitDriverRuntimeInitialize(VOID);
 VOID KbKitPoolInitialize(_Out_ PKBKIT_POOL Pool, _In_ ULONG Tag);
 /* Zeroed, non-executable, non-paged; blocks of PAGE_SIZE or more are page-aligned. NULL: exhausted. */
 _IRQL_requires_max_(DISPATCH_LEVEL) _Must_inspect_result_
@@ -414,6 +409,10 @@ BOOLEAN KbKitIrpQueueInsertLocked(_Inout_ PKBKIT_IRP_QUEUE Queue, _Inout_ PIRP I
 _Requires_lock_held_(*Queue->Lock)
 ULONG KbKitIrpQueueDetachLocked(_Inout_ PKBKIT_IRP_QUEUE Queue, _In_opt_ KBKIT_IRP_MATCH *Match,
                                 _In_opt_ PVOID Context, _In_ ULONG MaxIrps, _Inout_ PLIST_ENTRY Detached);
+/* The number of queued IRPs Match selects (NULL: all), e.g. one file's, for per-file caps. */
+_Requires_lock_held_(*Queue->Lock)
+ULONG KbKitIrpQueueCountLocked(_In_ const KBKIT_IRP_QUEUE *Queue, _In_opt_ KBKIT_IRP_MATCH *Match,
+                               _In_opt_ PVOID Context);
 /* Completes a detached IRP; without the lock. */
 _IRQL_requires_max_(DISPATCH_LEVEL)
 VOID KbKitIrpQueueComplete(_Inout_ PKBKIT_IRP_QUEUE Queue, _Inout_ PIRP Irp,
@@ -446,6 +445,7 @@ typedef struct _KBKIT_CONFIG {
     ULONG MaxMessage;          /* largest payload, 1 ... KBKIT_MAX_MESSAGE_LIMIT */
     ULONG MaxSections;         /* rings open at once (one per file); 1 with fixed names */
     ULONG InvertedQueueLimit;  /* messages queued while no wait is pending */
+    ULONG MaxWaitsPerFile;     /* wait IRPs one file may keep pending (> 0 with an inverted channel) */
     ULONG Flags;               /* KBKIT_FLAG_* */
     /* Either fixed names (without "Global\\"), both set ... */
     PCWSTR SectionName;

@@ -69,6 +69,9 @@ static BOOLEAN KbKitConfigValid(_In_ const KBKIT_CONFIG *Config)
         !KbKitCodeValid(Config->InvertedWaitCode, Config->SectionOpenCode, Config->SectionCloseCode)) {
         return FALSE;
     }
+    if (Config->InvertedWaitCode != 0 && Config->MaxWaitsPerFile == 0) {
+        return FALSE; /* one file must not pin every wait the channel can hold */
+    }
     if (!section) {
         return (BOOLEAN)(Config->SectionCloseCode == 0 && Config->InvertedWaitCode != 0);
     }

@@ -106,7 +106,9 @@ static VOID KbKitFreeList(_Inout_ PKBKIT_CHANNEL Channel, _Inout_ PLIST_ENTRY Bl
  *   Out: at least KBRIDGE_RECORD_HEADER + MaxMessage bytes, so that any
  *   message fits (checked before the IRP is queued).
  * Returns STATUS_SUCCESS with a queued message, STATUS_PENDING when the IRP
- * was queued, STATUS_CANCELLED if it was cancelled first, or an error.
+ * was queued, STATUS_INSUFFICIENT_RESOURCES when the file already has
+ * MaxWaitsPerFile waits pending, STATUS_CANCELLED if it was cancelled first,
+ * or an error.
  */
 _IRQL_requires_max_(APC_LEVEL)
 NTSTATUS KbKitInvertedWait(_Inout_ PKBKIT_CHANNEL Channel, _Inout_ PIRP Irp, _In_ PIO_STACK_LOCATION Stack,
@@ -116,6 +118,7 @@ NTSTATUS KbKitInvertedWait(_Inout_ PKBKIT_CHANNEL Channel, _Inout_ PIRP Irp, _In
     PKBKIT_SUBSCRIBER fresh = NULL;
     PKBKIT_MESSAGE message = NULL;
     BOOLEAN queued = FALSE;
+    BOOLEAN capped = FALSE;
     BOOLEAN known;
     KIRQL irql;
 
@@ -146,6 +149,9 @@ NTSTATUS KbKitInvertedWait(_Inout_ PKBKIT_CHANNEL Channel, _Inout_ PIRP Irp, _In
         message = CONTAINING_RECORD(RemoveHeadList(&Channel->Messages), KBKIT_MESSAGE, Link);
         Channel->MessageCount--;
         InterlockedDecrement(&Channel->InvertedQueued);
+    } else if (KbKitIrpQueueCountLocked(&Channel->Waiters, KbKitIrpMatchFile, file) >=
+               Channel->Config.MaxWaitsPerFile) {
+        capped = TRUE;
     } else {
         queued = KbKitIrpQueueInsertLocked(&Channel->Waiters, Irp);
     }
@@ -158,6 +164,9 @@ NTSTATUS KbKitInvertedWait(_Inout_ PKBKIT_CHANNEL Channel, _Inout_ PIRP Irp, _In
         *Information = KbKitFill(Irp, &message->Record, message->Payload);
         KbKitFree(&Channel->Pool, message);
         return STATUS_SUCCESS;
+    }
+    if (capped) {
+        return STATUS_INSUFFICIENT_RESOURCES;
     }
     return queued ? STATUS_PENDING : STATUS_CANCELLED;
 }

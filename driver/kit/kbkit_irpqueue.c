@@ -92,6 +92,25 @@ ULONG KbKitIrpQueueDetachLocked(_Inout_ PKBKIT_IRP_QUEUE Queue, _In_opt_ KBKIT_I
 }
 
 /*
+ * KbKitIrpQueueCountLocked - count the IRPs Match selects (see kbkit.h).
+ * The queue is bounded by its owner's caps, so the walk is short.
+ */
+_Requires_lock_held_(*Queue->Lock)
+ULONG KbKitIrpQueueCountLocked(_In_ const KBKIT_IRP_QUEUE *Queue, _In_opt_ KBKIT_IRP_MATCH *Match,
+                               _In_opt_ PVOID Context)
+{
+    const LIST_ENTRY *entry;
+    ULONG count = 0;
+
+    for (entry = Queue->Irps.Flink; entry != &Queue->Irps; entry = entry->Flink) {
+        if (Match == NULL || Match(CONTAINING_RECORD(entry, IRP, Tail.Overlay.ListEntry), Context)) {
+            count++;
+        }
+    }
+    return count;
+}
+
+/*
  * KbKitIrpQueueComplete - complete an IRP that left the queue. Without the lock.
  */
 _IRQL_requires_max_(DISPATCH_LEVEL)

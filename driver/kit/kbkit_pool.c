@@ -5,7 +5,24 @@
  * KbKitFree, so Outstanding is the number of blocks held: after every file
  * is closed it must return to its idle value, which is what leak tests read.
  */
+/*
+ * The WDK's ExAllocatePoolZero calls ExAllocatePool2 where the kernel has it
+ * and falls back on older kernels (ExInitializeDriverRuntime decides); wdm.h
+ * reads this switch, so it comes before the headers. Other headers ignore it.
+ */
+#define POOL_ZERO_DOWN_LEVEL_SUPPORT
 #include "kbkit_internal.h"
+
+/*
+ * KbKitDriverRuntimeInitialize - see kbkit.h.
+ */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID KbKitDriverRuntimeInitialize(VOID)
+{
+#if KBKIT_WDK_BUILD
+    ExInitializeDriverRuntime(DrvRtPoolNxOptIn);
+#endif
+}
 
 /*
  * KbKitPoolInitialize - an empty pool whose blocks carry Tag.
@@ -29,8 +46,8 @@ PVOID KbKitAllocate(_Inout_ PKBKIT_POOL Pool, _In_ SIZE_T Bytes)
     PVOID block;
 
 #if KBKIT_WDK_BUILD
-    /* ExAllocatePool2 zeroes the block. */
-    block = ExAllocatePool2(POOL_FLAG_NON_PAGED, Bytes, Pool->Tag);
+    /* ExAllocatePool2 (zeroed) where the kernel has it, else the zeroing fallback. */
+    block = ExAllocatePoolZero(NonPagedPoolNx, Bytes, Pool->Tag);
 #else
     /* Wine and older kernels lack ExAllocatePool2. */
     block = ExAllocatePoolWithTag(NonPagedPoolNx, Bytes, Pool->Tag);

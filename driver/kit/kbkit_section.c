@@ -126,6 +126,14 @@ static VOID KbKitSetNames(_In_ PKBKIT_CHANNEL Channel, _In_opt_z_ PCWSTR Base, _
 }
 
 /*
+ * The named objects' attributes. Kernel handles: valid in every process
+ * context, invisible to user mode. OBJ_DONT_REPARSE (Windows 10 1607+): the
+ * name is resolved without following symbolic links, so nobody can redirect
+ * the create into a directory of their choosing with a link on the path.
+ */
+#define KBKIT_NAMED_OBJECT_ATTRIBUTES (OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_DONT_REPARSE)
+
+/*
  * KbKitCreateObjects - the named section and event of one attempt.
  * On failure nothing is left open.
  */
@@ -137,9 +145,8 @@ static NTSTATUS KbKitCreateObjects(_Inout_ PKBKIT_SECTION Section, _In_ const KB
     LARGE_INTEGER size;
     NTSTATUS status;
 
-    /* Kernel handles: valid in every process context, invisible to user mode. */
     RtlInitUnicodeString(&name, SectionName->Buffer);
-    InitializeObjectAttributes(&attributes, &name, OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, NULL,
+    InitializeObjectAttributes(&attributes, &name, KBKIT_NAMED_OBJECT_ATTRIBUTES, NULL,
                                (PSECURITY_DESCRIPTOR)&Security->Descriptor);
     size.QuadPart = (LONGLONG)KBRIDGE_RING_HEADER_SIZE + Section->RingBytes;
     status = ZwCreateSection(&Section->SectionHandle, SECTION_ALL_ACCESS, &attributes, &size,
@@ -150,7 +157,7 @@ static NTSTATUS KbKitCreateObjects(_Inout_ PKBKIT_SECTION Section, _In_ const KB
     }
 
     RtlInitUnicodeString(&name, EventName->Buffer);
-    InitializeObjectAttributes(&attributes, &name, OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, NULL,
+    InitializeObjectAttributes(&attributes, &name, KBKIT_NAMED_OBJECT_ATTRIBUTES, NULL,
                                (PSECURITY_DESCRIPTOR)&Security->Descriptor);
     status = ZwCreateEvent(&Section->EventHandle, EVENT_ALL_ACCESS, &attributes, SynchronizationEvent, FALSE);
     if (!NT_SUCCESS(status)) {

@@ -36,6 +36,8 @@ C_ASSERT(KBSAMPLE_SECTION_BYTES >= sizeof(KBSAMPLE_TICK));
 #define KBS_POOL_TAG ((ULONG)0x6C706D53) /* 'lpmS': "Smpl" in pool dumps */
 /* The classic channel's shared memory: one page. */
 #define KBS_SHARE_BYTES PAGE_SIZE
+/* Inverted waits one file may keep pending: as many as a subscription asks for at most. */
+#define KBS_WAITS_PER_FILE 256u
 
 #if KBKIT_WDK_BUILD
 #include <initguid.h>
@@ -749,6 +751,8 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     if (!NT_SUCCESS(status)) {
         return status;
     }
+    /* Before any allocation: how the WDK build's pool calls resolve. */
+    KbKitDriverRuntimeInitialize();
     DriverObject->MajorFunction[IRP_MJ_CREATE] = KbsDispatchCreate;
     DriverObject->MajorFunction[IRP_MJ_CLEANUP] = KbsDispatchRelease;
     DriverObject->MajorFunction[IRP_MJ_CLOSE] = KbsDispatchRelease;
@@ -778,6 +782,7 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     config.MaxMessage = KBSAMPLE_MAX_MESSAGE;
     config.MaxSections = KBSAMPLE_MAX_RINGS;
     config.InvertedQueueLimit = KBSAMPLE_QUEUE_LIMIT;
+    config.MaxWaitsPerFile = KBS_WAITS_PER_FILE;
     config.NamePrefix = KBSAMPLE_RING_NAME_PREFIX;
     status = KbKitInitialize(&device->Channel, &config);
     if (NT_SUCCESS(status)) {

@@ -1,23 +1,30 @@
 /**
  * The reference driver's channels as a {@linkcode ChannelProtocol} value:
- * its GET_VERSION probe (capability bits), the fixed names of its section
- * channel, its classic and inverted channels.
+ * the channel kit's section and inverted channels on the reference codes
+ * (names generated per open, read from the `SECTION_OPEN` reply), plus its
+ * GET_VERSION probe (capability bits) and its classic channel.
  *
  * @module
  */
-import type { ChannelName, ChannelProtocol } from "../channels/protocol_spec.ts";
+import { type ChannelName, type ChannelProtocol, kitProtocol } from "../channels/protocol_spec.ts";
 import {
   Capability,
   ClassicInfo,
   ClassicRequest,
   IOCTL,
-  Names,
   Protocol,
-  SectionInfo,
-  SectionRequest,
   Stats,
   VersionInfo,
 } from "./protocol.ts";
+
+/** The kit's part: SECTION_OPEN replies with KBKIT_SECTION_INFO (= KBRIDGE_SECTION_INFO). */
+const kit = kitProtocol({
+  name: "kbridge reference driver",
+  sectionOpen: IOCTL.SECTION_OPEN,
+  sectionClose: IOCTL.SECTION_CLOSE,
+  invertedWait: IOCTL.INVERTED_WAIT,
+  maxMessage: Protocol.MAX_MESSAGE,
+});
 
 /**
  * How `subscribe` talks to the reference driver (`driver/kbridge.h`).
@@ -32,8 +39,7 @@ import {
  * ```
  */
 export const referenceProtocol: ChannelProtocol = {
-  name: "kbridge reference driver",
-  maxMessage: Protocol.MAX_MESSAGE,
+  ...kit,
   probe: {
     code: IOCTL.GET_VERSION,
     replySize: VersionInfo.size,
@@ -52,18 +58,6 @@ export const referenceProtocol: ChannelProtocol = {
     replySize: ClassicInfo.size,
     request: (event, ringBytes) => ClassicRequest.encode({ eventHandle: event, ringBytes }),
     reply: (output) => ClassicInfo.decode(output),
-  },
-  section: {
-    open: IOCTL.SECTION_OPEN,
-    close: IOCTL.SECTION_CLOSE,
-    replySize: SectionInfo.size,
-    request: (ringBytes) => SectionRequest.encode({ ringBytes }),
-    // The reference driver's names are fixed (driver/kbridge.h).
-    reply: (output) => ({
-      viewBytes: SectionInfo.decode(output).viewBytes,
-      section: Names.SECTION,
-      event: Names.EVENT,
-    }),
   },
   inverted: {
     wait: IOCTL.INVERTED_WAIT,

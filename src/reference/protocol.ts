@@ -8,7 +8,7 @@
  * @module
  */
 import { ctlCode, type TransferMethod } from "../core/ctl_code.ts";
-import { struct, type StructType } from "../core/struct.ts";
+import { struct, type StructType, wchar } from "../core/struct.ts";
 import { RecordHeader, RingHeader } from "../channels/ring_layout.ts";
 
 /**
@@ -23,12 +23,18 @@ import { RecordHeader, RingHeader } from "../channels/ring_layout.ts";
  */
 export const KBRIDGE_DEVICE_TYPE = 0x8022;
 
-function code(fn: number, method: TransferMethod): number {
-  return ctlCode({ deviceType: KBRIDGE_DEVICE_TYPE, function: fn, method, access: "ANY" });
+/** `KBRIDGE_ACCESS_CONTROL`: FILE_READ_ACCESS | FILE_WRITE_ACCESS (see Protocol.ACCESS_CONTROL). */
+const ACCESS_CONTROL = 3;
+
+function code(fn: number, method: TransferMethod, access: 0 | typeof ACCESS_CONTROL = 0): number {
+  return ctlCode({ deviceType: KBRIDGE_DEVICE_TYPE, function: fn, method, access });
 }
 
 /**
- * The reference driver's control codes.
+ * The reference driver's control codes. `RELEASE`, `SECTION_OPEN`,
+ * `CLASSIC_OPEN`, `PRODUCER_START`, `PRODUCER_STOP` and `INJECT` need a
+ * handle with read and write access (`Protocol.ACCESS_CONTROL`); the others
+ * any handle: a handle opened without write access gets `ERROR_ACCESS_DENIED`.
  *
  * @example
  * ```ts
@@ -67,16 +73,16 @@ export const IOCTL: {
   CHECKSUM: code(0x806, 0),
   OVERFLOW: code(0x807, 0),
   PEND: code(0x810, 0),
-  RELEASE: code(0x811, 0),
+  RELEASE: code(0x811, 0, ACCESS_CONTROL),
   GET_STATS: code(0x820, 0),
-  SECTION_OPEN: code(0x830, 0),
+  SECTION_OPEN: code(0x830, 0, ACCESS_CONTROL),
   SECTION_CLOSE: code(0x831, 0),
   INVERTED_WAIT: code(0x832, 0),
-  CLASSIC_OPEN: code(0x833, 0),
+  CLASSIC_OPEN: code(0x833, 0, ACCESS_CONTROL),
   CLASSIC_CLOSE: code(0x834, 0),
-  PRODUCER_START: code(0x840, 0),
-  PRODUCER_STOP: code(0x841, 0),
-  INJECT: code(0x842, 0),
+  PRODUCER_START: code(0x840, 0, ACCESS_CONTROL),
+  PRODUCER_STOP: code(0x841, 0, ACCESS_CONTROL),
+  INJECT: code(0x842, 0, ACCESS_CONTROL),
 });
 
 /**
@@ -136,10 +142,16 @@ export const Channel: {
  */
 export const Protocol: {
   readonly VERSION: number;
+  readonly ACCESS_CONTROL: number;
   readonly MAX_MESSAGE: number;
   readonly MAX_TRANSFER: number;
   readonly INVERTED_QUEUE_LIMIT: number;
   readonly PEND_LIMIT: number;
+  readonly PEND_DEVICE_LIMIT: number;
+  readonly PEND_MAX_OUTPUT: number;
+  readonly INVERTED_WAIT_LIMIT: number;
+  readonly MAX_SECTIONS: number;
+  readonly NAME_CHARS: number;
   readonly PEND_TIMED_OUT: number;
   readonly PEND_RELEASED: number;
   readonly RELEASE_ALL: number;
@@ -147,11 +159,17 @@ export const Protocol: {
   readonly FNV_PRIME: number;
   readonly PRODUCER_WAIT_FOR_SPACE: number;
 } = Object.freeze({
-  VERSION: 1,
+  VERSION: 2,
+  ACCESS_CONTROL,
   MAX_MESSAGE: 4096,
   MAX_TRANSFER: 16 * 1024 * 1024,
   INVERTED_QUEUE_LIMIT: 1024,
   PEND_LIMIT: 256,
+  PEND_DEVICE_LIMIT: 1024,
+  PEND_MAX_OUTPUT: 64,
+  INVERTED_WAIT_LIMIT: 256,
+  MAX_SECTIONS: 8,
+  NAME_CHARS: 64,
   PEND_TIMED_OUT: 1,
   PEND_RELEASED: 2,
   RELEASE_ALL: 0xffff_ffff,
@@ -161,7 +179,10 @@ export const Protocol: {
 });
 
 /**
- * Names of the reference driver's objects, as user mode opens them.
+ * Names of the reference driver's objects: the device as user mode opens it,
+ * and the prefix of the section channel's object names, which the driver
+ * generates per open (`Global\\Kbridge-<16 hex digits>-Ring` / `-Event`) and
+ * returns in {@linkcode SectionInfo}.
  *
  * @example
  * ```ts ignore
@@ -170,12 +191,10 @@ export const Protocol: {
  */
 export const Names: {
   readonly DEVICE_PATH: string;
-  readonly SECTION: string;
-  readonly EVENT: string;
+  readonly OBJECT_NAME_PREFIX: string;
 } = Object.freeze({
   DEVICE_PATH: "\\\\.\\Kbridge",
-  SECTION: "Global\\KbridgeRing",
-  EVENT: "Global\\KbridgeRingEvent",
+  OBJECT_NAME_PREFIX: "Kbridge",
 });
 
 /**
@@ -289,7 +308,7 @@ export const Stats: StructType<{
   classicMappings: number;
   eventReferences: number;
   producerRunning: number;
-  reserved: number;
+  pendTimerArmed: number;
   messagesProduced: bigint;
   invertedOverflow: bigint;
   ringDropped: bigint;
@@ -303,7 +322,7 @@ export const Stats: StructType<{
   classicMappings: "u32",
   eventReferences: "u32",
   producerRunning: "u32",
-  reserved: "u32",
+  pendTimerArmed: "u32",
   messagesProduced: "u64",
   invertedOverflow: "u64",
   ringDropped: "u64",
@@ -324,17 +343,22 @@ export const SectionRequest: StructType<{ ringBytes: number; reserved: number }>
 });
 
 /**
- * `KBRIDGE_SECTION_INFO`.
+ * `KBRIDGE_SECTION_INFO`: the sizes and the user-mode names of the calling
+ * file's section and event, unique per open (the kit's `KBKIT_SECTION_INFO`).
  *
  * @example
  * ```ts
  * import { SectionInfo } from "@kbridge/kbridge/reference";
- * SectionInfo.size; // 8
+ * SectionInfo.size; // 264
  * ```
  */
-export const SectionInfo: StructType<{ viewBytes: number; ringBytes: number }> = struct({
+export const SectionInfo: StructType<
+  { viewBytes: number; ringBytes: number; sectionName: string; eventName: string }
+> = struct({
   viewBytes: "u32",
   ringBytes: "u32",
+  sectionName: wchar(64),
+  eventName: wchar(64),
 });
 
 /**

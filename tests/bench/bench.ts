@@ -256,21 +256,26 @@ async function overlappedEcho(depth: number, requests: number): Promise<Metrics>
 
 /** Starts `depth` PEND requests (tags 0 … depth-1) that stay pending until RELEASE. */
 type PendIssuer = (depth: number) => Promise<unknown>[];
+/** Sends RELEASE (all) on the handle that issued the PENDs: a file releases only its own. */
+type PendReleaser = (input: Uint8Array, output: Uint8Array) => Promise<unknown>;
 
 /**
  * 2. Pended requests: `depth` PENDs in flight at once, one RELEASE of all of them
- * from a second (synchronous) handle, then their completions; again until
- * `requests` completed. Returns requests/s and the thread count with the first
- * burst pending.
+ * on the same handle, then their completions; again until `requests` completed.
+ * Returns requests/s and the thread count with the first burst pending.
  */
-async function pendBursts(issueBurst: PendIssuer, depth: number, requests: number) {
-  using control = openDevice(Names.DEVICE_PATH, { overlapped: false });
+async function pendBursts(
+  issueBurst: PendIssuer,
+  releaseAll: PendReleaser,
+  depth: number,
+  requests: number,
+) {
   const release = ReleaseRequest.encode({ tag: Protocol.RELEASE_ALL, reserved: 0 });
   const released = new Uint8Array(4);
   const burst = async (sampleThreads: boolean) => {
     const pending = issueBurst(depth);
     const threads = sampleThreads ? processResources().threads : 0;
-    control.ioctl(IOCTL.RELEASE, release, released);
+    await releaseAll(release, released);
     await Promise.all(pending);
     return threads;
   };
@@ -302,6 +307,7 @@ async function pendedLibrary(depth: number, requests: number): Promise<Metrics> 
       inputs.map((input, slot) =>
         device.ioctlAsync(IOCTL.PEND, input, outputs[slot]).then(checkReleased)
       ),
+    (input, output) => device.ioctlAsync(IOCTL.RELEASE, input, output),
     depth,
     requests,
   );
@@ -377,17 +383,20 @@ async function pendedEvents(depth: number, requests: number): Promise<Metrics> {
   const inputs = pendRequests(depth);
   const outputs = inputs.map(() => new Uint8Array(PendResult.size));
   const requestsBySlot = inputs.map(() => new EventCompletedRequest());
+  const releaseRequest = new EventCompletedRequest();
   try {
     return await pendBursts(
       () =>
         requestsBySlot.map((request, slot) =>
           request.ioctl(handle, IOCTL.PEND, inputs[slot], outputs[slot]).then(checkReleased)
         ),
+      (input, output) => releaseRequest.ioctl(handle, IOCTL.RELEASE, input, output),
       depth,
       requests,
     );
   } finally {
     for (const request of requestsBySlot) request.close();
+    releaseRequest.close();
     CloseHandle(handle);
   }
 }

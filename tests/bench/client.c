@@ -103,6 +103,31 @@ static DWORD control(HANDLE device, DWORD code, const void *input, DWORD inputSi
     return returned;
 }
 
+/* A synchronous IOCTL on an overlapped handle bound to a completion port: the
+ * event's low bit set keeps the completion off the port. */
+static DWORD control_overlapped(HANDLE device, DWORD code, const void *input, DWORD inputSize,
+                                void *output, DWORD outputSize)
+{
+    OVERLAPPED overlapped;
+    HANDLE event = CreateEventW(NULL, TRUE, FALSE, NULL);
+    DWORD returned = 0;
+
+    if (event == NULL) {
+        fail("CreateEventW");
+    }
+    memset(&overlapped, 0, sizeof(overlapped));
+    overlapped.hEvent = (HANDLE)((ULONG_PTR)event | 1);
+    if (!DeviceIoControl(device, code, (void *)input, inputSize, output, outputSize, NULL, &overlapped) &&
+        GetLastError() != ERROR_IO_PENDING) {
+        fail("DeviceIoControl (overlapped)");
+    }
+    if (!GetOverlappedResult(device, &overlapped, &returned, TRUE)) {
+        fail("GetOverlappedResult");
+    }
+    CloseHandle(event);
+    return returned;
+}
+
 static void start_producer(HANDLE device, UINT32 channels, UINT32 count, UINT32 bytes, UINT32 intervalUs)
 {
     KBRIDGE_PRODUCER_REQUEST request = { channels, count, bytes, bytes, intervalUs, PRODUCER_SEED,
@@ -338,7 +363,8 @@ static int run_overlapped(int argc, char **argv)
 
 /*
  * Pended requests: `depth` PEND requests in flight at once (each pends in the
- * driver), then one RELEASE of all of them from a second handle, then their
+ * driver), then one RELEASE of all of them on the same handle (a file releases
+ * only its own), then their
  * completions from the port; again until `requests` completed.
  */
 typedef struct _PEND_SLOT {
@@ -349,8 +375,8 @@ typedef struct _PEND_SLOT {
 
 /* One burst; returns the thread count seen with all `depth` requests pending when
  * `sampleThreads`, else 0. */
-static unsigned pend_burst(HANDLE device, HANDLE control_device, HANDLE port, PEND_SLOT *slots,
-                           unsigned depth, BOOL sampleThreads)
+static unsigned pend_burst(HANDLE device, HANDLE port, PEND_SLOT *slots, unsigned depth,
+                           BOOL sampleThreads)
 {
     OVERLAPPED_ENTRY entries[MAX_DEPTH];
     KBRIDGE_RELEASE_REQUEST release = { KBRIDGE_RELEASE_ALL, 0 };
@@ -369,7 +395,7 @@ static unsigned pend_burst(HANDLE device, HANDLE control_device, HANDLE port, PE
         }
     }
     threads = sampleThreads ? count_threads() : 0;
-    control(control_device, IOCTL_KBRIDGE_RELEASE, &release, sizeof(release), &released, sizeof(released));
+    control_overlapped(device, IOCTL_KBRIDGE_RELEASE, &release, sizeof(release), &released, sizeof(released));
     while (completed < depth) {
         if (!GetQueuedCompletionStatusEx(port, entries, MAX_DEPTH, &removed, STALL_MS, FALSE)) {
             fail("GetQueuedCompletionStatusEx");
@@ -391,7 +417,7 @@ static int run_pended(int argc, char **argv)
 {
     static PEND_SLOT slots[MAX_DEPTH];
     unsigned long depth, bursts, i;
-    HANDLE device, control_device, port;
+    HANDLE device, port;
     unsigned threads;
     LONGLONG start;
 
@@ -404,23 +430,21 @@ static int run_pended(int argc, char **argv)
     }
     bursts = (number(argv[3]) + depth - 1) / depth;
     device = open_device(TRUE);
-    control_device = open_device(FALSE);
     port = CreateIoCompletionPort(device, NULL, 0, 1);
     if (port == NULL) {
         fail("CreateIoCompletionPort");
     }
-    threads = pend_burst(device, control_device, port, slots, depth, TRUE);
+    threads = pend_burst(device, port, slots, depth, TRUE);
     for (i = 0; i < bursts / 10; i++) {
-        pend_burst(device, control_device, port, slots, depth, FALSE);
+        pend_burst(device, port, slots, depth, FALSE);
     }
     start = now();
     for (i = 0; i < bursts; i++) {
-        pend_burst(device, control_device, port, slots, depth, FALSE);
+        pend_burst(device, port, slots, depth, FALSE);
     }
     printf("{\"requestsPerSecond\":%.1f,\"threads\":%u}\n", (double)(bursts * depth) / seconds(now() - start),
            threads);
     CloseHandle(port);
-    CloseHandle(control_device);
     CloseHandle(device);
     return 0;
 }
@@ -445,7 +469,7 @@ static void ring_open(RING_READER *ring, UINT32 ringBytes)
 
     ring->Device = open_device(FALSE);
     control(ring->Device, IOCTL_KBRIDGE_SECTION_OPEN, &request, sizeof(request), &info, sizeof(info));
-    ring->Mapping = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, KBRIDGE_SECTION_USER_NAME);
+    ring->Mapping = OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, FALSE, info.SectionName);
     if (ring->Mapping == NULL) {
         fail("OpenFileMappingW");
     }
@@ -453,7 +477,7 @@ static void ring_open(RING_READER *ring, UINT32 ringBytes)
     if (ring->Header == NULL) {
         fail("MapViewOfFile");
     }
-    ring->Event = OpenEventW(SYNCHRONIZE, FALSE, KBRIDGE_EVENT_USER_NAME);
+    ring->Event = OpenEventW(SYNCHRONIZE, FALSE, info.EventName);
     if (ring->Event == NULL) {
         fail("OpenEventW");
     }

@@ -22,7 +22,6 @@ import {
 import {
   Channel,
   IOCTL,
-  Names,
   patternByte,
   ProducerRequest,
   referenceProtocol,
@@ -170,25 +169,25 @@ Deno.test("KernelEvent: a struct u64 field takes the event; 2,000 create/wait/cl
   assert.ok(after - before < 20, `handles ${before} → ${after}`);
 });
 
-Deno.test("SharedMemory: the reference driver's named section, whole view by default, live both ways", async () => {
+Deno.test("SharedMemory: the reference driver's named section (names from the reply), whole view by default, live both ways", async () => {
   await using device = openKbridge();
   const info = SectionInfo.decode(
     device.ioctl(IOCTL.SECTION_OPEN, SectionRequest.encode({ ringBytes: 4096 }), SectionInfo.size),
   );
   try {
-    using whole = openSharedMemory(Names.SECTION);
+    using whole = openSharedMemory(info.sectionName);
     assert.ok(whole.size >= info.viewBytes && whole.size % 4096 === 0, `size ${whole.size}`);
     const header = RingHeader.decode(whole.bytes);
     assert.equal(header.magic, Ring.MAGIC);
     assert.equal(header.capacity, 4096);
-    using sized = openSharedMemory(Names.SECTION, { size: info.viewBytes });
+    using sized = openSharedMemory(info.sectionName, { size: info.viewBytes });
     assert.equal(sized.size, info.viewBytes);
     // Two views of one section: a write through one is seen through the other.
     const probeOffset = info.viewBytes - 8;
     sized.bytes[probeOffset] = 0x5a;
     assert.equal(whole.bytes[probeOffset], 0x5a);
     // "read" is copy-on-write: a write changes only that view.
-    using readOnly = openSharedMemory(Names.SECTION, { access: "read" });
+    using readOnly = openSharedMemory(info.sectionName, { access: "read" });
     assert.equal(readOnly.bytes[probeOffset], 0x5a);
     readOnly.bytes[probeOffset] = 0x11;
     assert.equal(whole.bytes[probeOffset], 0x5a, "the section is unchanged");
@@ -206,9 +205,11 @@ Deno.test("SharedMemory: the reference driver's named section, whole view by def
 
 Deno.test("SharedMemory: close() detaches every view made before; closed → ClosedError", async () => {
   await using device = openKbridge();
-  device.ioctl(IOCTL.SECTION_OPEN, SectionRequest.encode({ ringBytes: 4096 }), SectionInfo.size);
+  const info = SectionInfo.decode(
+    device.ioctl(IOCTL.SECTION_OPEN, SectionRequest.encode({ ringBytes: 4096 }), SectionInfo.size),
+  );
   try {
-    const memory = openSharedMemory(Names.SECTION);
+    const memory = openSharedMemory(info.sectionName);
     const bytes = memory.bytes;
     const view = new DataView(memory.buffer);
     assert.equal(view.getUint32(0, true), Ring.MAGIC);
@@ -249,10 +250,16 @@ Deno.test("SharedMemory: bad names, sizes and addresses are typed errors", () =>
 
 Deno.test("ringSubscription: any shared memory laid out as the ring, with its event", async () => {
   await using device = openKbridge();
-  device.ioctl(IOCTL.SECTION_OPEN, SectionRequest.encode({ ringBytes: 1 << 16 }), SectionInfo.size);
+  const info = SectionInfo.decode(
+    device.ioctl(
+      IOCTL.SECTION_OPEN,
+      SectionRequest.encode({ ringBytes: 1 << 16 }),
+      SectionInfo.size,
+    ),
+  );
   try {
-    const memory = openSharedMemory(Names.SECTION);
-    const event = openEvent(Names.EVENT);
+    const memory = openSharedMemory(info.sectionName);
+    const event = openEvent(info.eventName);
     const earlyView = memory.bytes;
     await using messages = ringSubscription(memory, event);
     assert.equal(messages.channel, "section");
@@ -272,14 +279,19 @@ Deno.test("ringSubscription: any shared memory laid out as the ring, with its ev
   } finally {
     device.ioctl(IOCTL.SECTION_CLOSE);
   }
-  assert.throws(() => ringSubscription(openSharedMemory(Names.SECTION), createEvent()), Win32Error);
+  assert.throws(
+    () => ringSubscription(openSharedMemory(info.sectionName), createEvent()),
+    Win32Error,
+  );
 });
 
 Deno.test("ringSubscription: memory that is not a ring is a typed error", async () => {
   await using device = openKbridge();
-  device.ioctl(IOCTL.SECTION_OPEN, SectionRequest.encode({ ringBytes: 4096 }), SectionInfo.size);
+  const info = SectionInfo.decode(
+    device.ioctl(IOCTL.SECTION_OPEN, SectionRequest.encode({ ringBytes: 4096 }), SectionInfo.size),
+  );
   try {
-    using memory = openSharedMemory(Names.SECTION, { access: "read" });
+    using memory = openSharedMemory(info.sectionName, { access: "read" });
     memory.bytes[0] ^= 0xff; // a private copy-on-write page: the magic is wrong here only
     using event = createEvent();
     assert.throws(() => ringSubscription(memory, event), KbridgeError);

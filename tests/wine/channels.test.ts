@@ -285,7 +285,14 @@ Deno.test("drainSync in a Worker reads the section ring in order; the inverted c
 
 Deno.test("leaving a for await loop closes the subscription", async () => {
   await using device = openKbridge();
-  startProducer(device, { channels: Channel.SECTION, count: 0, minSize: 8, maxSize: 8, seed: 9 });
+  startProducer(device, {
+    channels: Channel.SECTION,
+    count: 0,
+    minSize: 8,
+    maxSize: 8,
+    seed: 9,
+    intervalUs: 100,
+  });
   const subscription = subscribe(device, {
     protocol: referenceProtocol,
     channel: "section",

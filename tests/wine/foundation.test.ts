@@ -148,7 +148,7 @@ Deno.test("service life cycle through advapi32: install, start, stop, remove, tw
         assert.equal(
           VersionInfo.decode(device.ioctl(IOCTL.GET_VERSION, null, VersionInfo.size))
             .protocolVersion,
-          1,
+          Protocol.VERSION,
         );
       }
       await stopDriver(name);

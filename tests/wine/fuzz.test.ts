@@ -46,8 +46,7 @@ function crashyAnswers(): boolean {
 
 /** The resource counters of GET_STATS (not the cumulative message counters). */
 function resources(stats: ReturnType<typeof Stats.decode>): Record<string, number> {
-  const { messagesProduced: _, invertedOverflow: _o, ringDropped: _d, reserved: _r, ...counters } =
-    stats;
+  const { messagesProduced: _, invertedOverflow: _o, ringDropped: _d, ...counters } = stats;
   return counters;
 }
 
@@ -59,7 +58,7 @@ async function quietResources(
   const quiet = () =>
     now.openFiles === 1 && now.pendedIrps === 0 && now.invertedIrps === 0 &&
     now.invertedQueued === 0 &&
-    now.sections === 0 && now.producerRunning === 0;
+    now.sections === 0 && now.producerRunning === 0 && now.pendTimerArmed === 0;
   for (let i = 0; i < 300 && !quiet(); i++) {
     await delay(100);
     now = resources(readStats(observer));

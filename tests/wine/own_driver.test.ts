@@ -55,27 +55,17 @@ const sampleProtocol = kitProtocol({
   invertedWait: RING_WAIT,
   maxMessage: Tick.size,
 });
-/** The reference driver's section channel (fixed names), described with the public API alone. */
-const referenceCode = (fn: number) =>
-  ctlCode({ deviceType: 0x8022, function: fn, method: "BUFFERED", access: "ANY" });
-const RingRequest = struct({ ringBytes: "u32", reserved: "u32" });
-const RingReply = struct({ viewBytes: "u32", ringBytes: "u32" });
-const referenceSection: ChannelProtocol = {
-  name: "kbridge reference (fixed names)",
+/** The reference driver's section and inverted channels, described with the public API alone:
+ * it is a kit driver (names per open, in the reply); its privileged codes need read/write access. */
+const referenceCode = (fn: number, access: "ANY" | "READ_WRITE" = "ANY") =>
+  ctlCode({ deviceType: 0x8022, function: fn, method: "BUFFERED", access });
+const referenceSection: ChannelProtocol = kitProtocol({
+  name: "kbridge reference (public API)",
+  sectionOpen: referenceCode(0x830, "READ_WRITE"),
+  sectionClose: referenceCode(0x831),
+  invertedWait: referenceCode(0x832),
   maxMessage: 4096,
-  section: {
-    open: referenceCode(0x830),
-    close: referenceCode(0x831),
-    replySize: RingReply.size,
-    request: (ringBytes) => RingRequest.encode({ ringBytes }),
-    reply: (output) => ({
-      viewBytes: RingReply.decode(output).viewBytes,
-      section: "Global\\KbridgeRing",
-      event: "Global\\KbridgeRingEvent",
-    }),
-  },
-  inverted: { wait: referenceCode(0x832) },
-};
+});
 const ERROR_NOT_SUPPORTED = 50;
 const STATUS_NOT_SUPPORTED = 0xc000_00bb;
 
@@ -195,7 +185,7 @@ Deno.test("own driver (d): subscribe with its own protocol value: section and in
   }
 });
 
-Deno.test("own driver (d): auto falls back on an unknown control code and on a name collision", async () => {
+Deno.test("own driver (d): auto falls back on an unknown control code; a squatted old name changes nothing", async () => {
   await using device = openSample();
   const wrongSection = kitProtocol({
     name: "kbsample with a wrong section code",
@@ -215,26 +205,18 @@ Deno.test("own driver (d): auto falls back on an unknown control code and on a n
       return true;
     },
   );
-  // The reference driver's fixed section name, taken by an event of ours: section → inverted.
+  // The reference driver's old fixed section name (protocol 1), taken by an event of ours, no
+  // longer disables its section channel: its names are drawn per open.
   await using reference = openReference();
   using _squatter = createEvent({ name: "Global\\KbridgeRing" });
-  await using squatted = subscribe(reference, { protocol: referenceSection, pending: 2 });
-  assert.equal(squatted.channel, "inverted");
-  assert.throws(
-    () => subscribe(reference, { protocol: referenceSection, channel: "section" }),
-    (error: unknown) => {
-      assert.ok(error instanceof ChannelUnavailableError);
-      assert.match(error.reason, /names are taken/);
-      assert.equal((error.cause as Win32Error).code, 183);
-      return true;
-    },
-  );
+  await using unaffected = subscribe(reference, { protocol: referenceSection, pending: 2 });
+  assert.equal(unaffected.channel, "section");
 });
 
 Deno.test("own driver (e): the reference driver and the sample stream at the same time", async () => {
   await using sample = openSample();
   await using reference = openReference();
-  const PRODUCER_START = referenceCode(0x840);
+  const PRODUCER_START = referenceCode(0x840, "READ_WRITE");
   const ProducerRequest = struct({
     channels: "u32",
     count: "u32",
