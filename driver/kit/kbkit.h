@@ -141,6 +141,17 @@ typedef struct _KBKIT_SECTION_INFO {
 #define KBKIT_COMPILER_BARRIER() __asm__ __volatile__("" ::: "memory")
 #endif
 
+/*
+ * After a load, an acquire fence: nothing later (the producer's stores into the
+ * bytes the consumer released) moves before it. x64 keeps that order by itself
+ * (a load is never reordered with a later store); ARM64 needs a real fence.
+ */
+#if defined(_M_ARM64) || defined(__aarch64__)
+#define KBKIT_ACQUIRE_FENCE() KeMemoryBarrier()
+#else
+#define KBKIT_ACQUIRE_FENCE() KBKIT_COMPILER_BARRIER()
+#endif
+
 /* Code-analysis annotations and role types the mingw headers lack. */
 #include "kbkit_sal.h"
 

@@ -94,7 +94,7 @@ static ULONG KbKitRingFree(_In_ const KBKIT_RING *Ring)
     /* Acquire: the consumer has finished with every byte before Tail. */
     ULONG used = Ring->Head - *(volatile ULONG *)&Ring->Header->Tail;
 
-    KBKIT_COMPILER_BARRIER();
+    KBKIT_ACQUIRE_FENCE();
     return used > Ring->Capacity ? 0 : Ring->Capacity - used;
 }
 
