@@ -19,26 +19,15 @@
  */
 #include "internal.h"
 
-#if KBKIT_WDK_BUILD
 #include <initguid.h>
-#include <wdmsec.h>
 
 /*
- * Device class of the device object. IoCreateDeviceSecure looks under this
- * class's registry key for an administrator's override of the SDDL below;
- * without one the SDDL applies. {98412C70-FE01-442A-B5EC-AAF1276BDE4F}
+ * Device class of the device object. IoCreateDeviceSecure (WDK build) looks
+ * under this class's registry key for an administrator's override of the
+ * kit's SDDL; without one the SDDL applies. {98412C70-FE01-442A-B5EC-AAF1276BDE4F}
  */
 DEFINE_GUID(KB_DEVICE_CLASS_GUID,
             0x98412c70, 0xfe01, 0x442a, 0xb5, 0xec, 0xaa, 0xf1, 0x27, 0x6b, 0xde, 0x4f);
-
-/*
- * Protected DACL: SYSTEM and built-in Administrators get all access, nobody
- * else may open the device (a non-elevated process gets ERROR_ACCESS_DENIED).
- * With FILE_DEVICE_SECURE_OPEN the same check applies to any name opened
- * below the device (\\.\Kbridge\anything).
- */
-static const UNICODE_STRING KbDeviceSddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)(A;;GA;;;BA)");
-#endif
 
 KB_COUNTERS KbCounters;
 KBKIT_POOL KbPool;
@@ -94,60 +83,6 @@ static VOID KbReleaseFileResources(_Inout_ PKB_DEVICE_EXTENSION Extension, _In_ 
 #endif
 
 /*
- * KbCreateDevice - create \Device\Kbridge with a KB_DEVICE_EXTENSION.
- */
-_IRQL_requires_(PASSIVE_LEVEL)
-static NTSTATUS KbCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING DeviceName,
-                               _Out_ PDEVICE_OBJECT *DeviceObject)
-{
-#if KBKIT_WDK_BUILD
-    return IoCreateDeviceSecure(DriverObject, sizeof(KB_DEVICE_EXTENSION), DeviceName,
-                                KBRIDGE_DEVICE_TYPE, FILE_DEVICE_SECURE_OPEN, FALSE,
-                                &KbDeviceSddl, &KB_DEVICE_CLASS_GUID, DeviceObject);
-#else
-    /*
-     * Without wdmsec (mingw's libraries, clang's SEH build) the device is
-     * created with the I/O manager's default descriptor, which on Windows
-     * lets any user open it, and gets the same SYSTEM + Administrators DACL
-     * before DriverEntry clears DO_DEVICE_INITIALIZING (nobody can open it
-     * before). FILE_DEVICE_SECURE_OPEN applies it to names below the device.
-     */
-    NTSTATUS status = IoCreateDevice(DriverObject, sizeof(KB_DEVICE_EXTENSION), DeviceName,
-                                     KBRIDGE_DEVICE_TYPE, FILE_DEVICE_SECURE_OPEN, FALSE, DeviceObject);
-
-    if (!NT_SUCCESS(status)) {
-        return status;
-    }
-    status = KbKitSecureDeviceObject(*DeviceObject);
-    if (!NT_SUCCESS(status)) {
-        IoDeleteDevice(*DeviceObject);
-        *DeviceObject = NULL;
-    }
-    return status;
-#endif
-}
-
-/*
- * KbCreateLink - create \DosDevices\Kbridge -> \Device\Kbridge.
- * Under Wine a driver host that crashed leaves its (permanent) link behind,
- * dangling, and creating it again fails with STATUS_OBJECT_TYPE_MISMATCH
- * (or STATUS_OBJECT_NAME_COLLISION): there the stale link is deleted and the
- * creation retried once. On Windows a name already taken belongs to someone
- * else, and the load fails instead of deleting it.
- */
-_IRQL_requires_(PASSIVE_LEVEL)
-static NTSTATUS KbCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING DeviceName)
-{
-    NTSTATUS status = IoCreateSymbolicLink(LinkName, DeviceName);
-
-    if ((status == STATUS_OBJECT_NAME_COLLISION || status == STATUS_OBJECT_TYPE_MISMATCH) && KbKitHostIsWine()) {
-        (VOID)IoDeleteSymbolicLink(LinkName);
-        status = IoCreateSymbolicLink(LinkName, DeviceName);
-    }
-    return status;
-}
-
-/*
  * DriverEntry - initialise the driver.
  *   DriverObject: this driver; RegistryPath: its service key (unused).
  * Returns STATUS_SUCCESS, STATUS_NOT_SUPPORTED for a build without SEH
@@ -186,7 +121,8 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
     RtlInitUnicodeString(&deviceName, KBRIDGE_DEVICE_NAME);
     RtlInitUnicodeString(&linkName, KBRIDGE_DOS_DEVICE_NAME);
 
-    status = KbCreateDevice(DriverObject, &deviceName, &device);
+    status = KbKitCreateDevice(DriverObject, sizeof(KB_DEVICE_EXTENSION), &deviceName, KBRIDGE_DEVICE_TYPE,
+                               &KB_DEVICE_CLASS_GUID, &device);
     if (!NT_SUCCESS(status)) {
         return status;
     }
@@ -221,7 +157,7 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT DriverObject, PUNICODE_STRING RegistryPath)
      */
     (VOID)KbKitProcessWatchStart(KbProcessExit, extension);
 
-    status = KbCreateLink(&linkName, &deviceName);
+    status = KbKitCreateLink(&linkName, &deviceName);
     if (!NT_SUCCESS(status)) {
         KbKitProcessWatchStop();
         KbProducerStopThread(&extension->Producer);

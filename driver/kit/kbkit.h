@@ -222,13 +222,30 @@ _IRQL_requires_max_(APC_LEVEL)
 NTSTATUS KbKitBuildObjectSecurity(_Out_ KBKIT_OBJECT_SECURITY *Security);
 
 /*
- * KbKitSecureDeviceObject - give DeviceObject the same DACL (SYSTEM and
- * Administrators only), for builds without IoCreateDeviceSecure (wdmsec.lib
- * is the WDK's): call right after IoCreateDevice, before the device is
- * reachable. Returns the failure of ObOpenObjectByPointer/ZwSetSecurityObject.
+ * KbKitCreateDevice - create a device only SYSTEM and Administrators may open,
+ * with FILE_DEVICE_SECURE_OPEN (the same check for names below the device).
+ * The WDK build uses IoCreateDeviceSecure (ClassGuid names the registry key
+ * where an administrator may override the SDDL); the other builds, which
+ * lack wdmsec.lib, create the device with IoCreateDevice and set the same
+ * DACL before DriverEntry clears DO_DEVICE_INITIALIZING, so nobody can open
+ * it with the I/O manager's default descriptor. Returns the first failure,
+ * with *DeviceObject NULL.
  */
 _IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
-NTSTATUS KbKitSecureDeviceObject(_In_ PDEVICE_OBJECT DeviceObject);
+NTSTATUS KbKitCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ ULONG ExtensionSize,
+                           _In_ PUNICODE_STRING DeviceName, _In_ DEVICE_TYPE DeviceType,
+                           _In_ const GUID *ClassGuid, _Out_ PDEVICE_OBJECT *DeviceObject);
+
+/*
+ * KbKitCreateLink - create the symbolic link LinkName -> DeviceName. Under
+ * Wine a driver host that crashed leaves its (permanent) link behind, and
+ * creating it again fails with STATUS_OBJECT_TYPE_MISMATCH (or
+ * STATUS_OBJECT_NAME_COLLISION): there the stale link is deleted and the
+ * creation retried once. On Windows a name already taken belongs to someone
+ * else, and the failure is returned.
+ */
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING DeviceName);
 
 /*
  * KbKitHostIsWine - TRUE when the kernel is Wine's ntoskrnl, which exports

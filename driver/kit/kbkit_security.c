@@ -10,6 +10,9 @@
  * driver host).
  */
 #include "kbkit_internal.h"
+#if KBKIT_WDK_BUILD
+#include <wdmsec.h> /* IoCreateDeviceSecure (wdmsec.lib) */
+#endif
 
 /*
  * KbKitBuildObjectSecurity - fill Security (absolute descriptor, SIDs and
@@ -57,8 +60,14 @@ NTSTATUS KbKitBuildObjectSecurity(_Out_ KBKIT_OBJECT_SECURITY *Security)
     return RtlSetDaclSecurityDescriptor(&Security->Descriptor, TRUE, dacl, FALSE);
 }
 
+#if !KBKIT_WDK_BUILD
+/*
+ * KbKitSecureDeviceObject - give DeviceObject the kit's DACL, for builds
+ * without IoCreateDeviceSecure: right after IoCreateDevice, before the device
+ * is reachable.
+ */
 _IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
-NTSTATUS KbKitSecureDeviceObject(_In_ PDEVICE_OBJECT DeviceObject)
+static NTSTATUS KbKitSecureDeviceObject(_In_ PDEVICE_OBJECT DeviceObject)
 {
     KBKIT_OBJECT_SECURITY security;
     HANDLE handle;
@@ -75,6 +84,49 @@ NTSTATUS KbKitSecureDeviceObject(_In_ PDEVICE_OBJECT DeviceObject)
     }
     status = ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, &security.Descriptor);
     (VOID)ZwClose(handle);
+    return status;
+}
+#endif
+
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ ULONG ExtensionSize,
+                           _In_ PUNICODE_STRING DeviceName, _In_ DEVICE_TYPE DeviceType,
+                           _In_ const GUID *ClassGuid, _Out_ PDEVICE_OBJECT *DeviceObject)
+{
+#if KBKIT_WDK_BUILD
+    /* Protected DACL: all access for SYSTEM and built-in Administrators, nobody else. */
+    static const UNICODE_STRING sddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+
+    return IoCreateDeviceSecure(DriverObject, ExtensionSize, DeviceName, DeviceType, FILE_DEVICE_SECURE_OPEN,
+                                FALSE, &sddl, ClassGuid, DeviceObject);
+#else
+    NTSTATUS status;
+
+    UNREFERENCED_PARAMETER(ClassGuid);
+    status = IoCreateDevice(DriverObject, ExtensionSize, DeviceName, DeviceType, FILE_DEVICE_SECURE_OPEN, FALSE,
+                            DeviceObject);
+    if (!NT_SUCCESS(status)) {
+        *DeviceObject = NULL;
+        return status;
+    }
+    status = KbKitSecureDeviceObject(*DeviceObject);
+    if (!NT_SUCCESS(status)) {
+        IoDeleteDevice(*DeviceObject);
+        *DeviceObject = NULL;
+    }
+    return status;
+#endif
+}
+
+_IRQL_requires_(PASSIVE_LEVEL) _Must_inspect_result_
+NTSTATUS KbKitCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING DeviceName)
+{
+    NTSTATUS status = IoCreateSymbolicLink(LinkName, DeviceName);
+
+    if ((status == STATUS_OBJECT_NAME_COLLISION || status == STATUS_OBJECT_TYPE_MISMATCH) && KbKitHostIsWine()) {
+        (VOID)IoDeleteSymbolicLink(LinkName);
+        status = IoCreateSymbolicLink(LinkName, DeviceName);
+    }
     return status;
 }
 

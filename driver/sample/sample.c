@@ -39,15 +39,10 @@ C_ASSERT(KBSAMPLE_SECTION_BYTES >= sizeof(KBSAMPLE_TICK));
 /* Inverted waits one file may keep pending: as many as a subscription asks for at most. */
 #define KBS_WAITS_PER_FILE 256u
 
-#if KBKIT_WDK_BUILD
 #include <initguid.h>
-#include <wdmsec.h>
-/* Device class for IoCreateDeviceSecure. {5B0C9A61-3E7D-4F7B-9C55-0E1D7A4C2B90} */
+/* Device class for IoCreateDeviceSecure (WDK build). {5B0C9A61-3E7D-4F7B-9C55-0E1D7A4C2B90} */
 DEFINE_GUID(KBS_DEVICE_CLASS_GUID,
             0x5b0c9a61, 0x3e7d, 0x4f7b, 0x9c, 0x55, 0x0e, 0x1d, 0x7a, 0x4c, 0x2b, 0x90);
-/* SYSTEM and built-in Administrators only; FILE_DEVICE_SECURE_OPEN covers names below the device. */
-static const UNICODE_STRING KbsDeviceSddl = RTL_CONSTANT_STRING(L"D:P(A;;GA;;;SY)(A;;GA;;;BA)");
-#endif
 
 /*
  * The classic channel: one owner file at a time, in the owner's process, and
@@ -687,51 +682,6 @@ static VOID KbsTeardown(_Inout_ PKBS_DEVICE Device)
 }
 
 /*
- * KbsCreateDevice - \Device\KbSample with a KBS_DEVICE extension, for SYSTEM
- * and Administrators only (IoCreateDeviceSecure in the WDK build, else the
- * kit's DACL set right after IoCreateDevice).
- */
-static NTSTATUS KbsCreateDevice(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING DeviceName,
-                                _Out_ PDEVICE_OBJECT *DeviceObject)
-{
-#if KBKIT_WDK_BUILD
-    return IoCreateDeviceSecure(DriverObject, sizeof(KBS_DEVICE), DeviceName, KBSAMPLE_DEVICE_TYPE,
-                                FILE_DEVICE_SECURE_OPEN, FALSE, &KbsDeviceSddl, &KBS_DEVICE_CLASS_GUID,
-                                DeviceObject);
-#else
-    /* No wdmsec: the default descriptor, replaced before the device can be opened. */
-    NTSTATUS status = IoCreateDevice(DriverObject, sizeof(KBS_DEVICE), DeviceName, KBSAMPLE_DEVICE_TYPE,
-                                     FILE_DEVICE_SECURE_OPEN, FALSE, DeviceObject);
-
-    if (!NT_SUCCESS(status)) {
-        return status;
-    }
-    status = KbKitSecureDeviceObject(*DeviceObject);
-    if (!NT_SUCCESS(status)) {
-        IoDeleteDevice(*DeviceObject);
-        *DeviceObject = NULL;
-    }
-    return status;
-#endif
-}
-
-/*
- * KbsCreateLink - \DosDevices\KbSample. A host that crashed under Wine
- * leaves its link behind (STATUS_OBJECT_TYPE_MISMATCH under Wine 8): there
- * delete it and retry once. On Windows a taken name is someone else's.
- */
-static NTSTATUS KbsCreateLink(_In_ PUNICODE_STRING LinkName, _In_ PUNICODE_STRING DeviceName)
-{
-    NTSTATUS status = IoCreateSymbolicLink(LinkName, DeviceName);
-
-    if ((status == STATUS_OBJECT_NAME_COLLISION || status == STATUS_OBJECT_TYPE_MISMATCH) && KbKitHostIsWine()) {
-        (VOID)IoDeleteSymbolicLink(LinkName);
-        status = IoCreateSymbolicLink(LinkName, DeviceName);
-    }
-    return status;
-}
-
-/*
  * DriverEntry - create the device, the kit channel, the named objects, the
  * tick thread and the link. Returns the first failure after undoing the rest.
  */
@@ -761,7 +711,8 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
 
     RtlInitUnicodeString(&deviceName, KBSAMPLE_DEVICE_NAME);
     RtlInitUnicodeString(&linkName, KBSAMPLE_DOS_DEVICE_NAME);
-    status = KbsCreateDevice(DriverObject, &deviceName, &deviceObject);
+    status = KbKitCreateDevice(DriverObject, sizeof(KBS_DEVICE), &deviceName, KBSAMPLE_DEVICE_TYPE,
+                               &KBS_DEVICE_CLASS_GUID, &deviceObject);
     if (!NT_SUCCESS(status)) {
         return status;
     }
@@ -794,7 +745,7 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     if (NT_SUCCESS(status)) {
         /* Without the watch (Wine) GET_SHARE_ADD is refused: not a load failure. */
         (VOID)KbKitProcessWatchStart(KbsProcessExit, device);
-        status = KbsCreateLink(&linkName, &deviceName);
+        status = KbKitCreateLink(&linkName, &deviceName);
     }
     if (!NT_SUCCESS(status)) {
         KbsTeardown(device);
