@@ -332,6 +332,23 @@ Deno.test("stale bytes: pre-fill and stale memory inside the returned length; co
   assert.ok(found.differing > 30 && found.first >= 16 && found.last < 56);
 });
 
+Deno.test("stale bytes: output that varies from one run to the next is not stale, pre-fill still is", () => {
+  // A reply with a random object name: its 32 bytes differ in every run, also at once.
+  const run = (nonce: number) => {
+    const reply = fillCanary(new Uint8Array(64));
+    reply.fill(1, 0, 8);
+    reply.set(new Prng(nonce).bytes(32), 8);
+    return reply;
+  };
+  const first = run(1);
+  const later = run(2);
+  later.set(INVERSE_CANARY, 40); // 8 pre-fill bytes the driver never wrote
+  assert.ok(staleBytes(first, later)!.differing > 32, "without the repeat the name counts");
+  const found = staleBytes(first, later, run(3))!;
+  assert.deepEqual(found, { differing: 8, prefill: 8, first: 40, last: 47 });
+  assert.equal(staleBytes(first, run(2), run(3)), undefined);
+});
+
 const sample: Reproducer = {
   kind: "crash",
   device: "\\\\.\\KbCrashy",

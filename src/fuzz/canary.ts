@@ -242,7 +242,10 @@ const COUNTER_DELTA = 1n << 20n;
  * memory or the pre-fill shining through. An aligned 8-byte word whose two
  * values are less than 2^20 apart is taken for a counter or a time stamp,
  * and so are up to 8 other differing bytes (unless pre-fill); `undefined`
- * when nothing looks stale.
+ * when nothing looks stale. `repeat`, when given, is the first run's request
+ * sent again at once with the same pre-fill: a byte that differs there already
+ * is the driver's own varying output (a nonce, a random object name, a clock),
+ * not memory it left unwritten, and is not counted.
  *
  * @example
  * ```ts
@@ -254,7 +257,11 @@ const COUNTER_DELTA = 1n << 20n;
  * staleBytes(a, b); // { differing: 28, prefill: 28, first: 4, last: 31 }
  * ```
  */
-export function staleBytes(first: Uint8Array, second: Uint8Array): StaleBytes | undefined {
+export function staleBytes(
+  first: Uint8Array,
+  second: Uint8Array,
+  repeat?: Uint8Array,
+): StaleBytes | undefined {
   const length = Math.min(first.length, second.length);
   let differing = 0;
   let prefill = 0;
@@ -263,7 +270,7 @@ export function staleBytes(first: Uint8Array, second: Uint8Array): StaleBytes | 
   const a = new DataView(first.buffer, first.byteOffset, first.byteLength);
   const b = new DataView(second.buffer, second.byteOffset, second.byteLength);
   for (let i = 0; i < length; i++) {
-    if (first[i] === second[i]) continue;
+    if (first[i] === second[i] || (repeat !== undefined && repeat[i] !== first[i])) continue;
     const isPrefill = first[i] === CANARY[i & 7] && second[i] === INVERSE_CANARY[i & 7];
     const word = i & ~7;
     if (!isPrefill && word + 8 <= length) {

@@ -988,10 +988,11 @@ export class Fuzzer {
   }
 
   /**
-   * Stale-bytes oracle (a few times per code): the same request again, after
+   * Stale-bytes oracle (a few times per code): the same request again at once
+   * (what differs there is the driver's varying output), then again after
    * other codes were sent with other bytes (another allocation history) and
    * with the other pre-fill; bytes inside the returned length that differ
-   * (see `staleBytes`) are a finding.
+   * only the second time (see `staleBytes`) are a finding.
    */
   async #checkStale(request: Request, iteration: number, returned: Uint8Array): Promise<void> {
     const checks = this.#staleChecks.get(request.code) ?? 0;
@@ -1002,6 +1003,9 @@ export class Fuzzer {
       [...this.#findings.values()].filter((f) => f.kind === "crash" || f.kind === "hang")
         .map((f) => f.code),
     );
+    const repeat = await this.#sideRequest(request, iteration);
+    if (repeat === undefined || repeat.outcome.kind !== "ok") return;
+    if (repeat.outcome.bytesReturned !== returned.length) return; // another answer: not comparable
     const others = this.#codes.filter((code) => code !== request.code && !faulty.has(code));
     for (let i = 0; i < Math.min(STALE_HISTORY_CODES, others.length); i++) {
       const code = others[(checks + i) % others.length];
@@ -1021,7 +1025,11 @@ export class Fuzzer {
     const again = await this.#sideRequest(request, iteration, INVERSE_CANARY);
     if (again === undefined || again.outcome.kind !== "ok") return;
     if (again.outcome.bytesReturned !== returned.length) return; // another answer: not comparable
-    const stale = staleBytes(returned, again.output.subarray(0, returned.length));
+    const stale = staleBytes(
+      returned,
+      again.output.subarray(0, returned.length),
+      repeat.output.subarray(0, returned.length),
+    );
     if (stale === undefined) return;
     await this.#record(
       "stale",
