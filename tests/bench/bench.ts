@@ -10,7 +10,8 @@
  *     deno.exe run -A tests/bench/bench.ts --client build/bench/client.exe
  *       [--rounds 5] [--scale 1] [--only REGEXP] [--micro micro.json] [--cpu NAME] [--wine VERSION]
  *
- * It prints the results table and writes tests/bench/results.md and results.json.
+ * It prints the results table and replaces this machine's (the `--cpu` name's) run in
+ * tests/bench/results.json and results.md, keeping the other machines' (see report.ts).
  * `--scale` multiplies every iteration count (e.g. 0.1 for a quick look); `--only`
  * runs just the workloads whose name matches (and then prints their runs instead
  * of writing the results files).
@@ -36,6 +37,14 @@ import {
   VersionInfo,
 } from "../../src/reference/mod.ts";
 import { workerReplies } from "../_util.ts";
+import {
+  type MachineReport,
+  mergeRun,
+  renderResults,
+  type ResultsFile,
+  type Summary,
+  table,
+} from "./report.ts";
 
 const { values: options } = parseArgs({
   args: Deno.args,
@@ -138,12 +147,6 @@ function seconds(elapsedTicks: number): number {
 // --- Statistics ---
 
 type Metrics = Record<string, number>;
-
-interface Summary {
-  median: number;
-  min: number;
-  max: number;
-}
 
 function summarize(values: number[]): Summary {
   const sorted = [...values].sort((a, b) => a - b);
@@ -907,14 +910,6 @@ function formatSummary(summary: Summary, format: (value: number) => string): str
   return `${format(summary.median)} (${format(summary.min)} … ${format(summary.max)})`;
 }
 
-function table(header: string[], lines: string[][]): string {
-  return [
-    `| ${header.join(" | ")} |`,
-    `|${header.map(() => "---").join("|")}|`,
-    ...lines.map((line) => `| ${line.join(" | ")} |`),
-  ].join("\n");
-}
-
 interface MicroResult {
   group: string | null;
   name: string;
@@ -949,6 +944,7 @@ async function readMicro(path: string | undefined): Promise<MicroResult[]> {
   }
 }
 const startedAt = new Date();
+console.error(`bench: CPU ${options.cpu}, ${options.wine}, Deno ${Deno.version.deno}`);
 const baseThreads = processResources().threads;
 const clock = await checkClock();
 console.error(`bench: clock check ${JSON.stringify(clock)}`);
@@ -1029,7 +1025,7 @@ const streamingDetail = RING_SIZES.map(([_, label]) => {
 
 const deno = `${Deno.version.deno} (Windows build under Wine)`;
 const markdown = [
-  "# kbridge benchmark",
+  `## ${options.cpu}`,
   "",
   `${startedAt.toISOString()} · CPU ${options.cpu} · ${options.wine} · Deno ${deno} · ` +
   `${ROUNDS} rounds, C and Deno alternating, scale ${SCALE}`,
@@ -1073,7 +1069,7 @@ const markdown = [
   "of its >= 0.1 target.",
   `- Ring streaming detail (medians): ${streamingDetail}.`,
   "",
-  "## Overlapped completion designs (PEND, N pending at once)",
+  "### Overlapped completion designs (PEND, N pending at once)",
   "",
   "(a) the library: one IOCP per process drained by one nonblocking GetQueuedCompletionStatusEx; " +
   "(b) an event per request and a nonblocking WaitForSingleObject each (a worker thread " +
@@ -1101,7 +1097,7 @@ const markdown = [
     ]),
   ),
   "",
-  "## Clock",
+  "### Clock",
   "",
   `QueryPerformanceFrequency ${clock.frequency} Hz (C client: ${clock.clientFrequency} Hz). ` +
   `Injected messages' KeQueryPerformanceCounter timestamps lay between this process's ` +
@@ -1111,7 +1107,7 @@ const markdown = [
   `${LATENCY_BYTES} B message every ${LATENCY_INTERVAL_US} µs.`,
   "",
   ...(micro.length === 0 ? [] : [
-    "## Linux microbenchmarks (deno bench)",
+    "### Linux microbenchmarks (deno bench)",
     "",
     table(
       ["group", "benchmark", "avg", "p75"],
@@ -1126,7 +1122,7 @@ const markdown = [
   ]),
 ].join("\n");
 
-const report = {
+const report: MachineReport = {
   date: startedAt.toISOString(),
   machine: { cpu: options.cpu, wine: options.wine, deno },
   rounds: ROUNDS,
@@ -1143,12 +1139,14 @@ const report = {
   })),
   designs,
   micro,
+  markdown,
   runs: results,
 };
 
 console.log(markdown);
-await Deno.writeTextFile(new URL("./results.md", import.meta.url), markdown);
-await Deno.writeTextFile(
-  new URL("./results.json", import.meta.url),
-  JSON.stringify(report, null, 2) + "\n",
-);
+// Each machine keeps its latest run: this one replaces only its own CPU model's.
+const resultsUrl = new URL("./results.json", import.meta.url);
+const previous: ResultsFile = JSON.parse(await Deno.readTextFile(resultsUrl));
+const merged = mergeRun(previous, report);
+await Deno.writeTextFile(new URL("./results.md", import.meta.url), renderResults(merged));
+await Deno.writeTextFile(resultsUrl, JSON.stringify(merged, null, 2) + "\n");
