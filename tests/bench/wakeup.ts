@@ -3,7 +3,7 @@
  * thread runs, by three designs. It backs the bench notes on why the library keeps its
  * `nonblocking` wait (see results.md); run it under Wine with the Windows build of Deno:
  *
- *     deno.exe run -A tests/bench/wakeup.ts [--count 400]
+ *     deno.exe run -A tests/bench/wakeup.ts [--count 200] [--rounds 5]
  *
  * - `nonblocking FFI`: today's KernelEvent.wait (a nonblocking WaitForMultipleObjects on a
  *   worker thread of Deno's pool; its completion wakes the event loop).
@@ -13,7 +13,9 @@
  * - `in the Worker`: the blocked Worker's own wake-up (no hop to the main thread): the floor.
  *
  * A setter Worker stamps QueryPerformanceCounter and sets the event every millisecond, once
- * the previous wake-up was taken.
+ * the previous wake-up was taken. The designs alternate round after round; each prints the
+ * median over the rounds of its p50 (min … max), of its p99, and of its p50 / the
+ * nonblocking wait's p50 in the same round.
  *
  * @module
  */
@@ -80,7 +82,8 @@ if (scope.name === "setter" || scope.name === "waiter") {
       }
       return;
     }
-    for (;;) {
+    // One wake-up per SetEvent (an auto-reset event, set again only once this one is taken).
+    for (let i = 0; i < data.count; i++) {
       symbols.WaitForSingleObject(event, INFINITE);
       words.workerLatency[0] = ticks() - words.stamp[0];
       if (data.notify === "message") scope.postMessage(0);
@@ -93,15 +96,22 @@ if (scope.name === "setter" || scope.name === "waiter") {
 } else {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { count: { type: "string", default: "400" } },
+    options: {
+      count: { type: "string", default: "200" },
+      rounds: { type: "string", default: "5" },
+    },
   });
   const count = Number(values.count);
+  const rounds = Number(values.rounds);
   symbols.QueryPerformanceFrequency(counter);
   const microsPerTick = 1e6 / Number(counter[0]);
   const percentile = (samples: number[], p: number) =>
     [...samples].sort((a, b) => a - b)[Math.floor(samples.length * p)];
 
-  for (const design of ["nonblocking FFI", "Worker + Atomics.waitAsync", "Worker + postMessage"]) {
+  const DESIGNS = ["nonblocking FFI", "Worker + Atomics.waitAsync", "Worker + postMessage"];
+  type Design = (typeof DESIGNS)[number];
+  /** One round of one design: the main thread's wake-ups, and the Worker's own (when it has one). */
+  async function measure(design: Design) {
     using event = createEvent();
     const buffer = new SharedArrayBuffer(32);
     const words = shared(buffer);
@@ -134,13 +144,34 @@ if (scope.name === "setter" || scope.name === "waiter") {
     }
     setter.terminate();
     waiter?.terminate();
-    const line = (label: string, samples: number[]) =>
-      console.log(
-        `${label}: p50 ${percentile(samples, 0.5).toFixed(0)} µs, p90 ${
-          percentile(samples, 0.9).toFixed(0)
-        } µs, p99 ${percentile(samples, 0.99).toFixed(0)} µs`,
-      );
-    line(design, main);
-    if (design === "Worker + Atomics.waitAsync") line("in the Worker", inWorker);
+    return { main, inWorker };
+  }
+
+  // The designs alternate round after round, so that each round's load is shared by all.
+  const p50s = new Map<string, number[]>();
+  const p99s = new Map<string, number[]>();
+  const record = (label: string, samples: number[]) => {
+    p50s.set(label, [...(p50s.get(label) ?? []), percentile(samples, 0.5)]);
+    p99s.set(label, [...(p99s.get(label) ?? []), percentile(samples, 0.99)]);
+  };
+  for (let round = 0; round < rounds; round++) {
+    for (const design of DESIGNS) {
+      const { main, inWorker } = await measure(design);
+      console.error(`round ${round + 1}: ${design} p50 ${percentile(main, 0.5).toFixed(0)} µs`);
+      record(design, main);
+      if (design === "Worker + Atomics.waitAsync") record("in the Worker (no hop)", inWorker);
+    }
+  }
+  const median = (values: number[]) => percentile(values, 0.5);
+  const baseline = p50s.get("nonblocking FFI")!;
+  for (const [label, values] of p50s) {
+    const ratios = values.map((value, round) => value / baseline[round]);
+    console.log(
+      `${label}: p50 ${median(values).toFixed(0)} µs (${Math.min(...values).toFixed(0)} … ${
+        Math.max(...values).toFixed(0)
+      }), p99 ${median(p99s.get(label)!).toFixed(0)} µs; p50 / nonblocking FFI's, by round: ${
+        median(ratios).toFixed(2)
+      } (${Math.min(...ratios).toFixed(2)} … ${Math.max(...ratios).toFixed(2)})`,
+    );
   }
 }
