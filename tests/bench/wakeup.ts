@@ -111,7 +111,7 @@ if (scope.name === "setter" || scope.name === "waiter") {
   const DESIGNS = ["nonblocking FFI", "Worker + Atomics.waitAsync", "Worker + postMessage"];
   type Design = (typeof DESIGNS)[number];
   /** One round of one design: the main thread's wake-ups, and the Worker's own (when it has one). */
-  async function measure(design: Design) {
+  const measure = async (design: Design) => {
     using event = createEvent();
     const buffer = new SharedArrayBuffer(32);
     const words = shared(buffer);
@@ -145,7 +145,7 @@ if (scope.name === "setter" || scope.name === "waiter") {
     setter.terminate();
     waiter?.terminate();
     return { main, inWorker };
-  }
+  };
 
   // The designs alternate round after round, so that each round's load is shared by all.
   const p50s = new Map<string, number[]>();
