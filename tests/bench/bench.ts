@@ -10,7 +10,8 @@
  *     deno.exe run -A tests/bench/bench.ts --client build/bench/client.exe
  *       [--rounds 5] [--scale 1] [--only REGEXP] [--micro micro.json] [--cpu NAME] [--wine VERSION]
  *
- * It prints the results table and writes tests/bench/results.md and results.json.
+ * It prints the results table and replaces this machine's (the `--cpu` name's) run in
+ * tests/bench/results.json and results.md, keeping the other machines' (see report.ts).
  * `--scale` multiplies every iteration count (e.g. 0.1 for a quick look); `--only`
  * runs just the workloads whose name matches (and then prints their runs instead
  * of writing the results files).
@@ -36,6 +37,14 @@ import {
   VersionInfo,
 } from "../../src/reference/mod.ts";
 import { workerReplies } from "../_util.ts";
+import {
+  type MachineReport,
+  mergeRun,
+  renderResults,
+  type ResultsFile,
+  type Summary,
+  table,
+} from "./report.ts";
 
 const { values: options } = parseArgs({
   args: Deno.args,
@@ -56,6 +65,8 @@ const RING_BYTES = 1 << 20;
 /** The ring of the pre-filled ring workload: the largest the protocol allows. */
 const FILLED_RING_BYTES = 64 << 20;
 const FILLED_CYCLES = 2;
+/** The batch buffer of the pre-filled readInto and batches() readers. */
+const FILLED_BATCH_BYTES = 1 << 20;
 const INVERTED_PENDING = 8;
 const LATENCY_INTERVAL_US = 1000;
 const LATENCY_BYTES = 64;
@@ -138,12 +149,6 @@ function seconds(elapsedTicks: number): number {
 // --- Statistics ---
 
 type Metrics = Record<string, number>;
-
-interface Summary {
-  median: number;
-  min: number;
-  max: number;
-}
 
 function summarize(values: number[]): Summary {
   const sorted = [...values].sort((a, b) => a - b);
@@ -547,7 +552,7 @@ async function ringFilled(
   // One iterator for every cycle: leaving a for-await loop would close the subscription.
   const messages = subscription[Symbol.asyncIterator]();
   const scratch = new Uint8Array(Protocol.MAX_MESSAGE);
-  const batch = new Uint8Array(1 << 20);
+  const batch = new Uint8Array(FILLED_BATCH_BYTES);
   const batches = subscription.batches({ maxMessages: Math.floor(batch.length / span(bytes)) });
   const batchView = new DataView(batch.buffer);
   let received = 0;
@@ -581,7 +586,7 @@ async function ringFilled(
         }
       }
     } else if (reader === "batches") {
-      // As for readInto: one copy of the batch's records (1 MiB at most), each sequence checked.
+      // As for readInto: one copy of the batch's records, each sequence checked.
       while (received < target) {
         const next = await batches.next();
         if (next.done) throw new Error(`the subscription ended after ${received} messages`);
@@ -916,14 +921,6 @@ function formatSummary(summary: Summary, format: (value: number) => string): str
   return `${format(summary.median)} (${format(summary.min)} … ${format(summary.max)})`;
 }
 
-function table(header: string[], lines: string[][]): string {
-  return [
-    `| ${header.join(" | ")} |`,
-    `|${header.map(() => "---").join("|")}|`,
-    ...lines.map((line) => `| ${line.join(" | ")} |`),
-  ].join("\n");
-}
-
 interface MicroResult {
   group: string | null;
   name: string;
@@ -958,6 +955,7 @@ async function readMicro(path: string | undefined): Promise<MicroResult[]> {
   }
 }
 const startedAt = new Date();
+console.error(`bench: CPU ${options.cpu}, ${options.wine}, Deno ${Deno.version.deno}`);
 const baseThreads = processResources().threads;
 const clock = await checkClock();
 console.error(`bench: clock check ${JSON.stringify(clock)}`);
@@ -977,12 +975,14 @@ if (options.only !== undefined) {
       );
       console.log(`${name} | ${side} | ${metrics.join(", ")}`);
     }
-    if (sides.c !== undefined && sides.deno !== undefined) {
-      const metric = Object.keys(sides.c[0])[0];
-      const ratios = sides.c.map((c, round) => sides.deno[round][metric] / c[metric]);
+    if (sides.c === undefined) continue;
+    const metric = Object.keys(sides.c[0])[0];
+    for (const [side, runs] of Object.entries(sides)) {
+      if (side === "c") continue;
+      const ratios = sides.c.map((c, round) => runs[round][metric] / c[metric]);
       const { median, min, max } = summarize(ratios);
       console.log(
-        `${name} | deno / c, ${metric}, by round | ${median.toFixed(3)} (${min.toFixed(3)} … ${
+        `${name} | ${side} / c, ${metric}, by round | ${median.toFixed(3)} (${min.toFixed(3)} … ${
           max.toFixed(3)
         })`,
       );
@@ -1038,7 +1038,7 @@ const streamingDetail = RING_SIZES.map(([_, label]) => {
 
 const deno = `${Deno.version.deno} (Windows build under Wine)`;
 const markdown = [
-  "# kbridge benchmark",
+  `## ${options.cpu}`,
   "",
   `${startedAt.toISOString()} · CPU ${options.cpu} · ${options.wine} · Deno ${deno} · ` +
   `${ROUNDS} rounds, C and Deno alternating, scale ${SCALE}`,
@@ -1073,16 +1073,17 @@ const markdown = [
   `${FILLED_RING_BYTES >> 20} MiB ring, then the reader alone drains it (one untimed cycle ` +
   "first); the memcpy ceiling copies the same records' bytes out of a buffer of the same size. " +
   "Every reader copies each payload once (the iterator's message copy counts as that copy): " +
-  "drain copies each view into a 4 KiB buffer; readInto copies whole records into a 1 MiB " +
-  "buffer and walks their headers; batches() copies each batch's records (up to 1 MiB) into " +
-  "a 1 MiB buffer with one set() and reads each message's sequence through the batch; the " +
+  "drain copies each view into a 4 KiB buffer; readInto copies whole records into a " +
+  `${FILLED_BATCH_BYTES >> 10} KiB buffer and walks their headers; batches() copies each ` +
+  `batch's records (up to ${FILLED_BATCH_BYTES >> 10} KiB) into that buffer with one set() and ` +
+  "reads each message's sequence through the batch; the " +
   "iterator copies a batch at a time (one slice() of up to 256 KiB) and makes a message with a " +
   "view of that copy per step. Before it read a batch per step, the iterator made a Promise, " +
   "a copy and an object per message: 0.41 M msg/s at 64 B (0.01 of C, 2026-11-25), the base " +
   "of its >= 0.1 target.",
   `- Ring streaming detail (medians): ${streamingDetail}.`,
   "",
-  "## Overlapped completion designs (PEND, N pending at once)",
+  "### Overlapped completion designs (PEND, N pending at once)",
   "",
   "(a) the library: one IOCP per process drained by one nonblocking GetQueuedCompletionStatusEx; " +
   "(b) an event per request and a nonblocking WaitForSingleObject each (a worker thread " +
@@ -1110,7 +1111,7 @@ const markdown = [
     ]),
   ),
   "",
-  "## Clock",
+  "### Clock",
   "",
   `QueryPerformanceFrequency ${clock.frequency} Hz (C client: ${clock.clientFrequency} Hz). ` +
   `Injected messages' KeQueryPerformanceCounter timestamps lay between this process's ` +
@@ -1120,7 +1121,7 @@ const markdown = [
   `${LATENCY_BYTES} B message every ${LATENCY_INTERVAL_US} µs.`,
   "",
   ...(micro.length === 0 ? [] : [
-    "## Linux microbenchmarks (deno bench)",
+    "### Linux microbenchmarks (deno bench)",
     "",
     table(
       ["group", "benchmark", "avg", "p75"],
@@ -1135,7 +1136,7 @@ const markdown = [
   ]),
 ].join("\n");
 
-const report = {
+const report: MachineReport = {
   date: startedAt.toISOString(),
   machine: { cpu: options.cpu, wine: options.wine, deno },
   rounds: ROUNDS,
@@ -1152,12 +1153,14 @@ const report = {
   })),
   designs,
   micro,
+  markdown,
   runs: results,
 };
 
 console.log(markdown);
-await Deno.writeTextFile(new URL("./results.md", import.meta.url), markdown);
-await Deno.writeTextFile(
-  new URL("./results.json", import.meta.url),
-  JSON.stringify(report, null, 2) + "\n",
-);
+// Each machine keeps its latest run: this one replaces only its own CPU model's.
+const resultsUrl = new URL("./results.json", import.meta.url);
+const previous: ResultsFile = JSON.parse(await Deno.readTextFile(resultsUrl));
+const merged = mergeRun(previous, report);
+await Deno.writeTextFile(new URL("./results.md", import.meta.url), renderResults(merged));
+await Deno.writeTextFile(resultsUrl, JSON.stringify(merged, null, 2) + "\n");
