@@ -19,7 +19,7 @@ import type { Prng } from "./prng.ts";
  * const origin: CorpusOrigin = "output";
  * ```
  */
-export type CorpusOrigin = "seed" | "status" | "output";
+export type CorpusOrigin = "seed" | "status" | "output" | "coverage";
 
 /**
  * One input of the corpus.
@@ -198,7 +198,7 @@ export class Corpus {
         ...this.#codes.filter((c) => c !== code),
         ...this.#codes.filter((c) => c === code),
       ];
-      const queue = origin === "output" ? this.#primary : this.#secondary;
+      const queue = origin === "output" || origin === "coverage" ? this.#primary : this.#secondary;
       for (const c of codes) queue.push({ entry, code: c, step: 0, length, burst: 0 });
     }
     return entry;

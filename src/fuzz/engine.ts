@@ -36,6 +36,7 @@
 import { formatCtlCode } from "../core/ctl_code.ts";
 import { canaryDamage, fillCanary, INVERSE_CANARY, pointerValues, staleBytes } from "./canary.ts";
 import { Corpus } from "./corpus.ts";
+import { type CoverageFeedback, solveComparisons } from "./coverage.ts";
 import {
   discoverCodes,
   type DiscoverOptions,
@@ -163,6 +164,13 @@ export interface FuzzerOptions {
   readonly ranges?: AddressRanges;
   /** Where crashes happen, to tell two bugs of one code apart (default: the code alone). */
   readonly faultSite?: FaultSite;
+  /**
+   * A coverage build's feedback (see `CoverageFeedback`): inputs that reach
+   * new edges join the corpus first in line, and comparison operands are
+   * solved into the inputs (the "cmp" strategy) and kept in the dictionary.
+   * The caller opens and closes it; the fuzzer reopens it after a restart.
+   */
+  readonly coverage?: CoverageFeedback;
   /** Told about progress, findings and restarts. */
   readonly onEvent?: (event: FuzzEvent) => void;
 }
@@ -322,9 +330,16 @@ export interface FuzzSummary {
   readonly suppressed: Record<string, number>;
   /** Per de-prioritized control code (hex): the share of its requests still sent. */
   readonly deprioritized: Record<string, number>;
+  /** Edges the coverage build reported (with the `coverage` option). */
+  readonly coverageEdges?: number;
   /** Why the run stopped before its end, if it did. */
   readonly stopped?: string;
 }
+
+/** Solved requests waiting, at most. */
+const MAX_SOLVED = 256;
+/** Solved requests remembered (not queued twice), at most. */
+const MAX_SOLVED_KEYS = 65_536;
 
 /** What one request did, as the engine sees it. */
 type Observation =
@@ -506,6 +521,7 @@ export class Fuzzer {
     this.#options.onEvent?.({ type: "restart", reason });
     try {
       await this.#target.restart();
+      this.#options.coverage?.reopen(); // the new host's section may be a new one
       this.#restarts++;
       this.#ranges = undefined; // a new host: new addresses
       this.#history.length = 0; // its state starts over
@@ -789,6 +805,11 @@ export class Fuzzer {
     let lastReport = started;
     let lastIterations = 0;
     let iteration = 0;
+    const coverage = this.#options.coverage;
+    /** Requests the comparisons asked for, sent before generated ones. */
+    const solved: Request[] = [];
+    const tried = new Set<string>();
+    coverage?.collect(); // what discovery reached is known already
     while (iteration < iterations) {
       if (this.#stopped !== undefined || options.signal?.aborted) break;
       const now = performance.now();
@@ -798,7 +819,7 @@ export class Fuzzer {
         lastReport = now;
         lastIterations = iteration;
       }
-      const request = generateCase(prng.pick(strategies), context);
+      const request = solved.shift() ?? generateCase(prng.pick(strategies), context);
       // A code whose finding keeps repeating is sent only now and then, and never while
       // repeats of known faults took more than their share of the time.
       const weight = this.#weights.get(request.code);
@@ -811,6 +832,7 @@ export class Fuzzer {
       if (this.#repeated) this.#knownFaultMs += performance.now() - now;
       iteration++;
       this.#iterations = iteration;
+      if (coverage !== undefined) this.#learn(coverage, request, context, solved, tried);
       if (observation.kind !== "outcome" || observation.outcome.kind === "hang") continue;
       const { outcome, output } = observation;
       // Feedback: an input that drew a status not seen before for its code joins the corpus.
@@ -833,6 +855,41 @@ export class Fuzzer {
     }
     this.#elapsedMs += performance.now() - started;
     this.#progress(this.#iterations, this.#iterations * 1000 / Math.max(1, this.#elapsedMs));
+  }
+
+  /**
+   * Coverage feedback of the request just sent: a new edge puts its input in
+   * the corpus; comparison operands go to the dictionary, and the requests
+   * that put one operand in place of the other are queued (once each).
+   */
+  #learn(
+    coverage: CoverageFeedback,
+    request: Request,
+    context: { corpus: Corpus; dictionary: Dictionary },
+    solved: Request[],
+    tried: Set<string>,
+  ): void {
+    const { newCoverage, comparisons } = coverage.collect();
+    if (newCoverage) context.corpus.add(request.input, request.outputSize, "coverage");
+    for (const { arg1, arg2 } of comparisons) {
+      context.dictionary.add(arg1);
+      context.dictionary.add(arg2);
+    }
+    for (
+      const next of solveComparisons(
+        request.input,
+        request.outputSize,
+        comparisons,
+        this.#maxLength,
+      )
+    ) {
+      if (solved.length >= MAX_SOLVED) break;
+      const key = `${request.code} ${next.outputSize} ${Array.from(next.input).join(",")}`;
+      if (tried.has(key)) continue;
+      if (tried.size >= MAX_SOLVED_KEYS) tried.clear();
+      tried.add(key);
+      solved.push({ code: request.code, ...next, strategy: "cmp" });
+    }
   }
 
   /** Sends one request and handles what it did: counts, findings, restarts. */
@@ -1062,6 +1119,9 @@ export class Fuzzer {
       extraRequests: this.#extraRequests,
       suppressed: byCode(this.#suppressed),
       deprioritized: byCode(this.#weights),
+      ...(this.#options.coverage !== undefined
+        ? { coverageEdges: this.#options.coverage.edges }
+        : {}),
       ...(this.#stopped !== undefined ? { stopped: this.#stopped } : {}),
     };
   }
