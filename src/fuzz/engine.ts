@@ -35,7 +35,7 @@
  */
 import { formatCtlCode } from "../core/ctl_code.ts";
 import { canaryDamage, fillCanary, INVERSE_CANARY, pointerValues, staleBytes } from "./canary.ts";
-import { Corpus } from "./corpus.ts";
+import { Corpus, inputKey } from "./corpus.ts";
 import { type CoverageFeedback, solveComparisons } from "./coverage.ts";
 import {
   discoverCodes,
@@ -338,6 +338,10 @@ export interface FuzzSummary {
 
 /** Solved requests waiting, at most. */
 const MAX_SOLVED = 256;
+/** Inputs solved and sizes solved to, at most (bytes). */
+const MAX_SOLVED_LENGTH = 4096;
+/** Solved requests queued per request sent, at most. */
+const SOLVED_PER_REQUEST = 8;
 /** Solved requests remembered (not queued twice), at most. */
 const MAX_SOLVED_KEYS = 65_536;
 
@@ -819,7 +823,9 @@ export class Fuzzer {
         lastReport = now;
         lastIterations = iteration;
       }
-      const request = solved.shift() ?? generateCase(prng.pick(strategies), context);
+      // Solved requests take every other turn at most: generated ones still explore.
+      const request = (solved.length > 0 && prng.chance(0.5) ? solved.shift() : undefined) ??
+        generateCase(prng.pick(strategies), context);
       // A code whose finding keeps repeating is sent only now and then, and never while
       // repeats of known faults took more than their share of the time.
       const weight = this.#weights.get(request.code);
@@ -875,20 +881,23 @@ export class Fuzzer {
       context.dictionary.add(arg1);
       context.dictionary.add(arg2);
     }
+    // A loop compares its counter with a length once per pass: a few answers per request,
+    // the oldest queued ones making room.
+    // Requests of up to MAX_SOLVED_LENGTH bytes only: the queue holds copies of them.
+    if (request.input.length > MAX_SOLVED_LENGTH) return;
+    const maxLength = Math.min(this.#maxLength, MAX_SOLVED_LENGTH);
+    let queued = 0;
     for (
-      const next of solveComparisons(
-        request.input,
-        request.outputSize,
-        comparisons,
-        this.#maxLength,
-      )
+      const next of solveComparisons(request.input, request.outputSize, comparisons, maxLength)
     ) {
-      if (solved.length >= MAX_SOLVED) break;
-      const key = `${request.code} ${next.outputSize} ${Array.from(next.input).join(",")}`;
+      if (queued >= SOLVED_PER_REQUEST) break;
+      const key = `${request.code} ${next.outputSize} ${inputKey(next.input)}`;
       if (tried.has(key)) continue;
       if (tried.size >= MAX_SOLVED_KEYS) tried.clear();
       tried.add(key);
+      if (solved.length >= MAX_SOLVED) solved.shift();
       solved.push({ code: request.code, ...next, strategy: "cmp" });
+      queued++;
     }
   }
 
