@@ -300,7 +300,7 @@ function encode(value: bigint, size: number): Uint8Array {
 }
 
 /**
- * Input-to-state solving: for each comparison of `comparisons` one of whose
+ * Input-to-state solving (lazily): for each comparison of `comparisons` one of whose
  * operands appears in `input` (little-endian, in the operand's size, 2 bytes
  * or more), the input with the other operand written there; when an operand
  * equals the input length or the output size, the request resized to the
@@ -312,16 +312,16 @@ function encode(value: bigint, size: number): Uint8Array {
  * import { solveComparisons } from "./coverage.ts";
  * const input = new Uint8Array([0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0]);
  * const [solved] = solveComparisons(input, 64, [{ size: 4, arg1: 0x4b42abcdn, arg2: 0x04030201n }], 4096);
+ * // a generator: take as many as wanted
  * solved.input; // [0, 0, 0, 0, 0xcd, 0xab, 0x42, 0x4b, 0, 0, 0, 0]
  * ```
  */
-export function solveComparisons(
+export function* solveComparisons(
   input: Uint8Array,
   outputSize: number,
   comparisons: readonly Comparison[],
   maxLength: number,
-): SolvedCase[] {
-  const solved: SolvedCase[] = [];
+): Generator<SolvedCase> {
   for (const { size, arg1, arg2 } of comparisons) {
     if (arg1 === arg2) continue;
     for (const [seen, wanted] of [[arg2, arg1], [arg1, arg2]]) {
@@ -331,22 +331,26 @@ export function solveComparisons(
         if (seen === BigInt(input.length)) {
           const resized = new Uint8Array(length);
           resized.set(input.subarray(0, length));
-          solved.push({ input: resized, outputSize });
+          yield { input: resized, outputSize };
         }
-        if (seen === BigInt(outputSize)) solved.push({ input, outputSize: length });
+        if (seen === BigInt(outputSize)) yield { input, outputSize: length };
       }
       if (size < 2 || input.length < size) continue;
       const pattern = encode(seen, size);
       const replacement = encode(wanted, size);
       let matches = 0;
-      for (let offset = 0; offset + size <= input.length && matches < MAX_MATCHES; offset++) {
+      // indexOf finds candidates for the first byte natively: a scan per comparison stays cheap.
+      for (
+        let offset = input.indexOf(pattern[0]);
+        offset >= 0 && offset + size <= input.length && matches < MAX_MATCHES;
+        offset = input.indexOf(pattern[0], offset + 1)
+      ) {
         if (!pattern.every((byte, i) => input[offset + i] === byte)) continue;
         const patched = new Uint8Array(input);
         patched.set(replacement, offset);
-        solved.push({ input: patched, outputSize });
+        yield { input: patched, outputSize };
         matches++;
       }
     }
   }
-  return solved;
 }

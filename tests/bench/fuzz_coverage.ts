@@ -15,6 +15,7 @@ import { installDriver, queryDriver, startDriver, stopDriver } from "../../mod.t
 import { ctlCode } from "../../src/core/ctl_code.ts";
 import { CoverageFeedback, coverageSectionName } from "../../src/fuzz/coverage.ts";
 import { Fuzzer } from "../../src/fuzz/engine.ts";
+import { readReproducer } from "../../src/fuzz/reproducer.ts";
 import { DeviceTarget } from "../../src/fuzz/target.ts";
 
 const SERVICE = "kbmagic";
@@ -45,7 +46,12 @@ async function load(): Promise<void> {
   startDriver(SERVICE);
 }
 
-/** Iterations until the first crash (1-based), or undefined within the budget; and requests/s. */
+const MAGIC = 0x4b42abcd;
+
+/**
+ * Iterations until the first crash (1-based), or undefined within the budget;
+ * and requests/s. The crash must be the planted one: CHECK, the magic at offset 4.
+ */
 async function trial(
   seed: number,
   guided: boolean,
@@ -55,9 +61,11 @@ async function trial(
   const target = new DeviceTarget(PATH, { service: SERVICE });
   const coverage = guided ? CoverageFeedback.open(coverageSectionName(SERVICE)) : undefined;
   const stop = new AbortController();
+  const outDir = await Deno.makeTempDir({ prefix: "kbcovbench" });
   try {
     const fuzzer = new Fuzzer(target, {
       seed,
+      outDir,
       service: SERVICE,
       minimizeAttempts: 0,
       ...(coverage !== undefined ? { coverage } : {}),
@@ -68,6 +76,17 @@ async function trial(
     await fuzzer.run(codes, { iterations: budget, signal: stop.signal });
     const summary = fuzzer.summary();
     const crash = summary.crashes[0];
+    if (crash !== undefined) {
+      const { code, input } = await readReproducer(crash.reproducer!);
+      const field = input.length === 12
+        ? new DataView(input.buffer, input.byteOffset).getUint32(4, true)
+        : 0;
+      if (code !== CODES[2] || field !== MAGIC) {
+        throw new Error(
+          `seed ${seed}: a crash that is not the planted one: ${JSON.stringify(crash)}`,
+        );
+      }
+    }
     return {
       ...(crash !== undefined ? { found: crash.iteration + 1 } : {}),
       perSecond: summary.perSecond,
@@ -75,6 +94,7 @@ async function trial(
   } finally {
     coverage?.close();
     await target.close();
+    await Deno.remove(outDir, { recursive: true });
   }
 }
 
