@@ -43,10 +43,16 @@ async function load(): Promise<void> {
   } catch {
     // Not running.
   }
-  startDriver(SERVICE);
+  try {
+    startDriver(SERVICE);
+  } catch (error) {
+    // A stop that timed out while the host was still going down: it runs, stateless (magic.c).
+    if ((error as { code?: number }).code !== ERROR_SERVICE_ALREADY_RUNNING) throw error;
+  }
 }
 
 const MAGIC = 0x4b42abcd;
+const ERROR_SERVICE_ALREADY_RUNNING = 1056;
 
 /**
  * Iterations until the first crash (1-based), or undefined within the budget;
