@@ -30,6 +30,7 @@ import { parseUnsigned } from "../core/numbers.ts";
 import { readReproducer } from "../fuzz/reproducer.ts";
 import { parseStrategies, STRATEGIES } from "../fuzz/strategy.ts";
 import { DeviceTarget } from "../fuzz/target.ts";
+import { CoverageFeedback, coverageSectionName } from "../fuzz/coverage.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 import { hex32 } from "../core/hex.ts";
 
@@ -38,7 +39,7 @@ const HELP = `Usage:
                [--functions <range>] [--strategy <list>] [--iterations <n> | --duration <s>]
                [--seed <n>] [--out <dir>] [--service <name>] [--timeout <ms>]
                [--hang-timeout <ms>] [--max-length <n>] [--minimize-attempts <n>]
-               [--discover-budget <n>] [--image <file.sys>] [--json]
+               [--discover-budget <n>] [--image <file.sys>] [--coverage[=<section>]] [--json]
   kbridge fuzz --replay <file> [<device>] [--service <name>] [--timeout <ms>] [--json]
 
   Sends generated I/O control requests to <device> and watches the driver: the status of
@@ -72,6 +73,10 @@ const HELP = `Usage:
   --discover-budget    probes at most (default ${DEFAULT_DISCOVER_BUDGET})
   --image        the driver's file, whose host's memory the pointer check knows under
                  Wine (default <service>.sys); on Windows the kernel half counts
+  --coverage     coverage guidance from a driver built with the kit's coverage runtime
+                 (driver/kit/kbcov.h; under Wine): map its section (default
+                 Global\\KbCov-<service>), keep inputs that reach new edges and solve the
+                 driver's comparisons into the inputs
   --json         print the summary (or the replay result) as one JSON object, with every
                  code listed in full
   --replay       send the request of a reproducer file again: exit 1 if it still fails
@@ -276,7 +281,8 @@ async function replay(
 function parseOptions(args: string[]) {
   try {
     return parseArgs({
-      args,
+      // A bare --coverage takes the default section: --coverage= for parseArgs.
+      args: args.map((arg) => arg === "--coverage" ? "--coverage=" : arg),
       allowPositionals: true,
       options: {
         codes: { type: "string", default: "discover" },
@@ -294,6 +300,7 @@ function parseOptions(args: string[]) {
         "minimize-attempts": { type: "string" },
         "discover-budget": { type: "string" },
         image: { type: "string" },
+        coverage: { type: "string" },
         replay: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
@@ -387,6 +394,18 @@ export async function fuzzCommand(args: string[]): Promise<number> {
 
   const image = values.image ??
     (values.service !== undefined ? `${values.service}.sys` : undefined);
+  let coverageName: string | undefined;
+  if (values.coverage !== undefined) {
+    coverageName = values.coverage !== ""
+      ? values.coverage
+      : values.service !== undefined
+      ? coverageSectionName(values.service)
+      : undefined;
+    if (coverageName === undefined) {
+      throw new UsageError("--coverage needs --service (or --coverage=<section>)");
+    }
+  }
+  const coverage = coverageName === undefined ? undefined : CoverageFeedback.open(coverageName);
   const target = new DeviceTarget(device, { service: values.service });
   console.error(`fuzz: seed ${seed} (repeat this run with --seed ${seed})`);
   const terminal = Deno.stderr.isTerminal();
@@ -408,6 +427,7 @@ export async function fuzzCommand(args: string[]): Promise<number> {
       maxLength,
       minimizeAttempts,
       ...(image !== undefined ? { ranges: new HostRanges(image) } : {}),
+      ...(coverage !== undefined ? { coverage } : {}),
       onEvent: report.onEvent,
     });
     let codes: number[];
@@ -467,5 +487,6 @@ export async function fuzzCommand(args: string[]): Promise<number> {
       // Never added.
     }
     await target.close();
+    coverage?.close();
   }
 }

@@ -19,7 +19,7 @@ import type { Prng } from "./prng.ts";
  * const origin: CorpusOrigin = "output";
  * ```
  */
-export type CorpusOrigin = "seed" | "status" | "output";
+export type CorpusOrigin = "seed" | "status" | "output" | "coverage";
 
 /**
  * One input of the corpus.
@@ -107,7 +107,16 @@ export const SEED_INPUTS: readonly Uint8Array[] = [
   new Uint8Array(32).fill(0x41),
 ];
 
-function key(data: Uint8Array): string {
+/**
+ * What tells two inputs apart: the length and an FNV-1a hash of the bytes.
+ *
+ * @example
+ * ```ts
+ * import { inputKey } from "./corpus.ts";
+ * inputKey(new Uint8Array(4)); // "4:" followed by the hash in hex
+ * ```
+ */
+export function inputKey(data: Uint8Array): string {
   let hash = 0x811c_9dc5;
   for (let i = 0; i < data.length; i++) hash = Math.imul(hash ^ data[i], 0x0100_0193) >>> 0;
   return `${data.length}:${hash.toString(16)}`;
@@ -177,7 +186,7 @@ export class Corpus {
     if (data.length > this.#maxEntryLength || this.#entries.length >= this.#maxEntries) {
       return undefined;
     }
-    const k = key(data);
+    const k = inputKey(data);
     if (this.#keys.has(k)) return undefined;
     if (origin === "output" && code !== undefined) {
       const count = this.#outputsPerCode.get(code) ?? 0;
@@ -198,7 +207,7 @@ export class Corpus {
         ...this.#codes.filter((c) => c !== code),
         ...this.#codes.filter((c) => c === code),
       ];
-      const queue = origin === "output" ? this.#primary : this.#secondary;
+      const queue = origin === "output" || origin === "coverage" ? this.#primary : this.#secondary;
       for (const c of codes) queue.push({ entry, code: c, step: 0, length, burst: 0 });
     }
     return entry;

@@ -35,7 +35,8 @@
  */
 import { formatCtlCode } from "../core/ctl_code.ts";
 import { canaryDamage, fillCanary, INVERSE_CANARY, pointerValues, staleBytes } from "./canary.ts";
-import { Corpus } from "./corpus.ts";
+import { Corpus, inputKey } from "./corpus.ts";
+import { type CoverageFeedback, solveComparisons } from "./coverage.ts";
 import {
   discoverCodes,
   type DiscoverOptions,
@@ -163,6 +164,13 @@ export interface FuzzerOptions {
   readonly ranges?: AddressRanges;
   /** Where crashes happen, to tell two bugs of one code apart (default: the code alone). */
   readonly faultSite?: FaultSite;
+  /**
+   * A coverage build's feedback (see `CoverageFeedback`): inputs that reach
+   * new edges join the corpus first in line, and comparison operands are
+   * solved into the inputs (the "cmp" strategy) and kept in the dictionary.
+   * The caller opens and closes it; the fuzzer reopens it after a restart.
+   */
+  readonly coverage?: CoverageFeedback;
   /** Told about progress, findings and restarts. */
   readonly onEvent?: (event: FuzzEvent) => void;
 }
@@ -322,9 +330,20 @@ export interface FuzzSummary {
   readonly suppressed: Record<string, number>;
   /** Per de-prioritized control code (hex): the share of its requests still sent. */
   readonly deprioritized: Record<string, number>;
+  /** Edges the coverage build reported (with the `coverage` option). */
+  readonly coverageEdges?: number;
   /** Why the run stopped before its end, if it did. */
   readonly stopped?: string;
 }
+
+/** Solved requests waiting, at most. */
+const MAX_SOLVED = 256;
+/** Inputs solved and sizes solved to, at most (bytes). */
+const MAX_SOLVED_LENGTH = 4096;
+/** Solved requests queued per request sent, at most. */
+const SOLVED_PER_REQUEST = 8;
+/** Solved requests remembered (not queued twice), at most. */
+const MAX_SOLVED_KEYS = 65_536;
 
 /** What one request did, as the engine sees it. */
 type Observation =
@@ -506,6 +525,7 @@ export class Fuzzer {
     this.#options.onEvent?.({ type: "restart", reason });
     try {
       await this.#target.restart();
+      this.#options.coverage?.reopen(); // the new host's section may be a new one
       this.#restarts++;
       this.#ranges = undefined; // a new host: new addresses
       this.#history.length = 0; // its state starts over
@@ -789,6 +809,11 @@ export class Fuzzer {
     let lastReport = started;
     let lastIterations = 0;
     let iteration = 0;
+    const coverage = this.#options.coverage;
+    /** Requests the comparisons asked for, sent before generated ones. */
+    const solved: Request[] = [];
+    const tried = new Set<string>();
+    coverage?.collect(); // what discovery reached is known already
     while (iteration < iterations) {
       if (this.#stopped !== undefined || options.signal?.aborted) break;
       const now = performance.now();
@@ -798,7 +823,9 @@ export class Fuzzer {
         lastReport = now;
         lastIterations = iteration;
       }
-      const request = generateCase(prng.pick(strategies), context);
+      // Solved requests take every other turn at most: generated ones still explore.
+      const request = (solved.length > 0 && prng.chance(0.5) ? solved.shift() : undefined) ??
+        generateCase(prng.pick(strategies), context);
       // A code whose finding keeps repeating is sent only now and then, and never while
       // repeats of known faults took more than their share of the time.
       const weight = this.#weights.get(request.code);
@@ -811,6 +838,7 @@ export class Fuzzer {
       if (this.#repeated) this.#knownFaultMs += performance.now() - now;
       iteration++;
       this.#iterations = iteration;
+      if (coverage !== undefined) this.#learn(coverage, request, context, solved, tried);
       if (observation.kind !== "outcome" || observation.outcome.kind === "hang") continue;
       const { outcome, output } = observation;
       // Feedback: an input that drew a status not seen before for its code joins the corpus.
@@ -833,6 +861,44 @@ export class Fuzzer {
     }
     this.#elapsedMs += performance.now() - started;
     this.#progress(this.#iterations, this.#iterations * 1000 / Math.max(1, this.#elapsedMs));
+  }
+
+  /**
+   * Coverage feedback of the request just sent: a new edge puts its input in
+   * the corpus; comparison operands go to the dictionary, and the requests
+   * that put one operand in place of the other are queued (once each).
+   */
+  #learn(
+    coverage: CoverageFeedback,
+    request: Request,
+    context: { corpus: Corpus; dictionary: Dictionary },
+    solved: Request[],
+    tried: Set<string>,
+  ): void {
+    const { newCoverage, comparisons } = coverage.collect();
+    if (newCoverage) context.corpus.add(request.input, request.outputSize, "coverage");
+    for (const { arg1, arg2 } of comparisons) {
+      context.dictionary.add(arg1);
+      context.dictionary.add(arg2);
+    }
+    // A loop compares its counter with a length once per pass: a few answers per request,
+    // the oldest queued ones making room.
+    // Requests of up to MAX_SOLVED_LENGTH bytes only: the queue holds copies of them.
+    if (request.input.length > MAX_SOLVED_LENGTH) return;
+    const maxLength = Math.min(this.#maxLength, MAX_SOLVED_LENGTH);
+    let queued = 0;
+    for (
+      const next of solveComparisons(request.input, request.outputSize, comparisons, maxLength)
+    ) {
+      if (queued >= SOLVED_PER_REQUEST) break;
+      const key = `${request.code} ${next.outputSize} ${inputKey(next.input)}`;
+      if (tried.has(key)) continue;
+      if (tried.size >= MAX_SOLVED_KEYS) tried.clear();
+      tried.add(key);
+      if (solved.length >= MAX_SOLVED) solved.shift();
+      solved.push({ code: request.code, ...next, strategy: "cmp" });
+      queued++;
+    }
   }
 
   /** Sends one request and handles what it did: counts, findings, restarts. */
@@ -1070,6 +1136,9 @@ export class Fuzzer {
       extraRequests: this.#extraRequests,
       suppressed: byCode(this.#suppressed),
       deprioritized: byCode(this.#weights),
+      ...(this.#options.coverage !== undefined
+        ? { coverageEdges: this.#options.coverage.edges }
+        : {}),
       ...(this.#stopped !== undefined ? { stopped: this.#stopped } : {}),
     };
   }

@@ -60,4 +60,13 @@ export {
   ReproducerError,
   type SequenceStep,
 } from "./reproducer.ts";
+export {
+  type Comparison,
+  type CoverageDelta,
+  CoverageError,
+  CoverageFeedback,
+  coverageSectionName,
+  solveComparisons,
+  type SolvedCase,
+} from "./coverage.ts";
 export { type AddressRange, type AddressRanges, HostRanges, KERNEL_RANGES } from "./ranges.ts";
