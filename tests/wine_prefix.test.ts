@@ -1,8 +1,11 @@
 // The Wine harness does not grow its prefix with use: running the Windows Deno
-// several times leaves no new big file behind (Deno's node-compat shim used to leave
-// a 97 MB copy of deno.exe per run). Run by tools/test.sh, which sets the
-// harness's environment (WINEPREFIX, KB_DENO_EXE, DENO_DISABLE_NODE_SHIM, …).
+// several times, with the lab's environment (src/lab/wine.ts), leaves no new big
+// file behind (Deno's node-compat shim used to leave a 97 MB copy of deno.exe per
+// run). Needs the lab set up in build/ (KB_BUILD), as tools/test.sh does first.
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { labPaths } from "../src/lab/paths.ts";
+import { wineEnv } from "../src/lab/wine.ts";
 
 const BIG = 1024 * 1024;
 const RUNS = 5;
@@ -23,19 +26,16 @@ async function bigFiles(
   return found;
 }
 
-function harness(name: string): string {
-  const value = Deno.env.get(name);
-  assert.ok(value, `${name} is not set: run this test through tools/test.sh (deno task test)`);
-  return value;
-}
-
 Deno.test(`${RUNS} runs of the Windows Deno leave no new file over 1 MiB in the Wine prefix`, async () => {
-  const prefix = harness("WINEPREFIX");
-  const denoExe = harness("KB_DENO_EXE");
+  const paths = labPaths(
+    Deno.env.get("KB_BUILD") ?? fileURLToPath(new URL("../build", import.meta.url)),
+  );
+  const prefix = paths.prefix;
   const before = await bigFiles(`${prefix}/drive_c`);
   for (let run = 0; run < RUNS; run++) {
     const { code, stdout } = await new Deno.Command("wine", {
-      args: [denoExe, "eval", "console.log(Deno.pid)"],
+      args: [paths.denoExe, "eval", "console.log(Deno.pid)"],
+      env: wineEnv(paths),
       stdin: "null",
       stdout: "piped",
       stderr: "null",

@@ -12,10 +12,6 @@ KB_EXTRA_PACKAGES="clang clang-19 lld"
 export WINEPREFIX="$KB_BUILD/wine-prefix"
 export WINEDEBUG="${WINEDEBUG:--all}"
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"
-# Deno 2.9 copies deno.exe to %LOCALAPPDATA%\deno\node_compat_bin\node.exe on every start
-# (a `node` shim for child processes); under Wine each run leaves a 97 MB node.exe.tmp-<pid>.
-# Nothing here spawns `node`: switch the shim off.
-export DENO_DISABLE_NODE_SHIM=1
 export KB_DENO_EXE="$KB_BUILD/win/deno-wine.exe"
 KB_LINUX_DENO="$KB_BUILD/npm/node_modules/.bin/deno"
 # The two builds of the reference driver and of the kit's sample driver (driver/sample),
