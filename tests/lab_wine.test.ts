@@ -3,7 +3,8 @@
 // not replace a stale \DosDevices link): check → load → run a script → test →
 // the planted crash → a crash report naming the function and line → load
 // again fails (stale link) → restart → load → works; the stub-importing
-// variant is flagged by check and refused by load; `kbridge fuzz --service`
+// variant is flagged by check and refused by load, and with --force loaded and
+// its stub call reported; a crash in DriverEntry is reported by load; `kbridge fuzz --service`
 // under Wine survives its crashes, restarts it and minimizes the crash.
 // Run by tools/test.sh in the harness's lab (KB_BUILD); it restarts the prefix's
 // wineserver, after which the harness loads the reference driver again.
@@ -24,12 +25,12 @@ async function lab(...args: string[]): Promise<{ code: number; out: string; err:
   return { code, out: decode(stdout), err: decode(stderr) };
 }
 
-/** The line of the planted crash in the fixture's source (read, not assumed). */
-async function plantedCrashLine(): Promise<number> {
+/** The line of a planted crash in the fixture's source: the first line holding `statement` after `marker`. */
+async function plantedLine(marker: string, statement: string): Promise<number> {
   const lines = (await Deno.readTextFile(`${ROOT}tests/fixture/kbwdm.c`)).split("\n");
-  const marker = lines.findIndex((line) => line.includes("THE PLANTED CRASH"));
-  const write = lines.findIndex((line, i) => i > marker && line.includes("sink->Records++"));
-  assert.ok(marker > 0 && write > marker);
+  const at = lines.findIndex((line) => line.includes(marker));
+  const write = lines.findIndex((line, i) => i > at && line.includes(statement));
+  assert.ok(at > 0 && write > at);
   return write + 1;
 }
 
@@ -77,6 +78,51 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     assert.equal(load.err.trim().split("\n").length, 1, load.err);
   });
 
+  await t.step("a crash inside DriverEntry: load fails with the function and line", async () => {
+    const load = await lab("load", `${FIXTURES}/kbwdmentry.sys`, "--name", "kbwdmentry");
+    assert.equal(load.code, 1);
+    const line = await plantedLine("THE PLANTED DriverEntry CRASH", "RegistryPath->Length");
+    assert.match(
+      load.err,
+      new RegExp(
+        `the driver host of kbwdmentry\\.sys \\(winedevice\\.exe, pid \\d+\\) died: Unhandled page fault ` +
+          `on write access to 0+7C at kbwdmentry\\.sys\\+0x[0-9a-f]+ in DriverEntry \\(kbwdm\\.c:${line}\\) ` +
+          `\\(in DriverEntry;`,
+      ),
+    );
+    assert.equal(load.err.trim().split("\n").length, 1, load.err);
+    const unload = await lab("unload", "kbwdmentry");
+    assert.equal(unload.code, 0, unload.out + unload.err);
+  });
+
+  await t.step(
+    "--force loads the stub variant; calling the stub: the report names it",
+    async () => {
+      // kbwdm (loaded again by the restart when an earlier run left it) owns the same device name.
+      const free = await lab("unload", "kbwdm");
+      assert.equal(free.code, 0, free.out + free.err);
+      const load = await lab("load", `${FIXTURES}/kbwdmstub.sys`, "--name", "kbwdmstub", "--force");
+      assert.equal(load.code, 0, load.out + load.err);
+      const call = await lab("run", "tests/lab/kbwdm_stub_call.ts");
+      assert.equal(call.code, 1, "a run during which a driver host died fails");
+      assert.match(call.out, /QUEUE failed: .*STATUS_FILE_DELETED/);
+      assert.match(
+        call.err,
+        /the driver host of kbwdmstub\.sys \(winedevice\.exe, pid \d+\) died: the driver called ntoskrnl\.exe!IoCsqInsertIrp, a Wine stub/,
+      );
+      assert.doesNotMatch(
+        call.err,
+        /RaiseException|kernelbase/,
+        "Wine's stub site is not the driver's",
+      );
+      const unload = await lab("unload", "kbwdmstub");
+      assert.equal(unload.code, 0, unload.out + unload.err);
+      // The dead host's \DosDevices\KbWdm link stays until the wineserver restarts.
+      const restart = await lab("restart");
+      assert.equal(restart.code, 0, restart.out + restart.err);
+    },
+  );
+
   await t.step("load, then a script talks to the driver", async () => {
     const load = await lab("load", sys, "--name", "kbwdm");
     assert.equal(load.code, 0, load.out + load.err);
@@ -100,7 +146,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
         /LOG failed: .*ERROR_ACCESS_DENIED \(5\), NTSTATUS STATUS_FILE_DELETED \(0xC0000123\) - under Wine: the driver's host process died/,
       );
       assert.equal(crash.code, 1, "a run during which a driver host died fails");
-      const line = await plantedCrashLine();
+      const line = await plantedLine("THE PLANTED CRASH", "sink->Records++");
       assert.match(
         crash.err,
         new RegExp(
