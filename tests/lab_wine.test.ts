@@ -46,6 +46,8 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   await t.step(
     "restart first: no host left dead by an earlier run (its stale link would stop the load)",
     async () => {
+      // A failed earlier run may have left the stub variant loaded (its unload calls a stub).
+      for (const leftover of ["kbwdmstub", "kbwdmentry"]) await lab("unload", leftover);
       const restart = await lab("restart");
       assert.equal(restart.code, 0, restart.out + restart.err);
     },
@@ -96,13 +98,24 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   });
 
   await t.step(
-    "--force loads the stub variant; calling the stub: the report names it",
+    "--force loads the stub variant; its stub calls are reported, in DriverUnload and in a request",
     async () => {
       // kbwdm (loaded again by the restart when an earlier run left it) owns the same device name.
       const free = await lab("unload", "kbwdm");
       assert.equal(free.code, 0, free.out + free.err);
-      const load = await lab("load", `${FIXTURES}/kbwdmstub.sys`, "--name", "kbwdmstub", "--force");
+      const stubSys = `${FIXTURES}/kbwdmstub.sys`;
+      const load = await lab("load", stubSys, "--name", "kbwdmstub", "--force");
       assert.equal(load.code, 0, load.out + load.err);
+      // Loaded again over the running instance: that one's DriverUnload calls a stub.
+      const again = await lab("load", stubSys, "--name", "kbwdmstub", "--force");
+      assert.equal(again.code, 1);
+      assert.match(
+        again.err,
+        /died: the driver called ntoskrnl\.exe!IoCsqRemoveNextIrp, a Wine stub .*\(while the running instance stopped, in its DriverUnload;/,
+      );
+      // The dead host's \DosDevices\KbWdm link stays until the wineserver restarts.
+      const restart = await lab("restart");
+      assert.equal(restart.code, 0, restart.out + restart.err);
       const call = await lab("run", "tests/lab/kbwdm_stub_call.ts");
       assert.equal(call.code, 1, "a run during which a driver host died fails");
       assert.match(call.out, /QUEUE failed: .*STATUS_FILE_DELETED/);
@@ -117,9 +130,8 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
       );
       const unload = await lab("unload", "kbwdmstub");
       assert.equal(unload.code, 0, unload.out + unload.err);
-      // The dead host's \DosDevices\KbWdm link stays until the wineserver restarts.
-      const restart = await lab("restart");
-      assert.equal(restart.code, 0, restart.out + restart.err);
+      const clean = await lab("restart");
+      assert.equal(clean.code, 0, clean.out + clean.err);
     },
   );
 

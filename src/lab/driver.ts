@@ -174,6 +174,8 @@ export async function loadDriver(
 /** Runs the agent's load and turns a failure into one line. */
 async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void> {
   const log = `${paths.logs}/lab-load-${driver.name}.log`;
+  // A host that runs before the load and dies during it was stopping the old instance.
+  const earlier = new Set((await driverHosts(paths.prefix)).map((host) => host.pid));
   const { run, result } = await runAgent(
     paths,
     ["load", driver.name, windowsPath(driver.sys)],
@@ -191,7 +193,11 @@ async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void
     );
   }
   if (crash !== undefined) {
-    const stage = result?.ok ? "after DriverEntry" : "in DriverEntry";
+    const stage = crash.hostPid !== undefined && earlier.has(crash.hostPid)
+      ? "while the running instance stopped, in its DriverUnload"
+      : result?.ok
+      ? "after DriverEntry"
+      : "in DriverEntry";
     throw new LabError(
       "load",
       `${formatCrashReport(crash)} (${stage}; Wine's output: ${paths.wineStartLog})`,
