@@ -143,6 +143,16 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     assert.match(run.out, /magic 0x4d53424b reversed egdirbk/);
   });
 
+  await t.step("two runs at once: each prints its own output (a log slot each)", async () => {
+    const [one, two] = await Promise.all([
+      lab("run", "tests/lab/kbwdm_client.ts", "first"),
+      lab("run", "tests/lab/kbwdm_client.ts", "second"),
+    ]);
+    assert.equal(one.code + two.code, 0, one.out + one.err + two.out + two.err);
+    assert.equal(one.out.trim(), "magic 0x4d53424b reversed tsrif");
+    assert.equal(two.out.trim(), "magic 0x4d53424b reversed dnoces");
+  });
+
   await t.step("test: deno.exe test under Wine, summary line", async () => {
     const test = await lab("test", "tests/lab/kbwdm_wine.ts");
     assert.equal(test.code, 0, test.out + test.err);
