@@ -449,6 +449,16 @@ Deno.test("minimizer: lowers a length field, then drops the bytes it no longer a
   assert.ok(result.attempts <= 64, `${result.attempts} attempts`);
 });
 
+Deno.test("minimizer: an over-read by the output length stops at the smallest crashing size", async () => {
+  // Like Microsoft's sioctl sample: the driver copies output-length bytes from a 38-byte string,
+  // and the read faults once it runs past the mapped image (here 37,000 bytes on).
+  const fails = (c: MinimizeCase) => Promise.resolve(c.input.length > 0 && c.outputSize > 37_000);
+  const result = await minimize({ input: new Prng(3).bytes(12), outputSize: 1 << 20 }, fails);
+  assert.equal(result.outputSize, 37_001);
+  assert.equal(result.input.length, 1);
+  assert.ok(result.attempts <= 64, `${result.attempts} attempts`);
+});
+
 Deno.test("minimizer: bounded attempts, never larger, and a non-reproducing start is left alone", async () => {
   let calls = 0;
   const fails = (c: MinimizeCase) => {
