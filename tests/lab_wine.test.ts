@@ -47,7 +47,9 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     "restart first: no host left dead by an earlier run (its stale link would stop the load)",
     async () => {
       // A failed earlier run may have left the stub variant loaded (its unload calls a stub).
-      for (const leftover of ["kbwdmstub", "kbwdmentry"]) await lab("unload", leftover);
+      for (const leftover of ["kbwdmstub", "kbwdmentry", "kbwdmbreak"]) {
+        await lab("unload", leftover);
+      }
       const restart = await lab("restart");
       assert.equal(restart.code, 0, restart.out + restart.err);
     },
@@ -96,6 +98,20 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     const unload = await lab("unload", "kbwdmentry");
     assert.equal(unload.code, 0, unload.out + unload.err);
   });
+
+  await t.step(
+    "a breakpoint kept in DriverEntry (KBPORT_KEEP_BREAKPOINTS) is named as one",
+    async () => {
+      const load = await lab("load", `${FIXTURES}/kbwdmbreak.sys`, "--name", "kbwdmbreak");
+      assert.equal(load.code, 1);
+      assert.match(
+        load.err,
+        /died: Unhandled exception 0x80000003 .*\(STATUS_BREAKPOINT: a breakpoint such as DbgBreakPoint\(\) and no debugger to take it\).*\(in DriverEntry;/,
+      );
+      const unload = await lab("unload", "kbwdmbreak");
+      assert.equal(unload.code, 0, unload.out + unload.err);
+    },
+  );
 
   await t.step(
     "--force loads the stub variant; its stub calls are reported, in DriverUnload and in a request",

@@ -262,5 +262,9 @@ export function formatCrashReport(report: CrashReport): string {
   } else if (report.crash.address !== undefined) {
     at = ` at address 0x${report.crash.address.toString(16)}`;
   }
-  return `${head}: ${report.crash.exception}${at}`;
+  // int 3 with no debugger attached: Wine has no kernel debugger to take it.
+  const breakpoint = /exception 0x80000003\b/.test(report.crash.exception)
+    ? " (STATUS_BREAKPOINT: a breakpoint such as DbgBreakPoint() and no debugger to take it)"
+    : "";
+  return `${head}: ${report.crash.exception}${breakpoint}${at}`;
 }

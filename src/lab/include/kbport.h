@@ -30,6 +30,10 @@
  *   - makes the object types that ntoskrnl exports as data (ExEventObjectType,
  *     PsThreadType, ...) read as in the WDK: mingw declares them dllimport, so
  *     `*ExEventObjectType` would dereference once too often and fault;
+ *   - turns DbgBreakPoint() (and so KdBreakPoint()) into nothing:
+ *     Wine has no kernel debugger, so a breakpoint would end the driver host
+ *     (samples break in DriverEntry for the debugger). Define
+ *     KBPORT_KEEP_BREAKPOINTS to keep them;
  *   - maps IoCreateDeviceSecure (wdmsec.lib, not in mingw) to IoCreateDevice.
  *     The SDDL is NOT applied: the device gets default security. Wine has no
  *     access control between processes, so this is for Wine builds only.
@@ -186,6 +190,12 @@
 #define AbnormalTermination() FALSE
 #endif
 
+/* ---- Breakpoints for an attached kernel debugger: under Wine there is none. */
+#if !defined(KBPORT_KEEP_BREAKPOINTS)
+#undef DbgBreakPoint
+#define DbgBreakPoint() ((void)0)
+#endif
+
 /* ---- Windows 8+ MDL mapping flag (MmGetSystemAddressForMdlSafe priority). */
 #ifndef MdlMappingNoExecute
 #define MdlMappingNoExecute 0x40000000
@@ -249,7 +259,9 @@ static __inline PVOID KbportAllocatePool2(POOL_FLAGS Flags, SIZE_T NumberOfBytes
 
 /* ---- Object types exported as data: `*ExEventObjectType` reads as in the WDK. */
 #if !defined(_MSC_VER)
-#define KBPORT_WDK_DATA_IMPORT(Name) ((POBJECT_TYPE *)&(Name))
+/* The export holds a POBJECT_TYPE, which mingw declares as a POBJECT_TYPE *: read it as one. */
+typedef POBJECT_TYPE __attribute__((__may_alias__)) KBPORT_DATA_OBJECT_TYPE;
+#define KBPORT_WDK_DATA_IMPORT(Name) ((KBPORT_DATA_OBJECT_TYPE *)(void *)&(Name))
 #define CmKeyObjectType KBPORT_WDK_DATA_IMPORT(CmKeyObjectType)
 #define ExEventObjectType KBPORT_WDK_DATA_IMPORT(ExEventObjectType)
 #define ExSemaphoreObjectType KBPORT_WDK_DATA_IMPORT(ExSemaphoreObjectType)
