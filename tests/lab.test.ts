@@ -4,7 +4,7 @@
 // Wine's ntoskrnl.exe), set-up on a machine without the packages, and the
 // parsers of Wine's crash lines, /proc maps and Deno's test summary.
 import assert from "node:assert/strict";
-import { checkDriver, findWineDllDir, isWineStub } from "../src/lab/check.ts";
+import { checkDriver, findWineDllDir, formatCheckReport, isWineStub } from "../src/lab/check.ts";
 import { parseWineCrashes } from "../src/lab/crash.ts";
 import { mappedModules } from "../src/lab/hosts.ts";
 import { LabError } from "../src/lab/lab_error.ts";
@@ -120,6 +120,37 @@ Deno.test("checkDriver: kbwdm imports nothing Wine stubs; the CSQ variant's stub
     assert.equal(entry.status === "stub", stubbed, `${entry.name}: ${entry.status}`);
   }
   assert.ok(csq.imports.some((i) => i.name === "IoCsqInsertIrp" && i.status === "stub"));
+});
+
+Deno.test("a KMDF driver (WDFLDR.SYS imports): check and load say Wine has no framework", async () => {
+  const kmdf = `${FIXTURES}/kmdfshape.sys`;
+  const report = await checkDriver(kmdf, { wineDir: WINE_DIR });
+  assert.equal(report.ok, false);
+  const bind = report.imports.find((i) => i.name === "WdfVersionBind")!;
+  assert.equal(bind.status, "missing");
+  assert.match(bind.absentDll ?? "", /a KMDF driver: Wine 8 has no Kernel-Mode Driver Framework/);
+  assert.match(
+    formatCheckReport(report),
+    /WDFLDR\.SYS!WdfVersionBind +MISSING \(the driver will not load; a KMDF driver/,
+  );
+  // load refuses before anything runs under Wine: no lab needed.
+  const dir = await Deno.makeTempDir({ prefix: "kblab-none-" });
+  const load = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    `${ROOT}cli.ts`,
+    "lab",
+    "--dir",
+    dir,
+    "load",
+    kmdf,
+  ]);
+  await Deno.remove(dir, { recursive: true });
+  assert.equal(load.code, 1);
+  assert.match(
+    load.out,
+    /kmdfshape not loaded: Wine lacks WDFLDR\.SYS \(a KMDF driver: .*\) \(the driver cannot load\)/,
+  );
 });
 
 Deno.test("checkDriver: an import Wine does not export, or from a DLL Wine lacks, is missing", async () => {

@@ -58,6 +58,8 @@ export interface CheckedImport {
   readonly forwarder?: string;
   /** What is known to go wrong with it under Wine 8 although it is implemented. */
   readonly caveat?: string;
+  /** For an import from a DLL Wine does not have: what that DLL is, when known. */
+  readonly absentDll?: string;
 }
 
 /**
@@ -106,6 +108,16 @@ export const WINE_DLL_DIRS: readonly string[] = [
  * Behaviours of implemented functions measured under Wine 8.0 (the README's
  * gap table): shown next to the import, never counted as a failure.
  */
+/** Kernel DLLs Wine 8 does not ship, by what a driver that imports them is. */
+const ABSENT_DLLS: ReadonlyMap<string, string> = new Map([
+  [
+    "wdfldr.sys",
+    "a KMDF driver: Wine 8 has no Kernel-Mode Driver Framework (WdfLdr.sys, Wdf01000.sys); " +
+    "the lab runs WDM drivers",
+  ],
+  ["storport.sys", "a Storport miniport: Wine 8 has no Storport"],
+]);
+
 const WINE8_CAVEATS: ReadonlyMap<string, string> = new Map([
   ["MmMapLockedPagesSpecifyCache", "returns NULL for a driver-built MDL and for UserMode"],
   ["MmProbeAndLockPages", "a FIXME stub: locks nothing"],
@@ -273,11 +285,15 @@ export async function checkDriver(
       ? { status: "missing" as const }
       : dll.classify(entry.name);
     const caveat = WINE8_CAVEATS.get(name);
+    const absentDll = dll === null
+      ? ABSENT_DLLS.get(entry.dll.toLowerCase()) ?? "Wine 8 does not have this DLL"
+      : undefined;
     imports.push({
       dll: entry.dll,
       name,
       ...result,
       ...(caveat !== undefined && result.status === "implemented" ? { caveat } : {}),
+      ...(absentDll !== undefined ? { absentDll } : {}),
     });
     counts[result.status]++;
   }
@@ -306,7 +322,7 @@ export function formatCheckReport(report: CheckReport, options: { all?: boolean 
     const what = entry.status === "stub"
       ? "STUB (calling it kills the driver host)"
       : entry.status === "missing"
-      ? "MISSING (the driver will not load)"
+      ? `MISSING (the driver will not load${entry.absentDll ? `; ${entry.absentDll}` : ""})`
       : `implemented${entry.forwarder ? ` (-> ${entry.forwarder})` : ""}`;
     lines.push(
       `  ${`${entry.dll}!${entry.name}`.padEnd(48)} ${what}${

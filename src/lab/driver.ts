@@ -94,9 +94,15 @@ function refusal(name: string, report: CheckReport): LabError | undefined {
     `${i.dll}!${i.name}`
   );
   if (missing.length > 0) {
+    // A DLL Wine does not have at all is named once, with what it means.
+    const absent = new Map<string, string>();
+    for (const i of report.imports) if (i.absentDll !== undefined) absent.set(i.dll, i.absentDll);
+    const dlls = [...absent].map(([dll, what]) => `${dll} (${what})`);
     return new LabError(
       "missing-import",
-      `kbridge lab: ${name} not loaded: Wine lacks ${missing.join(", ")} (the driver cannot load)`,
+      `kbridge lab: ${name} not loaded: Wine lacks ${
+        [...dlls, ...missing.filter((m) => !absent.has(m.slice(0, m.indexOf("!"))))].join(", ")
+      } (the driver cannot load)`,
     );
   }
   if (stubs.length > 0) {
