@@ -271,18 +271,39 @@ typedef POBJECT_TYPE __attribute__((__may_alias__)) KBPORT_DATA_OBJECT_TYPE;
 #define SeTokenObjectType KBPORT_WDK_DATA_IMPORT(SeTokenObjectType)
 #endif
 
-/* ---- wdmsec.lib: IoCreateDeviceSecure without the SDDL (see the header comment). */
-#ifndef SDDL_DEVOBJ_SYS_ALL_ADM_ALL
-#define SDDL_DEVOBJ_SYS_ALL_ADM_ALL L"D:P(A;;GA;;;SY)(A;;GA;;;BA)"
-#define SDDL_DEVOBJ_SYS_ALL L"D:P(A;;GA;;;SY)"
-#define SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RW_RES_R \
-    L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGW;;;WD)(A;;GR;;;RC)"
-#endif
-#define IoCreateDeviceSecure(DriverObject, ExtensionSize, DeviceName, DeviceType,             \
-                             DeviceCharacteristics, Exclusive, Sddl, ClassGuid, DeviceObject) \
-    ((void)(Sddl), (void)(ClassGuid),                                                         \
-     IoCreateDevice((DriverObject), (ExtensionSize), (DeviceName), (DeviceType),              \
-                    (DeviceCharacteristics), (Exclusive), (DeviceObject)))
-#define WdmlibIoCreateDeviceSecure IoCreateDeviceSecure
+/* ---- wdmsec.lib: IoCreateDeviceSecure without the SDDL (see the header comment).
+ * mingw's <wdmsec.h> declares the library's names; it is included here so that a
+ * source's own #include <wdmsec.h> finds it done, and the names get definitions. */
+#include <wdmsec.h>
+#define KBPORT_SDDL(Name, Sddl) \
+    __attribute__((selectany)) const UNICODE_STRING Name = RTL_CONSTANT_STRING(Sddl)
+KBPORT_SDDL(SDDL_DEVOBJ_KERNEL_ONLY, L"D:P");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL, L"D:P(A;;GA;;;SY)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_ALL, L"D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RX, L"D:P(A;;GA;;;SY)(A;;GRGX;;;BA)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_R, L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GR;;;WD)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_R_RES_R,
+            L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GR;;;WD)(A;;GR;;;RC)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RW_RES_R,
+            L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGW;;;WD)(A;;GR;;;RC)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RWX_RES_RWX,
+            L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGWGX;;;WD)(A;;GRGWGX;;;RC)");
+#undef KBPORT_SDDL
+
+static __inline NTSTATUS KbPortIoCreateDeviceSecure(
+    PDRIVER_OBJECT DriverObject, ULONG DeviceExtensionSize, PUNICODE_STRING DeviceName,
+    DEVICE_TYPE DeviceType, ULONG DeviceCharacteristics, BOOLEAN Exclusive,
+    PCUNICODE_STRING DefaultSDDLString, LPCGUID DeviceClassGuid, PDEVICE_OBJECT *DeviceObject)
+{
+    UNREFERENCED_PARAMETER(DefaultSDDLString);
+    UNREFERENCED_PARAMETER(DeviceClassGuid);
+    return IoCreateDevice(DriverObject, DeviceExtensionSize, DeviceName, DeviceType,
+                          DeviceCharacteristics, Exclusive, DeviceObject);
+}
+#undef IoCreateDeviceSecure
+#define IoCreateDeviceSecure KbPortIoCreateDeviceSecure
+#define WdmlibIoCreateDeviceSecure KbPortIoCreateDeviceSecure
+/* ntoskrnl exports it: no library copy needed. */
+#undef RtlInitUnicodeStringEx
 
 #endif /* KBPORT_H */
