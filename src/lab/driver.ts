@@ -88,21 +88,39 @@ async function runAgent(
   return { run, result, log };
 }
 
+/**
+ * The missing imports in one line: a DLL Wine lacks altogether once (with what
+ * it is), other functions one by one, each with its reason when known.
+ */
+function missingList(report: CheckReport): string {
+  const parts: string[] = [];
+  const grouped = new Set<string>();
+  for (const entry of report.imports) {
+    if (entry.status !== "missing" || grouped.has(entry.dll)) continue;
+    const ofDll = report.imports.filter((i) => i.dll === entry.dll);
+    const wholeDll = ofDll.every((i) =>
+      i.status === "missing" && i.missingReason === entry.missingReason
+    );
+    const why = entry.missingReason !== undefined ? ` — ${entry.missingReason}` : "";
+    if (wholeDll && entry.missingReason !== undefined) {
+      grouped.add(entry.dll);
+      parts.push(`${entry.dll}${why}`);
+    } else {
+      parts.push(`${entry.dll}!${entry.name}${why}`);
+    }
+  }
+  return parts.join("; ");
+}
+
 function refusal(name: string, report: CheckReport): LabError | undefined {
   const stubs = report.imports.filter((i) => i.status === "stub").map((i) => `${i.dll}!${i.name}`);
   const missing = report.imports.filter((i) => i.status === "missing").map((i) =>
     `${i.dll}!${i.name}`
   );
   if (missing.length > 0) {
-    // A DLL Wine does not have at all is named once, with what it means.
-    const absent = new Map<string, string>();
-    for (const i of report.imports) if (i.absentDll !== undefined) absent.set(i.dll, i.absentDll);
-    const dlls = [...absent].map(([dll, what]) => `${dll} (${what})`);
     return new LabError(
       "missing-import",
-      `kbridge lab: ${name} not loaded: Wine lacks ${
-        [...dlls, ...missing.filter((m) => !absent.has(m.slice(0, m.indexOf("!"))))].join(", ")
-      } (the driver cannot load)`,
+      `kbridge lab: ${name} not loaded, the driver cannot load: Wine lacks ${missingList(report)}`,
     );
   }
   if (stubs.length > 0) {
