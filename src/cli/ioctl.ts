@@ -79,7 +79,15 @@ export function hexDump(data: Uint8Array): string {
   return lines.join("\n");
 }
 
-async function readInput(spec: string | undefined): Promise<Uint8Array> {
+/**
+ * The bytes of an `--in` argument: hex, `@file`, or `-` for standard input (none when absent).
+ *
+ * @example
+ * ```ts ignore
+ * const input = await readInput("@request.bin");
+ * ```
+ */
+export async function readInput(spec: string | undefined): Promise<Uint8Array> {
   if (spec === undefined) return new Uint8Array();
   if (spec === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
   if (spec.startsWith("@")) {

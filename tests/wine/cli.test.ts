@@ -10,6 +10,7 @@ import {
   ProducerRequest,
   Protocol,
 } from "../../src/reference/mod.ts";
+import { ctlCode, openDevice, queryDriver, startDriver } from "../../mod.ts";
 import { DEVICE_PATH, openKbridge, readStats, SERVICE } from "./_driver.ts";
 import { toHex } from "../../src/core/hex.ts";
 
@@ -189,4 +190,88 @@ Deno.test("service status, and bench --json", async () => {
   const report = JSON.parse(bench.stdout);
   assert.equal(report.rows.length, 3);
   for (const row of report.rows) assert.ok(row.requestsPerSecond > 0);
+});
+
+/** The sample driver (driver/sample), a kit driver with its own codes. */
+const sampleCode = (fn: number, access: "ANY" | "WRITE") =>
+  ctlCode({ deviceType: 0x9000, function: fn, method: "BUFFERED", access });
+const SAMPLE_START = sampleCode(0x902, "WRITE");
+
+/**
+ * Runs `kbridge watch <args>` and, once it says it is watching, starts the
+ * sample's ticks (every 20 ms, 100 of them); returns its output.
+ */
+async function watchSample(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  if (queryDriver("kbsample")?.state !== "running") startDriver("kbsample");
+  using sample = openDevice("\\\\.\\KbSample");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", fileURLToPath(new URL("../../cli.ts", import.meta.url)), "watch", ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000), // a watcher that never gets its messages is killed
+  }).spawn();
+  const out = new Response(child.stdout).text();
+  let err = "";
+  const decoder = new TextDecoder();
+  let started = false;
+  for await (const chunk of child.stderr) {
+    err += decoder.decode(chunk, { stream: true });
+    if (!started && err.includes("watching")) {
+      started = true;
+      sample.ioctl(SAMPLE_START, new Uint8Array([20, 0, 0, 0, 100, 0, 0, 0]));
+    }
+  }
+  const { code } = await child.status;
+  return { code, out: (await out).replaceAll("\r", ""), err };
+}
+
+Deno.test("watch: a kit driver by its own codes, and --stream of any pended code (the sample driver)", async () => {
+  const section = await watchSample([
+    "\\\\.\\KbSample",
+    "--section-open",
+    hex(sampleCode(0x910, "WRITE")),
+    "--section-close",
+    hex(sampleCode(0x911, "WRITE")),
+    "--channel",
+    "section",
+    "--count",
+    "3",
+  ]);
+  assert.equal(section.code, 0, section.err);
+  assert.match(section.err, /watching \\\\\.\\KbSample on the section channel/);
+  // Each tick: 64 bytes starting with the sample's magic "SMPL".
+  assert.match(section.out, /^(#\d+ 64 B {2}53 4d 50 4c .*\n){3}$/);
+
+  const stream = await watchSample([
+    "\\\\.\\KbSample",
+    "--stream",
+    hex(sampleCode(0x904, "ANY")),
+    "--out-size",
+    "64",
+    "--pending",
+    "1",
+    "--count",
+    "3",
+    "--json",
+  ]);
+  assert.equal(stream.code, 0, stream.err);
+  const outputs = stream.out.trim().split("\n").map((line) => JSON.parse(line));
+  assert.equal(outputs.length, 3);
+  const counters = outputs.map((o: { length: number; data: string }) => {
+    assert.equal(o.length, 64);
+    assert.ok(o.data.startsWith("534d504c"), o.data);
+    return Number.parseInt(
+      o.data.slice(14, 16) + o.data.slice(12, 14) + o.data.slice(10, 12) + o.data.slice(8, 10),
+      16,
+    );
+  });
+  assert.ok(counters[0] < counters[1] && counters[1] < counters[2], `${counters}`);
+
+  const misuse = await runCli("watch", "\\\\.\\KbSample", "--stream", "0x90002410");
+  assert.equal(misuse.code, 2);
+  assert.match(misuse.stderr, /--stream needs --out-size/);
+  const half = await runCli("watch", "\\\\.\\KbSample", "--section-open", "0x9000A440");
+  assert.equal(half.code, 2);
+  assert.match(half.stderr, /needs both --section-open and --section-close/);
 });
