@@ -120,7 +120,8 @@ export const HANG_FLOOR_MS = 250;
 
 /**
  * Where a crash happened, for de-duplication: e.g. the lab's crash report
- * (module+offset or function). Asked right after a crash is seen.
+ * (module+offset or function); under Wine, `WineCrashSite`. Asked right after
+ * a crash is seen, and told each time the fuzzer restarted the driver.
  *
  * @example
  * ```ts
@@ -131,6 +132,8 @@ export const HANG_FLOOR_MS = 250;
 export interface FaultSite {
   /** The site of the crash just seen, or `undefined` when unknown. */
   lastCrashSite(): Promise<string | undefined>;
+  /** The driver was started again (a new host under Wine, with new load addresses). */
+  started?(): void | Promise<void>;
 }
 
 /**
@@ -165,6 +168,14 @@ export interface FuzzerOptions {
   /** Where crashes happen, to tell two bugs of one code apart (default: the code alone). */
   readonly faultSite?: FaultSite;
   /**
+   * Whether known faults are budgeted (default `true`): a code whose finding
+   * keeps repeating is tried less, repeats of known crashes and hangs get at
+   * most a tenth of the run's time, and a known hang is cut short. `false`
+   * treats every repeat like a new fault, for comparisons (the benchmark's
+   * "budget off" figure).
+   */
+  readonly knownFaultBudget?: boolean;
+  /**
    * A coverage build's feedback (see `CoverageFeedback`): inputs that reach
    * new edges join the corpus first in line, and comparison operands are
    * solved into the inputs (the "cmp" strategy) and kept in the dictionary.
@@ -173,6 +184,14 @@ export interface FuzzerOptions {
   readonly coverage?: CoverageFeedback;
   /** Told about progress, findings and restarts. */
   readonly onEvent?: (event: FuzzEvent) => void;
+  /**
+   * Told about every request right before it is sent, in order: the run's
+   * iterations and the oracles', reproduction's and minimization's own
+   * requests alike (not the liveness probes of the target), e.g. to record a
+   * run and replay it elsewhere. `input` is the fuzzer's own buffer: copy it
+   * to keep it.
+   */
+  readonly onRequest?: (request: SequenceStep) => void;
 }
 
 /**
@@ -369,6 +388,13 @@ function statusKey(observation: Observation): string {
   }
 }
 
+/** Whether `bytes` are the first bytes of `data`. */
+function isPrefix(bytes: Uint8Array, data: Uint8Array): boolean {
+  if (data.length < bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== data[i]) return false;
+  return true;
+}
+
 /** A coarse input-length class: 0, then powers of two. */
 function lengthClass(length: number): number {
   return length === 0 ? 0 : 32 - Math.clz32(length);
@@ -426,6 +452,8 @@ export class Fuzzer {
   readonly #timeoutMs: number;
   readonly #hangMs: number;
   readonly #maxLength: number;
+  /** Whether known faults are budgeted (see {@linkcode FuzzerOptions.knownFaultBudget}). */
+  readonly #budget: boolean;
   readonly #created = performance.now();
   readonly #statuses = new Map<number, Map<string, number>>();
   readonly #seenStatus = new Set<string>();
@@ -436,6 +464,8 @@ export class Fuzzer {
   readonly #weights = new Map<number, number>();
   readonly #suppressed = new Map<number, number>();
   readonly #staleChecks = new Map<number, number>();
+  /** Codes with a hang finding. */
+  readonly #hangCodes = new Set<number>();
   /** The latest requests, oldest first. */
   readonly #history: SequenceStep[] = [];
   #ranges: readonly AddressRange[] | undefined;
@@ -460,6 +490,7 @@ export class Fuzzer {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#hangMs = options.hangMs ?? DEFAULT_HANG_MS;
     this.#maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
+    this.#budget = options.knownFaultBudget ?? true;
   }
 
   /** Why the run stopped early (the driver could not be restarted ...), if it did. */
@@ -474,6 +505,8 @@ export class Fuzzer {
    * slow but correct code) is always given the full limit.
    */
   #hangLimit(request: { code: number; input: Uint8Array; outputSize: number }): number {
+    // Asked for every request: the cheap test first.
+    if (!this.#budget || !this.#hangCodes.has(request.code)) return this.#hangMs;
     if (!this.#findings.has(this.#key("hang", request.code, request))) return this.#hangMs;
     const slowest = this.#slowest.get(request.code) ?? this.#hangMs;
     return Math.min(this.#hangMs, Math.max(HANG_FLOOR_MS, 8 * slowest));
@@ -488,6 +521,7 @@ export class Fuzzer {
       this.#scratch = new Uint8Array(Math.max(request.outputSize, this.#scratch.length * 2));
     }
     const output = fillCanary(this.#scratch.subarray(0, request.outputSize), prefill);
+    this.#options.onRequest?.(request);
     const started = performance.now();
     const outcome = await this.#target.call(
       request.code,
@@ -526,6 +560,7 @@ export class Fuzzer {
     try {
       await this.#target.restart();
       this.#options.coverage?.reopen(); // the new host's section may be a new one
+      await this.#options.faultSite?.started?.();
       this.#restarts++;
       this.#ranges = undefined; // a new host: new addresses
       this.#history.length = 0; // its state starts over
@@ -547,7 +582,7 @@ export class Fuzzer {
 
   /** Lowers the weight of a code whose finding keeps repeating. */
   #deprioritize(finding: Finding): void {
-    if (finding.count < DEPRIORITIZE_AFTER) return;
+    if (!this.#budget || finding.count < DEPRIORITIZE_AFTER) return;
     const weight = Math.max(LOWEST_WEIGHT, 2 ** (DEPRIORITIZE_AFTER - 1 - finding.count));
     if (weight < (this.#weights.get(finding.code) ?? 1)) {
       this.#weights.set(finding.code, weight);
@@ -589,6 +624,7 @@ export class Fuzzer {
       count: 1,
     };
     this.#findings.set(key, finding);
+    if (kind === "hang") this.#hangCodes.add(request.code);
     if (this.#options.outDir !== undefined) {
       finding.reproducer = await writeReproducer(
         this.#options.outDir,
@@ -851,8 +887,7 @@ export class Fuzzer {
       // Output that is no echo of the input is often a structure the driver wants back.
       if (outcome.kind === "ok" && outcome.bytesReturned > 0 && outcome.bytesReturned <= 4096) {
         const returned = output.subarray(0, outcome.bytesReturned);
-        const echo = request.input.length >= returned.length &&
-          returned.every((byte, i) => byte === request.input[i]);
+        const echo = isPrefix(returned, request.input);
         if (!echo) {
           corpus.add(returned, Math.max(64, returned.length), "output", request.code);
           dictionary.addWords(returned);
@@ -1003,9 +1038,13 @@ export class Fuzzer {
       );
     }
     if (returned < 8) return;
-    const first = output.slice(0, returned);
+    // A view of the scratch buffer, which side requests overwrite: the pointer check reads it
+    // before it sends any; the stale check, due a few times per code, gets a copy.
+    const first = output.subarray(0, returned);
+    const staleDue = (this.#staleChecks.get(request.code) ?? 0) < STALE_CHECKS_PER_CODE;
+    const copy = staleDue ? first.slice() : first;
     await this.#checkPointers(request, iteration, first);
-    await this.#checkStale(request, iteration, first);
+    if (staleDue) await this.#checkStale(request, iteration, copy);
   }
 
   /**
@@ -1075,10 +1114,8 @@ export class Fuzzer {
     const others = this.#codes.filter((code) => code !== request.code && !faulty.has(code));
     for (let i = 0; i < Math.min(STALE_HISTORY_CODES, others.length); i++) {
       const code = others[(checks + i) % others.length];
-      const input = Uint8Array.from(
-        { length: Math.min(request.outputSize, 4096) },
-        (_, k) => (k * 29 + checks * 7 + i + 0x11) & 0xff,
-      );
+      const input = new Uint8Array(Math.min(request.outputSize, 4096));
+      for (let k = 0; k < input.length; k++) input[k] = (k * 29 + checks * 7 + i + 0x11) & 0xff;
       if (
         (await this.#sideRequest(
           { code, input, outputSize: input.length, strategy: "stale-check" },

@@ -17,7 +17,7 @@
 import { openDevice } from "../io/device.ts";
 import type { Device } from "../io/device.ts";
 import { KbridgeError } from "../core/errors.ts";
-import { TimeoutError, Win32Error } from "../core/win32_error.ts";
+import { AbortError, Win32Error } from "../core/win32_error.ts";
 import { startDriver, stopDriver } from "../io/service.ts";
 import { ntStatusName } from "../core/error_names.ts";
 import { dosLinkOf, removeDosDeviceLink, underWine } from "../io/dos_link.ts";
@@ -228,17 +228,27 @@ export class DeviceTarget implements FuzzTarget {
       if (error instanceof Win32Error) return errorOutcome(error);
       throw error;
     }
-    const request = device.ioctlAsync(code, input, output, { timeoutMs }).then(
-      (bytes): CallOutcome => ({ kind: "ok", bytesReturned: bytes.length }),
+    // Most requests complete at once, their completion taken before ioctlAsync returns: those
+    // are answered without any timer. The others get one timer: the cancel at `timeoutMs`,
+    // then the hang limit.
+    const cancel = new AbortController();
+    let settled: CallOutcome | undefined;
+    const request = device.ioctlAsync(code, input, output, { signal: cancel.signal }).then(
+      (bytes): CallOutcome => settled = { kind: "ok", bytesReturned: bytes.length },
       (error): CallOutcome => {
-        if (error instanceof TimeoutError) return { kind: "pended" };
-        if (error instanceof Win32Error) return errorOutcome(error);
+        if (error instanceof AbortError) return settled = { kind: "pended" };
+        if (error instanceof Win32Error) return settled = errorOutcome(error);
         throw error;
       },
     );
+    await null; // the handlers of a request already completed run first
+    if (settled !== undefined) return settled;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const hang = new Promise<CallOutcome>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: "hang" }), timeoutMs + hangMs);
+      timer = setTimeout(() => {
+        cancel.abort();
+        timer = setTimeout(() => resolve({ kind: "hang" }), hangMs);
+      }, timeoutMs);
     });
     try {
       const outcome = await Promise.race([request, hang]);
