@@ -421,7 +421,12 @@ function shapeOf(request: { input: Uint8Array; outputSize: number }): string {
 const DEPRIORITIZE_AFTER = 3;
 /** The lowest share of a de-prioritized code's requests that is still sent. */
 const LOWEST_WEIGHT = 1 / 64;
-/** The share of a run's time that repeats of known crashes and hangs may take at most. */
+/**
+ * The share of a run's time that repeats of known crashes and hangs may take
+ * at most; for a code de-prioritized by a crash or hang, the time requests
+ * that hung have stayed held by the driver counts too (see
+ * `FuzzTarget.lingeringMs`: it slows every other request down).
+ */
 const KNOWN_FAULT_SHARE = 0.1;
 /** Earlier inputs a pointer-like output is checked against (a value stored, then read back). */
 const INPUT_HISTORY = 64;
@@ -471,6 +476,8 @@ export class Fuzzer {
   #ranges: readonly AddressRange[] | undefined;
   /** Time spent on requests that repeated a known crash or hang (ms). */
   #knownFaultMs = 0;
+  /** Codes de-prioritized because a crash or hang of theirs repeated. */
+  readonly #faultCodes = new Set<number>();
   /** Whether the last recorded crash or hang was a repeat. */
   #repeated = false;
   #scratch = new Uint8Array(4096);
@@ -584,6 +591,7 @@ export class Fuzzer {
   #deprioritize(finding: Finding): void {
     if (!this.#budget || finding.count < DEPRIORITIZE_AFTER) return;
     const weight = Math.max(LOWEST_WEIGHT, 2 ** (DEPRIORITIZE_AFTER - 1 - finding.count));
+    if (finding.kind === "crash" || finding.kind === "hang") this.#faultCodes.add(finding.code);
     if (weight < (this.#weights.get(finding.code) ?? 1)) {
       this.#weights.set(finding.code, weight);
       this.#options.onEvent?.({ type: "deprioritized", code: finding.code, weight });
@@ -850,6 +858,7 @@ export class Fuzzer {
     const solved: Request[] = [];
     const tried = new Set<string>();
     coverage?.collect(); // what discovery reached is known already
+    const lingeringAtStart = this.#target.lingeringMs ?? 0;
     while (iteration < iterations) {
       if (this.#stopped !== undefined || options.signal?.aborted) break;
       const now = performance.now();
@@ -863,12 +872,16 @@ export class Fuzzer {
       const request = (solved.length > 0 && prng.chance(0.5) ? solved.shift() : undefined) ??
         generateCase(prng.pick(strategies), context);
       // A code whose finding keeps repeating is sent only now and then, and never while
-      // repeats of known faults took more than their share of the time.
+      // repeats of known faults took more than their share of the time (for a code that
+      // crashes or hangs, with the time its hung requests stayed held).
       const weight = this.#weights.get(request.code);
-      if (
-        weight !== undefined &&
-        (this.#knownFaultMs > KNOWN_FAULT_SHARE * (now - started) || !prng.chance(weight))
-      ) continue;
+      if (weight !== undefined) {
+        const held = this.#faultCodes.has(request.code)
+          ? (this.#target.lingeringMs ?? 0) - lingeringAtStart
+          : 0;
+        const known = this.#knownFaultMs + held;
+        if (known > KNOWN_FAULT_SHARE * (now - started) || !prng.chance(weight)) continue;
+      }
       this.#repeated = false;
       const { observation, status } = await this.#step(request, iteration);
       if (this.#repeated) this.#knownFaultMs += performance.now() - now;

@@ -75,6 +75,14 @@ export interface FuzzTarget {
     timeoutMs: number,
     hangMs: number,
   ): Promise<CallOutcome>;
+  /**
+   * How long requests that hung have stayed in the driver since (ms, summed
+   * over them, the ones still held counted up to now), when the target
+   * knows. Such a request still costs the run: the driver holds its buffers
+   * and, in this library, the process's completion port keeps a wait
+   * outstanding, so every other request's completion takes a thread hop.
+   */
+  readonly lingeringMs?: number;
   /** Whether the driver still answers (opens the device again when it can). */
   alive(): Promise<boolean>;
   /** Restarts the driver and reopens the device; throws when that fails. */
@@ -186,6 +194,10 @@ export class DeviceTarget implements FuzzTarget {
   #device: Device | undefined;
   /** Requests that hung: never awaited again, closed with the device. */
   #abandoned = 0;
+  /** Each request that hung and is still held, with when it was abandoned (performance.now()). */
+  readonly #held = new Map<Promise<CallOutcome>, number>();
+  /** The time requests that hung stayed held before they completed (ms). */
+  #heldMs = 0;
 
   /** Opens `path` (throws a `Win32Error` naming it when it cannot). */
   constructor(path: string, options: DeviceTargetOptions = {}) {
@@ -202,6 +214,13 @@ export class DeviceTarget implements FuzzTarget {
   /** Requests abandoned because they hung. */
   get abandoned(): number {
     return this.#abandoned;
+  }
+
+  get lingeringMs(): number {
+    const now = performance.now();
+    let total = this.#heldMs;
+    for (const since of this.#held.values()) total += now - since;
+    return total;
   }
 
   #open(): Device {
@@ -255,7 +274,13 @@ export class DeviceTarget implements FuzzTarget {
       if (outcome.kind === "hang") {
         // The request still references its buffers: leave it to the closing handle.
         this.#abandoned++;
-        request.catch(() => {});
+        const since = performance.now();
+        this.#held.set(request, since);
+        const released = () => {
+          this.#held.delete(request);
+          this.#heldMs += performance.now() - since;
+        };
+        request.then(released, released);
         this.#drop();
       }
       return outcome;

@@ -203,7 +203,9 @@ Deno.test("a known hang does not dominate: requests/s within 2x of the same run 
   assert.equal(withHang.hangs.length, 1, JSON.stringify(withHang.hangs));
   const hang = withHang.hangs[0];
   assert.equal(hang.code, hex(Q.HANG));
-  assert.ok(hang.count > 3, `the hang repeated (${hang.count})`);
+  // Its third occurrence de-prioritizes it; later repeats wait while its held requests count
+  // against the known-fault share of the time.
+  assert.ok(hang.count >= 3, `the hang repeated (${hang.count})`);
   assert.ok(withHang.deprioritized[hex(Q.HANG)] < 1, "the hanging code is tried less");
   assert.equal(withHang.restarts, 0, "the driver answered after each hang: no restart");
   assert.ok(hang.minimized.inputLength === 8, `minimized to ${hang.minimized.inputLength} bytes`);
