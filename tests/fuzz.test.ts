@@ -321,6 +321,8 @@ Deno.test("stale bytes: pre-fill and stale memory inside the returned length; co
   a.fill(7, 0, 4);
   b.fill(7, 0, 4);
   assert.deepEqual(staleBytes(a, b), { differing: 60, prefill: 60, first: 4, last: 63 });
+  // Direct or neither I/O: the unwritten bytes are the caller's own memory.
+  assert.equal(staleBytes(a, b, { countPrefill: false }), undefined);
   const same = new Prng(1).bytes(64);
   const counter = same.slice();
   counter[8]++; // a request counter
@@ -330,6 +332,11 @@ Deno.test("stale bytes: pre-fill and stale memory inside the returned length; co
   const found = staleBytes(same, stale)!;
   assert.equal(found.prefill, 0);
   assert.ok(found.differing > 30 && found.first >= 16 && found.last < 56);
+  assert.deepEqual(
+    staleBytes(same, stale, { countPrefill: false }),
+    found,
+    "heap bytes count always",
+  );
 });
 
 Deno.test("stale bytes: output that varies from one run to the next is not stale, pre-fill still is", () => {
@@ -344,9 +351,9 @@ Deno.test("stale bytes: output that varies from one run to the next is not stale
   const later = run(2);
   later.set(INVERSE_CANARY, 40); // 8 pre-fill bytes the driver never wrote
   assert.ok(staleBytes(first, later)!.differing > 32, "without the repeat the name counts");
-  const found = staleBytes(first, later, run(3))!;
+  const found = staleBytes(first, later, { repeat: run(3) })!;
   assert.deepEqual(found, { differing: 8, prefill: 8, first: 40, last: 47 });
-  assert.equal(staleBytes(first, run(2), run(3)), undefined);
+  assert.equal(staleBytes(first, run(2), { repeat: run(3) }), undefined);
 });
 
 const sample: Reproducer = {
@@ -439,6 +446,16 @@ Deno.test("minimizer: lowers a length field, then drops the bytes it no longer a
   new DataView(start.buffer).setUint32(0, 255, true);
   const result = await minimize({ input: start, outputSize: 0 }, fails);
   assert.deepEqual([...result.input], [5, 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.ok(result.attempts <= 64, `${result.attempts} attempts`);
+});
+
+Deno.test("minimizer: an over-read by the output length stops at the smallest crashing size", async () => {
+  // Like Microsoft's sioctl sample: the driver copies output-length bytes from a 38-byte string,
+  // and the read faults once it runs past the mapped image (here 37,000 bytes on).
+  const fails = (c: MinimizeCase) => Promise.resolve(c.input.length > 0 && c.outputSize > 37_000);
+  const result = await minimize({ input: new Prng(3).bytes(12), outputSize: 1 << 20 }, fails);
+  assert.equal(result.outputSize, 37_001);
+  assert.equal(result.input.length, 1);
   assert.ok(result.attempts <= 64, `${result.attempts} attempts`);
 });
 

@@ -4,10 +4,11 @@
 // Wine's ntoskrnl.exe), set-up on a machine without the packages, and the
 // parsers of Wine's crash lines, /proc maps and Deno's test summary.
 import assert from "node:assert/strict";
-import { checkDriver, findWineDllDir, isWineStub } from "../src/lab/check.ts";
+import { checkDriver, findWineDllDir, formatCheckReport, isWineStub } from "../src/lab/check.ts";
 import { parseWineCrashes } from "../src/lab/crash.ts";
 import { mappedModules } from "../src/lab/hosts.ts";
 import { LabError } from "../src/lab/lab_error.ts";
+import { claimLog } from "../src/lab/log_slot.ts";
 import { labPaths } from "../src/lab/paths.ts";
 import { parsePe } from "../src/lab/pe.ts";
 import { denoTestCounts } from "../src/lab/run.ts";
@@ -119,6 +120,40 @@ Deno.test("checkDriver: kbwdm imports nothing Wine stubs; the CSQ variant's stub
     assert.equal(entry.status === "stub", stubbed, `${entry.name}: ${entry.status}`);
   }
   assert.ok(csq.imports.some((i) => i.name === "IoCsqInsertIrp" && i.status === "stub"));
+});
+
+Deno.test("a KMDF driver (WDFLDR.SYS imports): check and load say Wine has no framework", async () => {
+  const kmdf = `${FIXTURES}/kmdfshape.sys`;
+  const report = await checkDriver(kmdf, { wineDir: WINE_DIR });
+  assert.equal(report.ok, false);
+  const bind = report.imports.find((i) => i.name === "WdfVersionBind")!;
+  assert.equal(bind.status, "missing");
+  assert.match(
+    bind.missingReason ?? "",
+    /a KMDF driver, and Wine 8 has no Kernel-Mode Driver Framework/,
+  );
+  assert.match(
+    formatCheckReport(report),
+    /WDFLDR\.SYS!WdfVersionBind +MISSING \(the driver will not load; a KMDF driver/,
+  );
+  // load refuses before anything runs under Wine: no lab needed.
+  const dir = await Deno.makeTempDir({ prefix: "kblab-none-" });
+  const load = await run(Deno.execPath(), [
+    "run",
+    "-A",
+    `${ROOT}cli.ts`,
+    "lab",
+    "--dir",
+    dir,
+    "load",
+    kmdf,
+  ]);
+  await Deno.remove(dir, { recursive: true });
+  assert.equal(load.code, 1);
+  assert.match(
+    load.out,
+    /kmdfshape not loaded, the driver cannot load: Wine lacks WDFLDR\.SYS — a KMDF driver, and Wine 8 has no Kernel-Mode Driver Framework .*: the lab runs WDM drivers\n$/,
+  );
 });
 
 Deno.test("checkDriver: an import Wine does not export, or from a DLL Wine lacks, is missing", async () => {
@@ -237,4 +272,38 @@ Deno.test("kbridge lab: usage errors exit 2", async () => {
 Deno.test({
   name: "remove the fixture drivers built for these tests",
   fn: () => Deno.remove(FIXTURES, { recursive: true }),
+});
+
+Deno.test("claimLog: concurrent claims get their own file, a freed slot is reused, a dead holder's lock taken over", async () => {
+  const logs = await Deno.makeTempDir({ prefix: "kblab-logs-" });
+  try {
+    const first = await claimLog(logs, "lab-run");
+    const second = await claimLog(logs, "lab-run");
+    assert.equal(first.path, `${logs}/lab-run.log`);
+    assert.equal(second.path, `${logs}/lab-run.2.log`);
+    await first[Symbol.asyncDispose]();
+    const third = await claimLog(logs, "lab-run");
+    assert.equal(third.path, `${logs}/lab-run.log`, "the freed first slot");
+    await second[Symbol.asyncDispose]();
+    await third[Symbol.asyncDispose]();
+    // A lock whose process is gone (pid 2^22 + 1 exceeds Linux's pid_max limit).
+    await Deno.writeTextFile(`${logs}/lab-test.log.lock`, `${2 ** 22 + 1}\n`);
+    const taken = await claimLog(logs, "lab-test");
+    assert.equal(taken.path, `${logs}/lab-test.log`);
+    await taken[Symbol.asyncDispose]();
+    // Nothing grows with use: 20 claims in turn leave no lock behind.
+    for (let i = 0; i < 20; i++) await (await claimLog(logs, "lab-load-x"))[Symbol.asyncDispose]();
+    const names = [...Deno.readDirSync(logs)].map((entry) => entry.name).sort();
+    assert.deepEqual(names, []);
+    // Every slot held by a live process: a typed error, no wait.
+    const held = [];
+    for (let i = 0; i < 16; i++) held.push(await claimLog(logs, "lab-run"));
+    await assert.rejects(() => claimLog(logs, "lab-run"), (error: unknown) => {
+      assert.ok(error instanceof LabError && error.reason === "busy", String(error));
+      return true;
+    });
+    for (const slot of held) await slot[Symbol.asyncDispose]();
+  } finally {
+    await Deno.remove(logs, { recursive: true });
+  }
 });

@@ -3,7 +3,8 @@
 // not replace a stale \DosDevices link): check → load → run a script → test →
 // the planted crash → a crash report naming the function and line → load
 // again fails (stale link) → restart → load → works; the stub-importing
-// variant is flagged by check and refused by load; `kbridge fuzz --service`
+// variant is flagged by check and refused by load, and with --force loaded and
+// its stub call reported; a crash in DriverEntry is reported by load; `kbridge fuzz --service`
 // under Wine survives its crashes, restarts it and minimizes the crash.
 // Run by tools/test.sh in the harness's lab (KB_BUILD); it restarts the prefix's
 // wineserver, after which the harness loads the reference driver again.
@@ -24,12 +25,12 @@ async function lab(...args: string[]): Promise<{ code: number; out: string; err:
   return { code, out: decode(stdout), err: decode(stderr) };
 }
 
-/** The line of the planted crash in the fixture's source (read, not assumed). */
-async function plantedCrashLine(): Promise<number> {
+/** The line of a planted crash in the fixture's source: the first line holding `statement` after `marker`. */
+async function plantedLine(marker: string, statement: string): Promise<number> {
   const lines = (await Deno.readTextFile(`${ROOT}tests/fixture/kbwdm.c`)).split("\n");
-  const marker = lines.findIndex((line) => line.includes("THE PLANTED CRASH"));
-  const write = lines.findIndex((line, i) => i > marker && line.includes("sink->Records++"));
-  assert.ok(marker > 0 && write > marker);
+  const at = lines.findIndex((line) => line.includes(marker));
+  const write = lines.findIndex((line, i) => i > at && line.includes(statement));
+  assert.ok(at > 0 && write > at);
   return write + 1;
 }
 
@@ -45,6 +46,10 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   await t.step(
     "restart first: no host left dead by an earlier run (its stale link would stop the load)",
     async () => {
+      // A failed earlier run may have left the stub variant loaded (its unload calls a stub).
+      for (const leftover of ["kbwdmstub", "kbwdmentry", "kbwdmbreak"]) {
+        await lab("unload", leftover);
+      }
       const restart = await lab("restart");
       assert.equal(restart.code, 0, restart.out + restart.err);
     },
@@ -77,12 +82,91 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     assert.equal(load.err.trim().split("\n").length, 1, load.err);
   });
 
+  await t.step("a crash inside DriverEntry: load fails with the function and line", async () => {
+    const load = await lab("load", `${FIXTURES}/kbwdmentry.sys`, "--name", "kbwdmentry");
+    assert.equal(load.code, 1);
+    const line = await plantedLine("THE PLANTED DriverEntry CRASH", "RegistryPath->Length");
+    assert.match(
+      load.err,
+      new RegExp(
+        `the driver host of kbwdmentry\\.sys \\(winedevice\\.exe, pid \\d+\\) died: Unhandled page fault ` +
+          `on write access to 0+7C at kbwdmentry\\.sys\\+0x[0-9a-f]+ in DriverEntry \\(kbwdm\\.c:${line}\\) ` +
+          `\\(in DriverEntry;`,
+      ),
+    );
+    assert.equal(load.err.trim().split("\n").length, 1, load.err);
+    const unload = await lab("unload", "kbwdmentry");
+    assert.equal(unload.code, 0, unload.out + unload.err);
+  });
+
+  await t.step(
+    "a breakpoint kept in DriverEntry (KBPORT_KEEP_BREAKPOINTS) is named as one",
+    async () => {
+      const load = await lab("load", `${FIXTURES}/kbwdmbreak.sys`, "--name", "kbwdmbreak");
+      assert.equal(load.code, 1);
+      assert.match(
+        load.err,
+        /died: Unhandled exception 0x80000003 .*\(STATUS_BREAKPOINT: a breakpoint such as DbgBreakPoint\(\) and no debugger to take it\).*\(in DriverEntry;/,
+      );
+      const unload = await lab("unload", "kbwdmbreak");
+      assert.equal(unload.code, 0, unload.out + unload.err);
+    },
+  );
+
+  await t.step(
+    "--force loads the stub variant; its stub calls are reported, in DriverUnload and in a request",
+    async () => {
+      // kbwdm (loaded again by the restart when an earlier run left it) owns the same device name.
+      const free = await lab("unload", "kbwdm");
+      assert.equal(free.code, 0, free.out + free.err);
+      const stubSys = `${FIXTURES}/kbwdmstub.sys`;
+      const load = await lab("load", stubSys, "--name", "kbwdmstub", "--force");
+      assert.equal(load.code, 0, load.out + load.err);
+      // Loaded again over the running instance: that one's DriverUnload calls a stub.
+      const again = await lab("load", stubSys, "--name", "kbwdmstub", "--force");
+      assert.equal(again.code, 1);
+      assert.match(
+        again.err,
+        /died: the driver called ntoskrnl\.exe!IoCsqRemoveNextIrp, a Wine stub .*\(while the running instance stopped, in its DriverUnload;/,
+      );
+      // The dead host's \DosDevices\KbWdm link stays until the wineserver restarts.
+      const restart = await lab("restart");
+      assert.equal(restart.code, 0, restart.out + restart.err);
+      const call = await lab("run", "tests/lab/kbwdm_stub_call.ts");
+      assert.equal(call.code, 1, "a run during which a driver host died fails");
+      assert.match(call.out, /QUEUE failed: .*STATUS_FILE_DELETED/);
+      assert.match(
+        call.err,
+        /the driver host of kbwdmstub\.sys \(winedevice\.exe, pid \d+\) died: the driver called ntoskrnl\.exe!IoCsqInsertIrp, a Wine stub/,
+      );
+      assert.doesNotMatch(
+        call.err,
+        /RaiseException|kernelbase/,
+        "Wine's stub site is not the driver's",
+      );
+      const unload = await lab("unload", "kbwdmstub");
+      assert.equal(unload.code, 0, unload.out + unload.err);
+      const clean = await lab("restart");
+      assert.equal(clean.code, 0, clean.out + clean.err);
+    },
+  );
+
   await t.step("load, then a script talks to the driver", async () => {
     const load = await lab("load", sys, "--name", "kbwdm");
     assert.equal(load.code, 0, load.out + load.err);
     const run = await lab("run", "tests/lab/kbwdm_client.ts", "kbridge");
     assert.equal(run.code, 0, run.out + run.err);
     assert.match(run.out, /magic 0x4d53424b reversed egdirbk/);
+  });
+
+  await t.step("two runs at once: each prints its own output (a log slot each)", async () => {
+    const [one, two] = await Promise.all([
+      lab("run", "tests/lab/kbwdm_client.ts", "first"),
+      lab("run", "tests/lab/kbwdm_client.ts", "second"),
+    ]);
+    assert.equal(one.code + two.code, 0, one.out + one.err + two.out + two.err);
+    assert.equal(one.out.trim(), "magic 0x4d53424b reversed tsrif");
+    assert.equal(two.out.trim(), "magic 0x4d53424b reversed dnoces");
   });
 
   await t.step("test: deno.exe test under Wine, summary line", async () => {
@@ -100,7 +184,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
         /LOG failed: .*ERROR_ACCESS_DENIED \(5\), NTSTATUS STATUS_FILE_DELETED \(0xC0000123\) - under Wine: the driver's host process died/,
       );
       assert.equal(crash.code, 1, "a run during which a driver host died fails");
-      const line = await plantedCrashLine();
+      const line = await plantedLine("THE PLANTED CRASH", "sink->Records++");
       assert.match(
         crash.err,
         new RegExp(

@@ -8,6 +8,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { checkDriver, formatCheckReport } from "../lab/check.ts";
 import { type CrashReport, formatCrashReport } from "../lab/crash.ts";
 import { loadDriver, restartLab, unloadDriver } from "../lab/driver.ts";
+import { claimLog } from "../lab/log_slot.ts";
 import { type LabPaths, labPaths, resolveLabDir } from "../lab/paths.ts";
 import { denoTestCounts, readFrom, runWindowsDeno } from "../lab/run.ts";
 import { formatLabStatus, labStatus, setupLab } from "../lab/setup.ts";
@@ -148,8 +149,9 @@ const toStdout = (bytes: Uint8Array) => Deno.stdout.write(bytes);
 
 async function run(paths: LabPaths, args: string[]): Promise<number> {
   if (args.length === 0) throw new UsageError("lab run needs <script.ts>");
+  await using log = await claimLog(paths.logs, "lab-run");
   const result = await runWindowsDeno(paths, ["run", "-A", ...args], {
-    log: `${paths.logs}/lab-run.log`,
+    log: log.path,
     follow: toStdout,
   });
   reportCrashes(result.crashes);
@@ -157,14 +159,14 @@ async function run(paths: LabPaths, args: string[]): Promise<number> {
 }
 
 async function test(paths: LabPaths, args: string[]): Promise<number> {
-  const log = `${paths.logs}/lab-test.log`;
+  await using log = await claimLog(paths.logs, "lab-test");
   const result = await runWindowsDeno(paths, ["test", "-A", ...args], {
-    log,
+    log: log.path,
     follow: toStdout,
     env: { NO_COLOR: "1" },
   });
   reportCrashes(result.crashes);
-  const counts = denoTestCounts(await readFrom(log, 0));
+  const counts = denoTestCounts(await readFrom(log.path, 0));
   // No summary (deno.exe died, or nothing ran): that is a failure too.
   const passed = counts?.passed ?? 0;
   const failed = (counts?.failed ?? 0) +

@@ -246,12 +246,38 @@ export function pointerValues(
 export interface StaleBytes {
   /** Bytes that differ. */
   readonly differing: number;
-  /** Of them, bytes that hold each run's own pre-fill. */
+  /** Of them, bytes that hold each run's own pre-fill (0 unless counted, see {@linkcode StaleOptions}). */
   readonly prefill: number;
   /** The first offset that differs. */
   readonly first: number;
   /** The last offset that differs. */
   readonly last: number;
+}
+
+/**
+ * How {@linkcode staleBytes} compares.
+ *
+ * @example
+ * ```ts
+ * import type { StaleOptions } from "./canary.ts";
+ * const options: StaleOptions = { countPrefill: false };
+ * ```
+ */
+export interface StaleOptions {
+  /**
+   * The first run's request sent again at once with the same pre-fill: a
+   * byte that differs there already is the driver's own varying output (a
+   * nonce, a random object name, a clock), not memory it left unwritten.
+   */
+  readonly repeat?: Uint8Array;
+  /**
+   * Whether returned bytes that are the caller's own pre-fill count (default
+   * true). They do for METHOD_BUFFERED: the driver returned bytes it never
+   * wrote, which on Windows come from the system buffer's pool. They do not
+   * for the direct and neither methods: there the output is the caller's own
+   * memory, so unwritten bytes are the caller's bytes, not the kernel's.
+   */
+  readonly countPrefill?: boolean;
 }
 
 /** Two values of a word less than this apart are a counter or a time stamp. */
@@ -266,10 +292,7 @@ const COUNTER_DELTA = 1n << 20n;
  * memory or the pre-fill shining through. An aligned 8-byte word whose two
  * values are less than 2^20 apart is taken for a counter or a time stamp,
  * and so are up to 8 other differing bytes (unless pre-fill); `undefined`
- * when nothing looks stale. `repeat`, when given, is the first run's request
- * sent again at once with the same pre-fill: a byte that differs there already
- * is the driver's own varying output (a nonce, a random object name, a clock),
- * not memory it left unwritten, and is not counted.
+ * when nothing looks stale.
  *
  * @example
  * ```ts
@@ -279,13 +302,15 @@ const COUNTER_DELTA = 1n << 20n;
  * const b = fillCanary(new Uint8Array(32), INVERSE_CANARY);
  * a.fill(0, 0, 4); b.fill(0, 0, 4); // the driver wrote 4 bytes and returned 32
  * staleBytes(a, b); // { differing: 28, prefill: 28, first: 4, last: 31 }
+ * staleBytes(a, b, { countPrefill: false }); // undefined: a direct-I/O caller's own bytes
  * ```
  */
 export function staleBytes(
   first: Uint8Array,
   second: Uint8Array,
-  repeat?: Uint8Array,
+  options: StaleOptions = {},
 ): StaleBytes | undefined {
+  const { repeat, countPrefill = true } = options;
   const length = Math.min(first.length, second.length);
   let differing = 0;
   let prefill = 0;
@@ -296,6 +321,7 @@ export function staleBytes(
   for (let i = 0; i < length; i++) {
     if (first[i] === second[i] || (repeat !== undefined && repeat[i] !== first[i])) continue;
     const isPrefill = first[i] === CANARY[i & 7] && second[i] === INVERSE_CANARY[i & 7];
+    if (isPrefill && !countPrefill) continue;
     const word = i & ~7;
     if (!isPrefill && word + 8 <= length) {
       // A word that moved by less than 2^20 is a counter or a time stamp, not stale memory.

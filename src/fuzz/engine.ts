@@ -33,7 +33,7 @@
  *
  * @module
  */
-import { formatCtlCode } from "../core/ctl_code.ts";
+import { decodeCtlCode, formatCtlCode } from "../core/ctl_code.ts";
 import { canaryDamage, fillCanary, INVERSE_CANARY, pointerValues, staleBytes } from "./canary.ts";
 import { Corpus, inputKey } from "./corpus.ts";
 import { type CoverageFeedback, solveComparisons } from "./coverage.ts";
@@ -1141,11 +1141,10 @@ export class Fuzzer {
     const again = await this.#sideRequest(request, iteration, INVERSE_CANARY);
     if (again === undefined || again.outcome.kind !== "ok") return;
     if (again.outcome.bytesReturned !== returned.length) return; // another answer: not comparable
-    const stale = staleBytes(
-      returned,
-      again.output.subarray(0, returned.length),
-      repeat.output.subarray(0, returned.length),
-    );
+    const stale = staleBytes(returned, again.output.subarray(0, returned.length), {
+      repeat: repeat.output.subarray(0, returned.length),
+      countPrefill: decodeCtlCode(request.code).methodName === "BUFFERED",
+    });
     if (stale === undefined) return;
     await this.#record(
       "stale",

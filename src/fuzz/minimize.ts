@@ -96,7 +96,8 @@ const LOWERED_WORDS = 32;
  * failing value of each aligned 32-bit word (a length field of 255 that
  * needs to be only 5 becomes 5) and the shortest prefix again (the bytes such
  * a field asked for may now be too many), removal of chunks (halves,
- * quarters ... single bytes), then zeroing of chunks. Every
+ * quarters ... single bytes), zeroing of chunks, then the smallest failing
+ * output size (binary search). Every
  * step keeps the smaller request only when it still fails; the result is
  * never larger than `start`. Deterministic, and bounded by `maxAttempts`.
  *
@@ -217,6 +218,16 @@ export async function minimize(
       input.fill(0, offset, offset + chunk);
       await attempt({ input, outputSize: best.outputSize });
     }
+  }
+
+  // 6. The smallest failing output size (an over-read by the output length crashes only
+  //    past the end of what it reads: the boundary is the finding).
+  let low = 1;
+  let high = best.outputSize;
+  while (low < high && budgetLeft()) {
+    const middle = Math.floor((low + high) / 2);
+    if (await attempt({ input: best.input, outputSize: middle })) high = middle;
+    else low = middle + 1;
   }
 
   return { ...best, attempts, reproduced: true };

@@ -58,6 +58,8 @@ export interface CheckedImport {
   readonly forwarder?: string;
   /** What is known to go wrong with it under Wine 8 although it is implemented. */
   readonly caveat?: string;
+  /** For a missing import, when known: why Wine lacks it and what to do. */
+  readonly missingReason?: string;
 }
 
 /**
@@ -106,6 +108,29 @@ export const WINE_DLL_DIRS: readonly string[] = [
  * Behaviours of implemented functions measured under Wine 8.0 (the README's
  * gap table): shown next to the import, never counted as a failure.
  */
+/** Kernel DLLs Wine 8 does not ship, by what a driver that imports them is. */
+const ABSENT_DLLS: ReadonlyMap<string, string> = new Map([
+  [
+    "wdfldr.sys",
+    "a KMDF driver, and Wine 8 has no Kernel-Mode Driver Framework (WdfLdr.sys, Wdf01000.sys): " +
+    "the lab runs WDM drivers",
+  ],
+  ["storport.sys", "a Storport miniport: Wine 8 has no Storport"],
+]);
+
+/** Functions newer than Wine 8's ntoskrnl that drivers commonly import. */
+const MISSING_FUNCTIONS: ReadonlyMap<string, string> = new Map([
+  [
+    "ExAllocatePool2",
+    "Windows 10 2004's allocator; a build from source through kbport.h maps it to " +
+    "ExAllocatePoolWithTag with its zeroing",
+  ],
+  ["ExAllocatePool3", "Windows 10 2004's allocator, not in Wine 8"],
+  ["ExFreePool2", "Windows 10 2004's allocator, not in Wine 8"],
+  ["IoCsqInitializeEx", "Wine 8 has no IoCsq*Ex and stubs the other IoCsq* calls"],
+  ["IoCsqInsertIrpEx", "Wine 8 has no IoCsq*Ex and stubs the other IoCsq* calls"],
+]);
+
 const WINE8_CAVEATS: ReadonlyMap<string, string> = new Map([
   ["MmMapLockedPagesSpecifyCache", "returns NULL for a driver-built MDL and for UserMode"],
   ["MmProbeAndLockPages", "a FIXME stub: locks nothing"],
@@ -273,11 +298,17 @@ export async function checkDriver(
       ? { status: "missing" as const }
       : dll.classify(entry.name);
     const caveat = WINE8_CAVEATS.get(name);
+    const missingReason = dll === null
+      ? ABSENT_DLLS.get(entry.dll.toLowerCase()) ?? "Wine 8 does not have this DLL"
+      : result.status === "missing"
+      ? MISSING_FUNCTIONS.get(name)
+      : undefined;
     imports.push({
       dll: entry.dll,
       name,
       ...result,
       ...(caveat !== undefined && result.status === "implemented" ? { caveat } : {}),
+      ...(missingReason !== undefined ? { missingReason } : {}),
     });
     counts[result.status]++;
   }
@@ -306,7 +337,7 @@ export function formatCheckReport(report: CheckReport, options: { all?: boolean 
     const what = entry.status === "stub"
       ? "STUB (calling it kills the driver host)"
       : entry.status === "missing"
-      ? "MISSING (the driver will not load)"
+      ? `MISSING (the driver will not load${entry.missingReason ? `; ${entry.missingReason}` : ""})`
       : `implemented${entry.forwarder ? ` (-> ${entry.forwarder})` : ""}`;
     lines.push(
       `  ${`${entry.dll}!${entry.name}`.padEnd(48)} ${what}${

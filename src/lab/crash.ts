@@ -261,6 +261,12 @@ export async function crashReports(
 export function formatCrashReport(report: CrashReport): string {
   const who = report.drivers.length > 0 ? report.drivers.join(", ") : "a driver";
   const pid = report.hostPid !== undefined ? ` (winedevice.exe, pid ${report.hostPid})` : "";
+  const head = `kbridge lab: the driver host of ${who}${pid} died`;
+  const stub = report.crash.stub;
+  if (stub !== undefined) {
+    // Wine's address is its stub's own RaiseException, not the driver's call site.
+    return `${head}: the driver called ${stub.dll}!${stub.name}, a Wine stub (Wine ends the host at any call of one)`;
+  }
   const where = report.where;
   let at = "";
   if (where !== undefined) {
@@ -269,8 +275,9 @@ export function formatCrashReport(report: CrashReport): string {
   } else if (report.crash.address !== undefined) {
     at = ` at address 0x${report.crash.address.toString(16)}`;
   }
-  const stub = report.crash.stub !== undefined
-    ? `the driver called ${report.crash.stub.dll}!${report.crash.stub.name}, a Wine stub: `
+  // int 3 with no debugger attached: Wine has no kernel debugger to take it.
+  const breakpoint = /exception 0x80000003\b/.test(report.crash.exception)
+    ? " (STATUS_BREAKPOINT: a breakpoint such as DbgBreakPoint() and no debugger to take it)"
     : "";
-  return `kbridge lab: the driver host of ${who}${pid} died: ${stub}${report.crash.exception}${at}`;
+  return `${head}: ${report.crash.exception}${breakpoint}${at}`;
 }

@@ -9,6 +9,7 @@ import { AGENT_MARK, type AgentResult } from "./agent.ts";
 import { checkDriver, type CheckReport } from "./check.ts";
 import { formatCrashReport } from "./crash.ts";
 import { driverHosts } from "./hosts.ts";
+import { claimLog } from "./log_slot.ts";
 import { LabError } from "./lab_error.ts";
 import { type LabPaths, windowsPath } from "./paths.ts";
 import { parsePe } from "./pe.ts";
@@ -55,7 +56,7 @@ export function serviceNameOf(sysPath: string): string {
 async function runAgent(
   paths: LabPaths,
   args: readonly string[],
-  log: string,
+  logBase: string,
   known: LoadedDriver[],
 ) {
   const knownModules = [];
@@ -70,6 +71,8 @@ async function runAgent(
       // Not readable: nothing to place addresses with.
     }
   }
+  await using slot = await claimLog(paths.logs, logBase);
+  const log = slot.path;
   const run = await runWindowsDeno(paths, ["run", "-A", agentSpecifier(), ...args], {
     log,
     knownModules,
@@ -82,7 +85,31 @@ async function runAgent(
   } catch {
     result = undefined;
   }
-  return { run, result };
+  return { run, result, log };
+}
+
+/**
+ * The missing imports in one line: a DLL Wine lacks altogether once (with what
+ * it is), other functions one by one, each with its reason when known.
+ */
+function missingList(report: CheckReport): string {
+  const parts: string[] = [];
+  const grouped = new Set<string>();
+  for (const entry of report.imports) {
+    if (entry.status !== "missing" || grouped.has(entry.dll)) continue;
+    const ofDll = report.imports.filter((i) => i.dll === entry.dll);
+    const wholeDll = ofDll.every((i) =>
+      i.status === "missing" && i.missingReason === entry.missingReason
+    );
+    const why = entry.missingReason !== undefined ? ` — ${entry.missingReason}` : "";
+    if (wholeDll && entry.missingReason !== undefined) {
+      grouped.add(entry.dll);
+      parts.push(`${entry.dll}${why}`);
+    } else {
+      parts.push(`${entry.dll}!${entry.name}${why}`);
+    }
+  }
+  return parts.join("; ");
 }
 
 function refusal(name: string, report: CheckReport): LabError | undefined {
@@ -93,7 +120,7 @@ function refusal(name: string, report: CheckReport): LabError | undefined {
   if (missing.length > 0) {
     return new LabError(
       "missing-import",
-      `kbridge lab: ${name} not loaded: Wine lacks ${missing.join(", ")} (the driver cannot load)`,
+      `kbridge lab: ${name} not loaded, the driver cannot load: Wine lacks ${missingList(report)}`,
     );
   }
   if (stubs.length > 0) {
@@ -173,11 +200,12 @@ export async function loadDriver(
 
 /** Runs the agent's load and turns a failure into one line. */
 async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void> {
-  const log = `${paths.logs}/lab-load-${driver.name}.log`;
-  const { run, result } = await runAgent(
+  // A host that runs before the load and dies during it was stopping the old instance.
+  const earlier = new Set((await driverHosts(paths.prefix)).map((host) => host.pid));
+  const { run, result, log } = await runAgent(
     paths,
     ["load", driver.name, windowsPath(driver.sys)],
-    log,
+    `lab-load-${driver.name}`,
     [driver],
   );
   const crash = run.crashes[0];
@@ -191,7 +219,11 @@ async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void
     );
   }
   if (crash !== undefined) {
-    const stage = result?.ok ? "after DriverEntry" : "in DriverEntry";
+    const stage = crash.hostPid !== undefined && earlier.has(crash.hostPid)
+      ? "while the running instance stopped, in its DriverUnload"
+      : result?.ok
+      ? "after DriverEntry"
+      : "in DriverEntry";
     throw new LabError(
       "load",
       `${formatCrashReport(crash)} (${stage}; Wine's output: ${paths.wineStartLog})`,
@@ -217,8 +249,7 @@ async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void
  */
 export async function unloadDriver(paths: LabPaths, name: string): Promise<void> {
   if (!isServiceName(name)) throw new LabError("load", `kbridge lab: "${name}" is no service name`);
-  const log = `${paths.logs}/lab-unload-${name}.log`;
-  const { run, result } = await runAgent(paths, ["unload", name], log, []);
+  const { run, result, log } = await runAgent(paths, ["unload", name], `lab-unload-${name}`, []);
   if (!result?.ok) {
     throw new LabError(
       "load",

@@ -31,7 +31,8 @@ export type LabErrorReason =
   | "missing-import"
   | "stub-import"
   | "load"
-  | "wine";
+  | "wine"
+  | "busy";
 
 /**
  * A failed lab step: `reason` says which kind, the message says why in one line.

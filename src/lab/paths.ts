@@ -8,7 +8,8 @@
  * <dir>/win/deno-wine.exe   the patched private copy of Deno for Windows; win/version
  * <dir>/win/bcryptprimitives.dll  the shim, built from src/lab/bcryptprimitives.c
  * <dir>/include/kbport.h    the porting header for WDK-style sources
- * <dir>/logs/               wine-start.log (Wine's crash lines), setup and run logs
+ * <dir>/logs/               wine-start.log (Wine's crash lines), setup and run logs (lab-run.log;
+ *                           lab-run.2.log for a second run at the same time, …)
  * <dir>/lab/drivers/        the copies of loaded drivers (crash reports read them)
  * <dir>/lab/state.json      the drivers the lab loaded (for `lab restart`)
  * ```

@@ -146,6 +146,9 @@ async function readText(path: string): Promise<string | undefined> {
 }
 
 /** The bytes of a file shipped next to this module (works from a checkout and from JSR). */
+/** The headers `lab setup` writes to the lab's include folder for WDK-style sources. */
+const PORTING_HEADERS = ["kbport.h", "dontuse.h"] as const;
+
 async function shipped(relative: string): Promise<Uint8Array> {
   const url = new URL(relative, import.meta.url);
   const response = await fetch(url);
@@ -347,7 +350,9 @@ export async function setupLab(paths: LabPaths, options: SetupOptions = {}): Pro
   await installWindowsDeno(paths, options.denoVersion ?? Deno.version.deno, say);
   await buildShim(paths, say);
   await Deno.mkdir(paths.include, { recursive: true });
-  await writeIfChanged(`${paths.include}/kbport.h`, await shipped("./include/kbport.h"));
+  for (const header of PORTING_HEADERS) {
+    await writeIfChanged(`${paths.include}/${header}`, await shipped(`./include/${header}`));
+  }
   await createPrefix(paths, say);
   await installShim(paths);
   await removeNodeShimCopies(paths);

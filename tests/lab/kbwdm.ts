@@ -11,6 +11,8 @@ export const KBWDM = {
   REVERSE: ctlCode({ deviceType: SAMPLE_TYPE, function: 0x901, method: "NEITHER", access: "ANY" }),
   FILL: ctlCode({ deviceType: SAMPLE_TYPE, function: 0x902, method: "OUT_DIRECT", access: "ANY" }),
   LOG: ctlCode({ deviceType: SAMPLE_TYPE, function: 0x903, method: "BUFFERED", access: "ANY" }),
+  /** Only in the stub-importing variant (kbwdmstub.sys): pends through IoCsqInsertIrp, a Wine stub. */
+  QUEUE: ctlCode({ deviceType: SAMPLE_TYPE, function: 0x904, method: "BUFFERED", access: "ANY" }),
   /** "KBSM" */
   MAGIC: 0x4d53424b,
   /** LOG's flags byte that takes the planted crash. */

@@ -26,6 +26,8 @@ const Q = Object.fromEntries(
   "INFO" | "XOR" | "STORE" | "LOAD" | "STALE" | "SCRATCH" | "SLOW" | "HANG" | "FAULT",
   number
 >;
+/** METHOD_IN_DIRECT: the output buffer is data for the driver, returned unwritten (as sioctl does). */
+const PEEK = ctlCode({ deviceType: DEVICE_TYPE, function: 0x810, method: 1, access: 0 });
 const hex = (code: number) => `0x${code.toString(16).toUpperCase().padStart(8, "0")}`;
 
 /** The fixture's file, built by tests/fixture/Makefile into KB_BUILD, loaded through drive Z:. */
@@ -76,7 +78,7 @@ Deno.test("discovery on a driver that checks lengths before its switch finds exa
     "--json",
   ).finally(() => Deno.remove(out, { recursive: true }));
   const summary = JSON.parse(run.stdout);
-  assert.deepEqual(summary.codes, Object.values(Q).map(hex));
+  assert.deepEqual(summary.codes, [...Object.values(Q), PEEK].map(hex));
   assert.equal(summary.discovery.warning, undefined);
   assert.deepEqual(summary.discovery.baseline["0/0"], ["STATUS_INVALID_PARAMETER"]);
   assert.deepEqual(summary.discovery.baseline["64/64"], ["STATUS_INVALID_DEVICE_REQUEST"]);
@@ -87,11 +89,11 @@ Deno.test("discovery on a driver that checks lengths before its switch finds exa
   console.log(`discovery: ${summary.codes.length} codes in ${summary.discovery.probes} probes`);
 });
 
-Deno.test("oracles under Wine: a pointer into the driver and stale heap bytes are found; input-derived values and a slow code are not reported", async () => {
+Deno.test("oracles under Wine: a pointer into the driver and stale heap bytes are found; input-derived values, a slow code and direct I/O's own bytes are not reported", async () => {
   await loadQuirky();
   const out = await Deno.makeTempDir({ prefix: "kbfuzz" });
   try {
-    const codes = [Q.INFO, Q.XOR, Q.STORE, Q.LOAD, Q.STALE, Q.SCRATCH, Q.SLOW];
+    const codes = [Q.INFO, Q.XOR, Q.STORE, Q.LOAD, Q.STALE, Q.SCRATCH, Q.SLOW, PEEK];
     const run = await runCli(
       "fuzz",
       PATH,
@@ -123,6 +125,8 @@ Deno.test("oracles under Wine: a pointer into the driver and stale heap bytes ar
     assert.deepEqual(summary.crashes, []);
     assert.deepEqual(summary.hangs, [], "SLOW answers after 150 ms: never a hang");
     assert.ok(summary.statuses[hex(Q.SLOW)].OK > 0);
+    // PEEK returns the caller's own bytes unwritten: tried, never a stale finding.
+    assert.ok(summary.statuses[hex(PEEK)].OK > 0, JSON.stringify(summary.statuses[hex(PEEK)]));
     assert.equal(summary.uniqueBugs, findings.length);
     assert.equal(run.code, 1);
   } finally {

@@ -30,6 +30,10 @@
  *   - makes the object types that ntoskrnl exports as data (ExEventObjectType,
  *     PsThreadType, ...) read as in the WDK: mingw declares them dllimport, so
  *     `*ExEventObjectType` would dereference once too often and fault;
+ *   - turns DbgBreakPoint() (and so KdBreakPoint()) into nothing:
+ *     Wine has no kernel debugger, so a breakpoint would end the driver host
+ *     (samples break in DriverEntry for the debugger). Define
+ *     KBPORT_KEEP_BREAKPOINTS to keep them;
  *   - maps IoCreateDeviceSecure (wdmsec.lib, not in mingw) to IoCreateDevice.
  *     The SDDL is NOT applied: the device gets default security. Wine has no
  *     access control between processes, so this is for Wine builds only.
@@ -186,6 +190,12 @@
 #define AbnormalTermination() FALSE
 #endif
 
+/* ---- Breakpoints for an attached kernel debugger: under Wine there is none. */
+#if !defined(KBPORT_KEEP_BREAKPOINTS)
+#undef DbgBreakPoint
+#define DbgBreakPoint() ((void)0)
+#endif
+
 /* ---- Windows 8+ MDL mapping flag (MmGetSystemAddressForMdlSafe priority). */
 #ifndef MdlMappingNoExecute
 #define MdlMappingNoExecute 0x40000000
@@ -249,7 +259,9 @@ static __inline PVOID KbportAllocatePool2(POOL_FLAGS Flags, SIZE_T NumberOfBytes
 
 /* ---- Object types exported as data: `*ExEventObjectType` reads as in the WDK. */
 #if !defined(_MSC_VER)
-#define KBPORT_WDK_DATA_IMPORT(Name) ((POBJECT_TYPE *)&(Name))
+/* The export holds a POBJECT_TYPE, which mingw declares as a POBJECT_TYPE *: read it as one. */
+typedef POBJECT_TYPE __attribute__((__may_alias__)) KBPORT_DATA_OBJECT_TYPE;
+#define KBPORT_WDK_DATA_IMPORT(Name) ((KBPORT_DATA_OBJECT_TYPE *)(void *)&(Name))
 #define CmKeyObjectType KBPORT_WDK_DATA_IMPORT(CmKeyObjectType)
 #define ExEventObjectType KBPORT_WDK_DATA_IMPORT(ExEventObjectType)
 #define ExSemaphoreObjectType KBPORT_WDK_DATA_IMPORT(ExSemaphoreObjectType)
@@ -259,18 +271,39 @@ static __inline PVOID KbportAllocatePool2(POOL_FLAGS Flags, SIZE_T NumberOfBytes
 #define SeTokenObjectType KBPORT_WDK_DATA_IMPORT(SeTokenObjectType)
 #endif
 
-/* ---- wdmsec.lib: IoCreateDeviceSecure without the SDDL (see the header comment). */
-#ifndef SDDL_DEVOBJ_SYS_ALL_ADM_ALL
-#define SDDL_DEVOBJ_SYS_ALL_ADM_ALL L"D:P(A;;GA;;;SY)(A;;GA;;;BA)"
-#define SDDL_DEVOBJ_SYS_ALL L"D:P(A;;GA;;;SY)"
-#define SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RW_RES_R \
-    L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGW;;;WD)(A;;GR;;;RC)"
-#endif
-#define IoCreateDeviceSecure(DriverObject, ExtensionSize, DeviceName, DeviceType,             \
-                             DeviceCharacteristics, Exclusive, Sddl, ClassGuid, DeviceObject) \
-    ((void)(Sddl), (void)(ClassGuid),                                                         \
-     IoCreateDevice((DriverObject), (ExtensionSize), (DeviceName), (DeviceType),              \
-                    (DeviceCharacteristics), (Exclusive), (DeviceObject)))
-#define WdmlibIoCreateDeviceSecure IoCreateDeviceSecure
+/* ---- wdmsec.lib: IoCreateDeviceSecure without the SDDL (see the header comment).
+ * mingw's <wdmsec.h> declares the library's names; it is included here so that a
+ * source's own #include <wdmsec.h> finds it done, and the names get definitions. */
+#include <wdmsec.h>
+#define KBPORT_SDDL(Name, Sddl) \
+    __attribute__((selectany)) const UNICODE_STRING Name = RTL_CONSTANT_STRING(Sddl)
+KBPORT_SDDL(SDDL_DEVOBJ_KERNEL_ONLY, L"D:P");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL, L"D:P(A;;GA;;;SY)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_ALL, L"D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RX, L"D:P(A;;GA;;;SY)(A;;GRGX;;;BA)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_R, L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GR;;;WD)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_R_RES_R,
+            L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GR;;;WD)(A;;GR;;;RC)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RW_RES_R,
+            L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGW;;;WD)(A;;GR;;;RC)");
+KBPORT_SDDL(SDDL_DEVOBJ_SYS_ALL_ADM_RWX_WORLD_RWX_RES_RWX,
+            L"D:P(A;;GA;;;SY)(A;;GRGWGX;;;BA)(A;;GRGWGX;;;WD)(A;;GRGWGX;;;RC)");
+#undef KBPORT_SDDL
+
+static __inline NTSTATUS KbPortIoCreateDeviceSecure(
+    PDRIVER_OBJECT DriverObject, ULONG DeviceExtensionSize, PUNICODE_STRING DeviceName,
+    DEVICE_TYPE DeviceType, ULONG DeviceCharacteristics, BOOLEAN Exclusive,
+    PCUNICODE_STRING DefaultSDDLString, LPCGUID DeviceClassGuid, PDEVICE_OBJECT *DeviceObject)
+{
+    UNREFERENCED_PARAMETER(DefaultSDDLString);
+    UNREFERENCED_PARAMETER(DeviceClassGuid);
+    return IoCreateDevice(DriverObject, DeviceExtensionSize, DeviceName, DeviceType,
+                          DeviceCharacteristics, Exclusive, DeviceObject);
+}
+#undef IoCreateDeviceSecure
+#define IoCreateDeviceSecure KbPortIoCreateDeviceSecure
+#define WdmlibIoCreateDeviceSecure KbPortIoCreateDeviceSecure
+/* ntoskrnl exports it: no library copy needed. */
+#undef RtlInitUnicodeStringEx
 
 #endif /* KBPORT_H */
