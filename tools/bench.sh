@@ -4,7 +4,8 @@
 # Linux microbenchmarks, then tests/bench/bench.ts with the Windows build of Deno
 # under Wine, which alternates C and Deno round after round and writes
 # tests/bench/results.md and results.json. Arguments go to bench.ts
-# (e.g. --rounds 3 --scale 0.2 for a quick look).
+# (e.g. --rounds 3 --scale 0.2 for a quick look; --only REGEXP runs just the matching
+# workloads and replaces only their rows).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$KB_ROOT"
@@ -20,8 +21,10 @@ echo "bench: Linux microbenchmarks (deno bench)" >&2
 
 echo "bench: C and Deno under Wine" >&2
 cpu="$(grep -m 1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*: //') ($(nproc) CPUs)"
+# The fuzzer's known-hang rows use the fixture kb_build_and_load built, loaded through drive Z:.
 kb_lab run tests/bench/bench.ts \
   --client "$KB_BUILD/bench/client.exe" --micro "$KB_BUILD/bench/micro.json" \
+  --quirky "Z:${KB_BUILD//\//\\}\\fixture\\kbquirky.sys" \
   --cpu "$cpu" --wine "$(wine --version </dev/null 2>/dev/null)" "$@"
 # The results files are committed: keep them as `deno fmt --check` wants them; results.md and
 # the README's table are regenerated from results.json, which now holds this machine's run.

@@ -25,6 +25,8 @@ import {
   summarizeCodes,
 } from "../fuzz/discover.ts";
 import { HostRanges } from "../fuzz/ranges.ts";
+import { WineCrashSite } from "../fuzz/crash_site.ts";
+import { CRASH_LOG_ENV } from "../lab/crash.ts";
 import { randomSeed } from "../fuzz/prng.ts";
 import { parseUnsigned } from "../core/numbers.ts";
 import { readReproducer } from "../fuzz/reproducer.ts";
@@ -39,7 +41,8 @@ const HELP = `Usage:
                [--functions <range>] [--strategy <list>] [--iterations <n> | --duration <s>]
                [--seed <n>] [--out <dir>] [--service <name>] [--timeout <ms>]
                [--hang-timeout <ms>] [--max-length <n>] [--minimize-attempts <n>]
-               [--discover-budget <n>] [--image <file.sys>] [--coverage[=<section>]] [--json]
+               [--discover-budget <n>] [--image <file.sys>] [--coverage[=<section>]]
+               [--crash-log <file>] [--json]
   kbridge fuzz --replay <file> [<device>] [--service <name>] [--timeout <ms>] [--json]
 
   Sends generated I/O control requests to <device> and watches the driver: the status of
@@ -73,6 +76,11 @@ const HELP = `Usage:
   --discover-budget    probes at most (default ${DEFAULT_DISCOVER_BUDGET})
   --image        the driver's file, whose host's memory the pointer check knows under
                  Wine (default <service>.sys); on Windows the kernel half counts
+  --crash-log    under Wine: the log Wine writes crash lines to (the output of the process
+                 that started the prefix's services; default $${CRASH_LOG_ENV}, which
+                 \`kbridge lab run\` and \`lab test\` set to the lab's logs/wine-start.log):
+                 each crash is placed as module+offset in the host of --image, and two
+                 crashes of one code at different sites are two findings
   --coverage     coverage guidance from a driver built with the kit's coverage runtime
                  (driver/kit/kbcov.h; under Wine): map its section (default
                  Global\\KbCov-<service>), keep inputs that reach new edges and solve the
@@ -300,6 +308,7 @@ function parseOptions(args: string[]) {
         "minimize-attempts": { type: "string" },
         "discover-budget": { type: "string" },
         image: { type: "string" },
+        "crash-log": { type: "string" },
         coverage: { type: "string" },
         replay: { type: "string" },
         json: { type: "boolean", default: false },
@@ -407,6 +416,10 @@ export async function fuzzCommand(args: string[]): Promise<number> {
   }
   const coverage = coverageName === undefined ? undefined : CoverageFeedback.open(coverageName);
   const target = new DeviceTarget(device, { service: values.service });
+  const crashLog = values["crash-log"] ?? Deno.env.get(CRASH_LOG_ENV);
+  const faultSite = crashLog !== undefined && crashLog !== "" && image !== undefined
+    ? new WineCrashSite(crashLog, image)
+    : undefined;
   console.error(`fuzz: seed ${seed} (repeat this run with --seed ${seed})`);
   const terminal = Deno.stderr.isTerminal();
   const report = reporter(terminal, values.service);
@@ -428,6 +441,7 @@ export async function fuzzCommand(args: string[]): Promise<number> {
       minimizeAttempts,
       ...(image !== undefined ? { ranges: new HostRanges(image) } : {}),
       ...(coverage !== undefined ? { coverage } : {}),
+      ...(faultSite !== undefined ? { faultSite } : {}),
       onEvent: report.onEvent,
     });
     let codes: number[];

@@ -105,9 +105,24 @@ export interface PointerHit {
   readonly label: string;
 }
 
-const ALL_ONES = 0xffff_ffff_ffff_ffffn;
 /** Below this no driver address lies (the NULL page area); small integers are no pointers. */
-const LOWEST_POINTER = 0x1_0000n;
+const LOWEST_POINTER = 0x1_0000;
+
+/** The high 32 bits of the lowest and of the highest address of `ranges`, computed once per list. */
+const highWordCache = new WeakMap<readonly AddressRange[], { lowHigh: number; highHigh: number }>();
+
+function highWordBounds(ranges: readonly AddressRange[]): { lowHigh: number; highHigh: number } {
+  let bounds = highWordCache.get(ranges);
+  if (bounds === undefined) {
+    const starts = ranges.map((r) => r.start);
+    const lasts = ranges.map((r) => r.end - 1n);
+    const lowest = starts.reduce((a, b) => a < b ? a : b);
+    const highest = lasts.reduce((a, b) => a > b ? a : b);
+    bounds = { lowHigh: Number(lowest >> 32n), highHigh: Number(highest >> 32n) };
+    highWordCache.set(ranges, bounds);
+  }
+  return bounds;
+}
 
 /** Whether `value` occurs as 8 little-endian bytes anywhere in `data`. */
 function occursIn(data: Uint8Array, value: bigint): boolean {
@@ -184,9 +199,18 @@ export function pointerValues(
 ): PointerHit[] {
   const view = new DataView(output.buffer, output.byteOffset, output.byteLength);
   const hits: PointerHit[] = [];
+  if (ranges.length === 0) return hits;
+  // Every request's output is scanned: the high 32 bits of each word, a Number, rule out
+  // most words before any BigInt is made.
+  const { lowHigh, highHigh } = highWordBounds(ranges);
   for (let offset = 0; offset + 8 <= output.length; offset += 8) {
+    const high = view.getUint32(offset + 4, true);
+    if (high < lowHigh || high > highHigh) continue;
+    const low = view.getUint32(offset, true);
+    // Below LOWEST_POINTER, a multiple of 0x10000 (sizes and flags), or all ones.
+    if ((low & 0xffff) === 0 || (high === 0 && low < LOWEST_POINTER)) continue;
+    if (high === 0xffff_ffff && low === 0xffff_ffff) continue;
     const value = view.getBigUint64(offset, true);
-    if (value < LOWEST_POINTER || value === ALL_ONES || (value & 0xffffn) === 0n) continue;
     const range = ranges.find((r) => value >= r.start && value < r.end);
     if (range !== undefined) hits.push({ offset, value, label: range.label });
   }

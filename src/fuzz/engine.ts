@@ -120,7 +120,8 @@ export const HANG_FLOOR_MS = 250;
 
 /**
  * Where a crash happened, for de-duplication: e.g. the lab's crash report
- * (module+offset or function). Asked right after a crash is seen.
+ * (module+offset or function); under Wine, `WineCrashSite`. Asked right after
+ * a crash is seen, and told each time the fuzzer restarted the driver.
  *
  * @example
  * ```ts
@@ -131,6 +132,8 @@ export const HANG_FLOOR_MS = 250;
 export interface FaultSite {
   /** The site of the crash just seen, or `undefined` when unknown. */
   lastCrashSite(): Promise<string | undefined>;
+  /** The driver was started again (a new host under Wine, with new load addresses). */
+  started?(): void | Promise<void>;
 }
 
 /**
@@ -165,6 +168,14 @@ export interface FuzzerOptions {
   /** Where crashes happen, to tell two bugs of one code apart (default: the code alone). */
   readonly faultSite?: FaultSite;
   /**
+   * Whether known faults are budgeted (default `true`): a code whose finding
+   * keeps repeating is tried less, repeats of known crashes and hangs get at
+   * most a tenth of the run's time, and a known hang is cut short. `false`
+   * treats every repeat like a new fault, for comparisons (the benchmark's
+   * "budget off" figure).
+   */
+  readonly knownFaultBudget?: boolean;
+  /**
    * A coverage build's feedback (see `CoverageFeedback`): inputs that reach
    * new edges join the corpus first in line, and comparison operands are
    * solved into the inputs (the "cmp" strategy) and kept in the dictionary.
@@ -173,6 +184,14 @@ export interface FuzzerOptions {
   readonly coverage?: CoverageFeedback;
   /** Told about progress, findings and restarts. */
   readonly onEvent?: (event: FuzzEvent) => void;
+  /**
+   * Told about every request right before it is sent, in order: the run's
+   * iterations and the oracles', reproduction's and minimization's own
+   * requests alike (not the liveness probes of the target), e.g. to record a
+   * run and replay it elsewhere. `input` is the fuzzer's own buffer: copy it
+   * to keep it.
+   */
+  readonly onRequest?: (request: SequenceStep) => void;
 }
 
 /**
@@ -369,6 +388,13 @@ function statusKey(observation: Observation): string {
   }
 }
 
+/** Whether `bytes` are the first bytes of `data`. */
+function isPrefix(bytes: Uint8Array, data: Uint8Array): boolean {
+  if (data.length < bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== data[i]) return false;
+  return true;
+}
+
 /** A coarse input-length class: 0, then powers of two. */
 function lengthClass(length: number): number {
   return length === 0 ? 0 : 32 - Math.clz32(length);
@@ -395,7 +421,12 @@ function shapeOf(request: { input: Uint8Array; outputSize: number }): string {
 const DEPRIORITIZE_AFTER = 3;
 /** The lowest share of a de-prioritized code's requests that is still sent. */
 const LOWEST_WEIGHT = 1 / 64;
-/** The share of a run's time that repeats of known crashes and hangs may take at most. */
+/**
+ * The share of a run's time that repeats of known crashes and hangs may take
+ * at most; for a code de-prioritized by a crash or hang, the time requests
+ * that hung have stayed held by the driver counts too (see
+ * `FuzzTarget.lingeringMs`: it slows every other request down).
+ */
 const KNOWN_FAULT_SHARE = 0.1;
 /** Earlier inputs a pointer-like output is checked against (a value stored, then read back). */
 const INPUT_HISTORY = 64;
@@ -426,6 +457,8 @@ export class Fuzzer {
   readonly #timeoutMs: number;
   readonly #hangMs: number;
   readonly #maxLength: number;
+  /** Whether known faults are budgeted (see {@linkcode FuzzerOptions.knownFaultBudget}). */
+  readonly #budget: boolean;
   readonly #created = performance.now();
   readonly #statuses = new Map<number, Map<string, number>>();
   readonly #seenStatus = new Set<string>();
@@ -436,11 +469,15 @@ export class Fuzzer {
   readonly #weights = new Map<number, number>();
   readonly #suppressed = new Map<number, number>();
   readonly #staleChecks = new Map<number, number>();
+  /** Codes with a hang finding. */
+  readonly #hangCodes = new Set<number>();
   /** The latest requests, oldest first. */
   readonly #history: SequenceStep[] = [];
   #ranges: readonly AddressRange[] | undefined;
   /** Time spent on requests that repeated a known crash or hang (ms). */
   #knownFaultMs = 0;
+  /** Codes de-prioritized because a crash or hang of theirs repeated. */
+  readonly #faultCodes = new Set<number>();
   /** Whether the last recorded crash or hang was a repeat. */
   #repeated = false;
   #scratch = new Uint8Array(4096);
@@ -460,6 +497,7 @@ export class Fuzzer {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#hangMs = options.hangMs ?? DEFAULT_HANG_MS;
     this.#maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
+    this.#budget = options.knownFaultBudget ?? true;
   }
 
   /** Why the run stopped early (the driver could not be restarted ...), if it did. */
@@ -474,6 +512,8 @@ export class Fuzzer {
    * slow but correct code) is always given the full limit.
    */
   #hangLimit(request: { code: number; input: Uint8Array; outputSize: number }): number {
+    // Asked for every request: the cheap test first.
+    if (!this.#budget || !this.#hangCodes.has(request.code)) return this.#hangMs;
     if (!this.#findings.has(this.#key("hang", request.code, request))) return this.#hangMs;
     const slowest = this.#slowest.get(request.code) ?? this.#hangMs;
     return Math.min(this.#hangMs, Math.max(HANG_FLOOR_MS, 8 * slowest));
@@ -488,6 +528,7 @@ export class Fuzzer {
       this.#scratch = new Uint8Array(Math.max(request.outputSize, this.#scratch.length * 2));
     }
     const output = fillCanary(this.#scratch.subarray(0, request.outputSize), prefill);
+    this.#options.onRequest?.(request);
     const started = performance.now();
     const outcome = await this.#target.call(
       request.code,
@@ -526,6 +567,7 @@ export class Fuzzer {
     try {
       await this.#target.restart();
       this.#options.coverage?.reopen(); // the new host's section may be a new one
+      await this.#options.faultSite?.started?.();
       this.#restarts++;
       this.#ranges = undefined; // a new host: new addresses
       this.#history.length = 0; // its state starts over
@@ -547,8 +589,9 @@ export class Fuzzer {
 
   /** Lowers the weight of a code whose finding keeps repeating. */
   #deprioritize(finding: Finding): void {
-    if (finding.count < DEPRIORITIZE_AFTER) return;
+    if (!this.#budget || finding.count < DEPRIORITIZE_AFTER) return;
     const weight = Math.max(LOWEST_WEIGHT, 2 ** (DEPRIORITIZE_AFTER - 1 - finding.count));
+    if (finding.kind === "crash" || finding.kind === "hang") this.#faultCodes.add(finding.code);
     if (weight < (this.#weights.get(finding.code) ?? 1)) {
       this.#weights.set(finding.code, weight);
       this.#options.onEvent?.({ type: "deprioritized", code: finding.code, weight });
@@ -589,6 +632,7 @@ export class Fuzzer {
       count: 1,
     };
     this.#findings.set(key, finding);
+    if (kind === "hang") this.#hangCodes.add(request.code);
     if (this.#options.outDir !== undefined) {
       finding.reproducer = await writeReproducer(
         this.#options.outDir,
@@ -814,6 +858,7 @@ export class Fuzzer {
     const solved: Request[] = [];
     const tried = new Set<string>();
     coverage?.collect(); // what discovery reached is known already
+    const lingeringAtStart = this.#target.lingeringMs ?? 0;
     while (iteration < iterations) {
       if (this.#stopped !== undefined || options.signal?.aborted) break;
       const now = performance.now();
@@ -827,12 +872,16 @@ export class Fuzzer {
       const request = (solved.length > 0 && prng.chance(0.5) ? solved.shift() : undefined) ??
         generateCase(prng.pick(strategies), context);
       // A code whose finding keeps repeating is sent only now and then, and never while
-      // repeats of known faults took more than their share of the time.
+      // repeats of known faults took more than their share of the time (for a code that
+      // crashes or hangs, with the time its hung requests stayed held).
       const weight = this.#weights.get(request.code);
-      if (
-        weight !== undefined &&
-        (this.#knownFaultMs > KNOWN_FAULT_SHARE * (now - started) || !prng.chance(weight))
-      ) continue;
+      if (weight !== undefined) {
+        const held = this.#faultCodes.has(request.code)
+          ? (this.#target.lingeringMs ?? 0) - lingeringAtStart
+          : 0;
+        const known = this.#knownFaultMs + held;
+        if (known > KNOWN_FAULT_SHARE * (now - started) || !prng.chance(weight)) continue;
+      }
       this.#repeated = false;
       const { observation, status } = await this.#step(request, iteration);
       if (this.#repeated) this.#knownFaultMs += performance.now() - now;
@@ -851,8 +900,7 @@ export class Fuzzer {
       // Output that is no echo of the input is often a structure the driver wants back.
       if (outcome.kind === "ok" && outcome.bytesReturned > 0 && outcome.bytesReturned <= 4096) {
         const returned = output.subarray(0, outcome.bytesReturned);
-        const echo = request.input.length >= returned.length &&
-          returned.every((byte, i) => byte === request.input[i]);
+        const echo = isPrefix(returned, request.input);
         if (!echo) {
           corpus.add(returned, Math.max(64, returned.length), "output", request.code);
           dictionary.addWords(returned);
@@ -1003,9 +1051,13 @@ export class Fuzzer {
       );
     }
     if (returned < 8) return;
-    const first = output.slice(0, returned);
+    // A view of the scratch buffer, which side requests overwrite: the pointer check reads it
+    // before it sends any; the stale check, due a few times per code, gets a copy.
+    const first = output.subarray(0, returned);
+    const staleDue = (this.#staleChecks.get(request.code) ?? 0) < STALE_CHECKS_PER_CODE;
+    const copy = staleDue ? first.slice() : first;
     await this.#checkPointers(request, iteration, first);
-    await this.#checkStale(request, iteration, first);
+    if (staleDue) await this.#checkStale(request, iteration, copy);
   }
 
   /**
@@ -1075,10 +1127,8 @@ export class Fuzzer {
     const others = this.#codes.filter((code) => code !== request.code && !faulty.has(code));
     for (let i = 0; i < Math.min(STALE_HISTORY_CODES, others.length); i++) {
       const code = others[(checks + i) % others.length];
-      const input = Uint8Array.from(
-        { length: Math.min(request.outputSize, 4096) },
-        (_, k) => (k * 29 + checks * 7 + i + 0x11) & 0xff,
-      );
+      const input = new Uint8Array(Math.min(request.outputSize, 4096));
+      for (let k = 0; k < input.length; k++) input[k] = (k * 29 + checks * 7 + i + 0x11) & 0xff;
       if (
         (await this.#sideRequest(
           { code, input, outputSize: input.length, strategy: "stale-check" },

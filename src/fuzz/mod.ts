@@ -5,7 +5,8 @@
  * driver's service), finds the codes a driver accepts, checks every answer
  * (crashes, hangs, the output canary, pointers into the driver's memory —
  * {@linkcode HostRanges} under Wine, {@linkcode KERNEL_RANGES} on Windows —
- * and stale bytes), writes a reproducer file per unique finding, restarts a
+ * and stale bytes), writes a reproducer file per unique finding (crashes told
+ * apart by their site: {@linkcode WineCrashSite} under Wine), restarts a
  * crashed driver and minimizes crashing and hanging inputs;
  * {@linkcode replayReproducer} sends one reproducer's requests again.
  *
@@ -69,4 +70,11 @@ export {
   solveComparisons,
   type SolvedCase,
 } from "./coverage.ts";
-export { type AddressRange, type AddressRanges, HostRanges, KERNEL_RANGES } from "./ranges.ts";
+export {
+  type AddressRange,
+  type AddressRanges,
+  type HostModule,
+  HostRanges,
+  KERNEL_RANGES,
+} from "./ranges.ts";
+export { placeInModules, WineCrashSite } from "./crash_site.ts";

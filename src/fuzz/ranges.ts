@@ -187,18 +187,65 @@ function walkSnapshot<T>(
 }
 
 /**
- * The driver host that loaded the driver file `sysName` (e.g. `kbquirky.sys`):
- * its process id and the driver's image, or `undefined` when no process has
- * it (on Windows, where drivers are loaded by the kernel).
+ * One module of a process, from a Toolhelp snapshot.
+ *
+ * @example
+ * ```ts
+ * import type { HostModule } from "./ranges.ts";
+ * const module: HostModule = { name: "kbquirky.sys", start: 0x21a0000n, end: 0x21a8000n };
+ * ```
+ */
+export interface HostModule {
+  /** The module's file name, e.g. `kbquirky.sys`. */
+  readonly name: string;
+  /** Its load address. */
+  readonly start: bigint;
+  /** One past its last byte. */
+  readonly end: bigint;
+}
+
+/**
+ * The modules process `pid` has loaded (Toolhelp), in load order; empty when
+ * the process is gone.
  *
  * @example
  * ```ts ignore
- * const host = findDriverHost("kbquirky.sys"); // { pid: 312, image: { start: 0x21a0000n, … } }
+ * const modules = processModules(312); // [{ name: "winedevice.exe", … }, { name: "ntdll.dll", … }, …]
+ * ```
+ */
+export function processModules(pid: number): HostModule[] {
+  const modules: HostModule[] = [];
+  walkSnapshot(
+    TH32CS_SNAPMODULE,
+    pid,
+    MODULE_ENTRY_SIZE,
+    "Module32FirstW",
+    "Module32NextW",
+    (module) => {
+      const view = new DataView(module.buffer);
+      const start = view.getBigUint64(MODULE_BASE_AT, true);
+      const end = start + BigInt(view.getUint32(MODULE_SIZE_AT, true));
+      modules.push({ name: wideAt(module, MODULE_NAME_AT, 256), start, end });
+      return undefined;
+    },
+  );
+  return modules;
+}
+
+/**
+ * The driver host that loaded the driver file `sysName` (e.g. `kbquirky.sys`):
+ * its process id, the driver's image and every module of the host, or
+ * `undefined` when no process has it (on Windows, where drivers are loaded by
+ * the kernel).
+ *
+ * @example
+ * ```ts ignore
+ * const host = findDriverHost("kbquirky.sys"); // { pid: 312, image: { start: 0x21a0000n, … }, modules: […] }
  * ```
  */
 export function findDriverHost(
   sysName: string,
-): { pid: number; image: AddressRange } | undefined {
+): { pid: number; image: AddressRange; modules: HostModule[] } | undefined {
   const wanted = sysName.toLowerCase();
   return walkSnapshot(
     TH32CS_SNAPPROCESS,
@@ -209,22 +256,11 @@ export function findDriverHost(
     (process) => {
       if (wideAt(process, EXE_FILE_AT, 260).toLowerCase() !== "winedevice.exe") return undefined;
       const pid = new DataView(process.buffer).getUint32(PROCESS_ID_AT, true);
-      const image = walkSnapshot(
-        TH32CS_SNAPMODULE,
-        pid,
-        MODULE_ENTRY_SIZE,
-        "Module32FirstW",
-        "Module32NextW",
-        (module) => {
-          const name = wideAt(module, MODULE_NAME_AT, 256);
-          if (name.toLowerCase() !== wanted) return undefined;
-          const view = new DataView(module.buffer);
-          const start = view.getBigUint64(MODULE_BASE_AT, true);
-          const end = start + BigInt(view.getUint32(MODULE_SIZE_AT, true));
-          return { start, end, label: name };
-        },
-      );
-      return image === undefined ? undefined : { pid, image };
+      const modules = processModules(pid);
+      const driver = modules.find((module) => module.name.toLowerCase() === wanted);
+      return driver === undefined
+        ? undefined
+        : { pid, image: { start: driver.start, end: driver.end, label: driver.name }, modules };
     },
   );
 }

@@ -17,7 +17,7 @@
 import { openDevice } from "../io/device.ts";
 import type { Device } from "../io/device.ts";
 import { KbridgeError } from "../core/errors.ts";
-import { TimeoutError, Win32Error } from "../core/win32_error.ts";
+import { AbortError, Win32Error } from "../core/win32_error.ts";
 import { startDriver, stopDriver } from "../io/service.ts";
 import { ntStatusName } from "../core/error_names.ts";
 import { dosLinkOf, removeDosDeviceLink, underWine } from "../io/dos_link.ts";
@@ -75,6 +75,14 @@ export interface FuzzTarget {
     timeoutMs: number,
     hangMs: number,
   ): Promise<CallOutcome>;
+  /**
+   * How long requests that hung have stayed in the driver since (ms, summed
+   * over them, the ones still held counted up to now), when the target
+   * knows. Such a request still costs the run: the driver holds its buffers
+   * and, in this library, the process's completion port keeps a wait
+   * outstanding, so every other request's completion takes a thread hop.
+   */
+  readonly lingeringMs?: number;
   /** Whether the driver still answers (opens the device again when it can). */
   alive(): Promise<boolean>;
   /** Restarts the driver and reopens the device; throws when that fails. */
@@ -186,6 +194,10 @@ export class DeviceTarget implements FuzzTarget {
   #device: Device | undefined;
   /** Requests that hung: never awaited again, closed with the device. */
   #abandoned = 0;
+  /** Each request that hung and is still held, with when it was abandoned (performance.now()). */
+  readonly #held = new Map<Promise<CallOutcome>, number>();
+  /** The time requests that hung stayed held before they completed (ms). */
+  #heldMs = 0;
 
   /** Opens `path` (throws a `Win32Error` naming it when it cannot). */
   constructor(path: string, options: DeviceTargetOptions = {}) {
@@ -202,6 +214,13 @@ export class DeviceTarget implements FuzzTarget {
   /** Requests abandoned because they hung. */
   get abandoned(): number {
     return this.#abandoned;
+  }
+
+  get lingeringMs(): number {
+    const now = performance.now();
+    let total = this.#heldMs;
+    for (const since of this.#held.values()) total += now - since;
+    return total;
   }
 
   #open(): Device {
@@ -228,24 +247,40 @@ export class DeviceTarget implements FuzzTarget {
       if (error instanceof Win32Error) return errorOutcome(error);
       throw error;
     }
-    const request = device.ioctlAsync(code, input, output, { timeoutMs }).then(
-      (bytes): CallOutcome => ({ kind: "ok", bytesReturned: bytes.length }),
+    // Most requests complete at once, their completion taken before ioctlAsync returns: those
+    // are answered without any timer. The others get one timer: the cancel at `timeoutMs`,
+    // then the hang limit.
+    const cancel = new AbortController();
+    let settled: CallOutcome | undefined;
+    const request = device.ioctlAsync(code, input, output, { signal: cancel.signal }).then(
+      (bytes): CallOutcome => settled = { kind: "ok", bytesReturned: bytes.length },
       (error): CallOutcome => {
-        if (error instanceof TimeoutError) return { kind: "pended" };
-        if (error instanceof Win32Error) return errorOutcome(error);
+        if (error instanceof AbortError) return settled = { kind: "pended" };
+        if (error instanceof Win32Error) return settled = errorOutcome(error);
         throw error;
       },
     );
+    await null; // the handlers of a request already completed run first
+    if (settled !== undefined) return settled;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const hang = new Promise<CallOutcome>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: "hang" }), timeoutMs + hangMs);
+      timer = setTimeout(() => {
+        cancel.abort();
+        timer = setTimeout(() => resolve({ kind: "hang" }), hangMs);
+      }, timeoutMs);
     });
     try {
       const outcome = await Promise.race([request, hang]);
       if (outcome.kind === "hang") {
         // The request still references its buffers: leave it to the closing handle.
         this.#abandoned++;
-        request.catch(() => {});
+        const since = performance.now();
+        this.#held.set(request, since);
+        const released = () => {
+          this.#held.delete(request);
+          this.#heldMs += performance.now() - since;
+        };
+        request.then(released, released);
         this.#drop();
       }
       return outcome;

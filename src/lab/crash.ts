@@ -33,6 +33,19 @@ export interface WineCrash {
   readonly stub?: { readonly dll: string; readonly name: string };
 }
 
+/**
+ * The environment variable with which the lab tells the Windows programs it
+ * runs where Wine's crash lines go: the Windows path (`Z:\...`) of its
+ * `logs/wine-start.log`. `kbridge fuzz` reads it (its `--crash-log` default).
+ *
+ * @example
+ * ```ts
+ * import { CRASH_LOG_ENV } from "./crash.ts";
+ * CRASH_LOG_ENV; // "KBRIDGE_CRASH_LOG"
+ * ```
+ */
+export const CRASH_LOG_ENV = "KBRIDGE_CRASH_LOG";
+
 const CRASH_LINE =
   /^wine: ((.*?)(?: at address ([0-9A-Fa-f]+))? \(thread ([0-9A-Fa-f]+)\)), starting debugger/;
 const STUB = /Unimplemented function (\S+)\.([^.\s]+) called/;

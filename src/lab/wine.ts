@@ -7,13 +7,15 @@
  * @module
  */
 import { LabError } from "./lab_error.ts";
-import type { LabPaths } from "./paths.ts";
+import { type LabPaths, windowsPath } from "./paths.ts";
+import { CRASH_LOG_ENV } from "./crash.ts";
 
 /**
  * The environment Wine programs of the lab run with: the prefix, Wine's own
  * logging off (`WINEDEBUG=-all`, unless set), no Mono/Gecko prompts, and
  * `DENO_DISABLE_NODE_SHIM=1` (without it every deno.exe run leaves a 97 MB copy
- * of itself in the prefix).
+ * of itself in the prefix), and `KBRIDGE_CRASH_LOG` (`CRASH_LOG_ENV`): the
+ * Windows path of the log Wine's crash lines go to.
  *
  * @example
  * ```ts
@@ -35,6 +37,8 @@ export function wineEnv(paths: LabPaths): Record<string, string> {
     WINEDEBUG: get("WINEDEBUG") ?? "-all",
     WINEDLLOVERRIDES: get("WINEDLLOVERRIDES") ?? "mscoree,mshtml=",
     DENO_DISABLE_NODE_SHIM: "1",
+    // Where a fuzz run finds the crash lines of the hosts it crashes.
+    [CRASH_LOG_ENV]: windowsPath(paths.wineStartLog),
   };
 }
 

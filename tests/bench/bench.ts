@@ -8,7 +8,8 @@
  * this file with the Windows build of Deno under Wine:
  *
  *     deno.exe run -A tests/bench/bench.ts --client build/bench/client.exe
- *       [--rounds 5] [--scale 1] [--only REGEXP] [--micro micro.json] [--cpu NAME] [--wine VERSION]
+ *       [--quirky Z:\...\kbquirky.sys] [--rounds 5] [--scale 1] [--only REGEXP]
+ *       [--micro micro.json] [--cpu NAME] [--wine VERSION]
  *
  * It prints the results table and replaces this machine's (the `--cpu` name's) run in
  * tests/bench/results.json and results.md, keeping the other machines' (see report.ts).
@@ -19,7 +20,17 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Device, openDevice, processResources, RecordHeader, subscribe } from "../../mod.ts";
+import {
+  type Device,
+  installDriver,
+  openDevice,
+  processResources,
+  queryDriver,
+  RecordHeader,
+  startDriver,
+  stopDriver,
+  subscribe,
+} from "../../mod.ts";
 import {
   Capability,
   Channel,
@@ -36,9 +47,15 @@ import {
   Stats,
   VersionInfo,
 } from "../../src/reference/mod.ts";
+import { Fuzzer, type FuzzSummary } from "../../src/fuzz/engine.ts";
+import type { SequenceStep } from "../../src/fuzz/reproducer.ts";
+import { HostRanges } from "../../src/fuzz/ranges.ts";
+import { DeviceTarget } from "../../src/fuzz/target.ts";
+import { ctlCode } from "../../src/core/ctl_code.ts";
 import { workerReplies } from "../_util.ts";
 import {
   type MachineReport,
+  mergePartialRun,
   mergeRun,
   renderResults,
   type ResultsFile,
@@ -50,6 +67,7 @@ const { values: options } = parseArgs({
   args: Deno.args,
   options: {
     client: { type: "string", default: "build/bench/client.exe" },
+    quirky: { type: "string" },
     rounds: { type: "string", default: "5" },
     scale: { type: "string", default: "1" },
     only: { type: "string" },
@@ -617,6 +635,145 @@ async function ringFilled(
   };
 }
 
+// --- 5. The fuzzer ---
+
+const FUZZ_SEED = 1;
+const FUZZ_ITERATIONS = 3000;
+/** The fuzzer's request deadline and hang limit (ms), its defaults; the C replay uses the same. */
+const FUZZ_TIMEOUT_MS = 25;
+const FUZZ_HANG_MS = 5000;
+/**
+ * The reference driver's codes that complete at once and answer a request the same way every
+ * time, so that a seed makes the same requests run after run (GET_STATS's counters change).
+ */
+const FUZZ_CODES = [
+  IOCTL.GET_VERSION,
+  IOCTL.ECHO,
+  IOCTL.IN_DIRECT_VERIFY,
+  IOCTL.OUT_DIRECT_ECHO,
+  IOCTL.OUT_DIRECT_FILL,
+  IOCTL.NEITHER_ECHO,
+  IOCTL.CHECKSUM,
+  IOCTL.OVERFLOW,
+];
+/** Where the Deno side leaves its requests for the C side (client.c's fuzz_replay format). */
+const fuzzRecording = await Deno.makeTempFile({ prefix: "kbfuzz-requests-" });
+
+/** The requests in client.c's format: code, input length, output size (u32 LE each), input. */
+function encodeRequests(requests: readonly SequenceStep[]): Uint8Array {
+  const bytes = new Uint8Array(requests.reduce((n, r) => n + 12 + r.input.length, 0));
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  for (const { code, input, outputSize } of requests) {
+    view.setUint32(at, code, true);
+    view.setUint32(at + 4, input.length, true);
+    view.setUint32(at + 8, outputSize, true);
+    bytes.set(input, at + 12);
+    at += 12 + input.length;
+  }
+  return bytes;
+}
+
+/** A short digest of `bytes` (FNV-1a 32), to tell whether two runs sent the same requests. */
+function digest(bytes: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (const byte of bytes) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return hash;
+}
+
+/**
+ * 5. The Fuzzer against the reference driver's steady codes: every request it sends (the
+ * iterations and its oracles' own) per second; the requests go to `fuzzRecording`.
+ */
+async function fuzzReference(iterations: number): Promise<Metrics> {
+  const sent: SequenceStep[] = [];
+  const target = new DeviceTarget(Names.DEVICE_PATH);
+  try {
+    const fuzzer = new Fuzzer(target, {
+      seed: FUZZ_SEED,
+      timeoutMs: FUZZ_TIMEOUT_MS,
+      hangMs: FUZZ_HANG_MS,
+      ranges: new HostRanges("kbridge.sys"),
+      onRequest: ({ code, input, outputSize }) =>
+        sent.push({ code, input: input.slice(), outputSize }),
+    });
+    const start = ticks();
+    await fuzzer.run(FUZZ_CODES, { iterations });
+    const elapsed = seconds(ticks() - start);
+    const summary = fuzzer.summary();
+    if (summary.uniqueBugs > 0) {
+      throw new Error(`the fuzzer found bugs: ${JSON.stringify(summary)}`);
+    }
+    const recording = encodeRequests(sent);
+    await Deno.writeFile(fuzzRecording, recording);
+    return {
+      requestsPerSecond: sent.length / elapsed,
+      requests: sent.length,
+      iterations: summary.iterations,
+      digest: digest(recording),
+    };
+  } finally {
+    await target.close();
+  }
+}
+
+/** The fixture with a known hang (tests/fixture/quirky.c): its service, device and codes. */
+const QUIRKY = {
+  service: "kbquirky",
+  path: "\\\\.\\KbQuirky",
+  code: (fn: number) => ctlCode({ deviceType: 0x8024, function: fn, method: 0, access: 0 }),
+};
+/** INFO, XOR, STORE, LOAD, SCRATCH: codes that answer at once; HANG holds 8-byte inputs 10 s. */
+const QUIRKY_CODES = [0x800, 0x801, 0x802, 0x803, 0x805].map(QUIRKY.code);
+const QUIRKY_HANG = QUIRKY.code(0x807);
+const HANG_RUN_MS = 30_000;
+/** The hang limit of these runs (the known-hang test's): a new hang costs this much. */
+const HANG_RUN_LIMIT_MS = 1000;
+
+/** Loads the fixture afresh: a new host, its state at the start. */
+async function loadQuirky(sysPath: string): Promise<void> {
+  if (queryDriver(QUIRKY.service) === null) installDriver(QUIRKY.service, sysPath);
+  try {
+    await stopDriver(QUIRKY.service);
+  } catch {
+    // Not running, or its host is gone.
+  }
+  startDriver(QUIRKY.service);
+}
+
+/**
+ * 5. The fuzzer on the fixture for `ms`: iterations per second, with or without its hanging
+ * code, with or without the known-fault budget.
+ */
+async function fuzzQuirky(
+  sysPath: string,
+  withHang: boolean,
+  knownFaultBudget: boolean,
+  ms: number,
+): Promise<Metrics> {
+  await loadQuirky(sysPath);
+  const outDir = await Deno.makeTempDir({ prefix: "kbfuzz-bench-" });
+  const target = new DeviceTarget(QUIRKY.path, { service: QUIRKY.service });
+  try {
+    const fuzzer = new Fuzzer(target, {
+      seed: 3,
+      outDir,
+      service: QUIRKY.service,
+      hangMs: HANG_RUN_LIMIT_MS,
+      ranges: new HostRanges(`${QUIRKY.service}.sys`),
+      knownFaultBudget,
+    });
+    await fuzzer.run(withHang ? [...QUIRKY_CODES, QUIRKY_HANG] : QUIRKY_CODES, { durationMs: ms });
+    const summary: FuzzSummary = fuzzer.summary();
+    const hangs = summary.hangs.reduce((n, hang) => n + hang.count, 0);
+    if (withHang !== (hangs > 0)) throw new Error(`${hangs} hangs: ${JSON.stringify(summary)}`);
+    return { iterationsPerSecond: summary.perSecond, hangs, restarts: summary.restarts };
+  } finally {
+    await target.close();
+    await Deno.remove(outDir, { recursive: true });
+  }
+}
+
 // --- The C side ---
 
 async function client(...args: (string | number)[]): Promise<Metrics> {
@@ -639,6 +796,8 @@ async function client(...args: (string | number)[]): Promise<Metrics> {
 interface Workload {
   name: string;
   sides: Record<string, () => Promise<Metrics> | Metrics>;
+  /** Runs once before the rounds (untimed), e.g. to make what a side needs. */
+  prepare?: () => Promise<unknown>;
 }
 
 const MiB = 1 << 20;
@@ -735,6 +894,29 @@ for (const [bytes, label] of RING_SIZES) {
   });
 }
 
+workloads.push({
+  name: "fuzz reference driver",
+  sides: {
+    // The recording the C side replays is the Deno side's latest: a warm-up run writes the first.
+    c: () => client("fuzz_replay", fuzzRecording, FUZZ_TIMEOUT_MS, FUZZ_HANG_MS),
+    deno: () => fuzzReference(scaled(FUZZ_ITERATIONS)),
+  },
+  prepare: () => fuzzReference(scaled(FUZZ_ITERATIONS)),
+});
+
+if (options.quirky !== undefined) {
+  const sys = options.quirky;
+  const ms = Math.max(1000, Math.round(HANG_RUN_MS * SCALE));
+  workloads.push({
+    name: "fuzz with a known hang",
+    sides: {
+      noHang: () => fuzzQuirky(sys, false, true, ms),
+      knownHang: () => fuzzQuirky(sys, true, true, ms),
+      knownHangNoBudget: () => fuzzQuirky(sys, true, false, ms),
+    },
+  });
+}
+
 type Results = Record<string, Record<string, Metrics[]>>;
 
 async function runWorkloads(selected: Workload[]): Promise<Results> {
@@ -743,6 +925,7 @@ async function runWorkloads(selected: Workload[]): Promise<Results> {
     const sides = Object.keys(workload.sides);
     const started = Date.now();
     const perSide: Record<string, Metrics[]> = Object.fromEntries(sides.map((side) => [side, []]));
+    await workload.prepare?.();
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < sides.length; i++) {
         const side = sides[(i + round) % sides.length];
@@ -816,7 +999,11 @@ interface Row {
 
 const us = (ns: number) => `${(ns / 1000).toFixed(1)} µs`;
 const perSecond = (value: number) =>
-  value >= 1e6 ? `${(value / 1e6).toFixed(2)} M/s` : `${(value / 1e3).toFixed(1)} k/s`;
+  value >= 1e6
+    ? `${(value / 1e6).toFixed(2)} M/s`
+    : value >= 1e3
+    ? `${(value / 1e3).toFixed(1)} k/s`
+    : `${value.toFixed(0)}/s`;
 const microseconds = (value: number) => `${value.toFixed(0)} µs`;
 const messages = (bytes: number) => (value: number) =>
   `${(value / 1e6).toFixed(2)} M msg/s = ${(value * bytes / 1e9).toFixed(2)} GB/s`;
@@ -911,6 +1098,29 @@ const rows: Row[] = [
     format: gigabytes,
     target: label === "4 KiB" ? { op: ">=", ratio: 0.5 } : undefined,
   })),
+  {
+    workload: "fuzz requests/s, Deno Fuzzer vs C replay of its requests",
+    c: cell("fuzz reference driver", "c", "requestsPerSecond"),
+    deno: cell("fuzz reference driver", "deno", "requestsPerSecond"),
+    format: perSecond,
+    target: { op: ">=", ratio: 0.8 },
+  },
+  ...(options.quirky === undefined ? [] : [
+    {
+      workload: "fuzz iterations/s with a known hang (Deno column) vs without it (C column)",
+      c: cell("fuzz with a known hang", "noHang", "iterationsPerSecond"),
+      deno: cell("fuzz with a known hang", "knownHang", "iterationsPerSecond"),
+      format: perSecond,
+      target: { op: ">=", ratio: 0.5 },
+    } satisfies Row,
+    {
+      workload:
+        "fuzz iterations/s with a known hang, known-fault budget off (Deno column) vs without it (C column)",
+      c: cell("fuzz with a known hang", "noHang", "iterationsPerSecond"),
+      deno: cell("fuzz with a known hang", "knownHangNoBudget", "iterationsPerSecond"),
+      format: perSecond,
+    } satisfies Row,
+  ]),
 ];
 
 function summaryOf(results: Results, { workload, side, metric }: Cell): Summary {
@@ -965,33 +1175,10 @@ if (!clock.bracketed || Math.abs(clock.rate - 1) > 0.01) {
       "latency from timestamps would be meaningless",
   );
 }
-if (options.only !== undefined) {
-  const only = new RegExp(options.only);
-  const results = await runWorkloads(workloads.filter((workload) => only.test(workload.name)));
-  for (const [name, sides] of Object.entries(results)) {
-    for (const [side, runs] of Object.entries(sides)) {
-      const metrics = Object.keys(runs[0]).map((metric) =>
-        `${metric} ${summarize(runs.map((m) => m[metric])).median.toPrecision(4)}`
-      );
-      console.log(`${name} | ${side} | ${metrics.join(", ")}`);
-    }
-    if (sides.c === undefined) continue;
-    const metric = Object.keys(sides.c[0])[0];
-    for (const [side, runs] of Object.entries(sides)) {
-      if (side === "c") continue;
-      const ratios = sides.c.map((c, round) => runs[round][metric] / c[metric]);
-      const { median, min, max } = summarize(ratios);
-      console.log(
-        `${name} | ${side} / c, ${metric}, by round | ${median.toFixed(3)} (${min.toFixed(3)} … ${
-          max.toFixed(3)
-        })`,
-      );
-    }
-  }
-  Deno.exit(0);
-}
-const results = await runWorkloads(workloads);
-const micro = await readMicro(options.micro);
+const only = options.only === undefined ? undefined : new RegExp(options.only);
+const results = await runWorkloads(
+  only === undefined ? workloads : workloads.filter((workload) => only.test(workload.name)),
+);
 
 /** Deno / C round by round: each round ran both sides back to back, under the same load. */
 function pairedRatios(row: Row): Summary {
@@ -1002,7 +1189,9 @@ function pairedRatios(row: Row): Summary {
   );
 }
 
-const measured = rows.map((row) => {
+const measured = rows.filter((row) =>
+  results[row.c.workload] !== undefined && results[row.deno.workload] !== undefined
+).map((row) => {
   const c = summaryOf(results, row.c);
   const deno = summaryOf(results, row.deno);
   const ratio = pairedRatios(row);
@@ -1013,6 +1202,61 @@ const measured = rows.map((row) => {
     : ratio.median >= row.target.ratio;
   return { row, c, deno, ratio, met };
 });
+
+const TABLE_HEADER = ["workload", "C", "Deno", "ratio Deno/C", "target", "met?"];
+function tableLine({ row, c, deno, ratio, met }: typeof measured[number]): string[] {
+  return [
+    row.workload,
+    formatSummary(c, row.format),
+    formatSummary(deno, row.format),
+    formatSummary(ratio, (value) => value.toFixed(2)),
+    row.target ? `${row.target.op} ${row.target.ratio}` : "—",
+    met === undefined ? "—" : met ? "yes" : "**no**",
+  ];
+}
+const reportRows = measured.map(({ row, c, deno, ratio, met }) => ({
+  workload: row.workload,
+  c,
+  deno,
+  ratio,
+  target: row.target ?? null,
+  met: met ?? null,
+}));
+const deno = `${Deno.version.deno} (Windows build under Wine)`;
+const resultsUrl = new URL("./results.json", import.meta.url);
+
+if (only !== undefined) {
+  for (const [name, sides] of Object.entries(results)) {
+    for (const [side, runs] of Object.entries(sides)) {
+      const metrics = Object.keys(runs[0]).map((metric) =>
+        `${metric} ${summarize(runs.map((m) => m[metric])).median.toPrecision(4)}`
+      );
+      console.log(`${name} | ${side} | ${metrics.join(", ")}`);
+    }
+  }
+  // The rows these workloads make replace their earlier figures in this machine's run.
+  if (measured.length > 0) {
+    console.log(table(TABLE_HEADER, measured.map(tableLine)));
+    const previous: ResultsFile = JSON.parse(await Deno.readTextFile(resultsUrl));
+    const lines = Object.fromEntries(
+      measured.map((m) => [m.row.workload, `| ${tableLine(m).join(" | ")} |`]),
+    );
+    const merged = mergePartialRun(
+      previous,
+      { cpu: options.cpu, wine: options.wine, deno },
+      `${startedAt.toISOString().slice(0, 10)}, ${ROUNDS} rounds`,
+      reportRows,
+      lines,
+      `| ${TABLE_HEADER.join(" | ")} |`,
+    );
+    await Deno.writeTextFile(new URL("./results.md", import.meta.url), renderResults(merged));
+    await Deno.writeTextFile(resultsUrl, JSON.stringify(merged, null, 2) + "\n");
+  }
+  await Deno.remove(fuzzRecording);
+  Deno.exit(0);
+}
+await Deno.remove(fuzzRecording);
+const micro = await readMicro(options.micro);
 
 const designs = DEPTHS.map((depth) => {
   const library = results[`overlapped PEND ${depth} in flight`];
@@ -1036,7 +1280,6 @@ const streamingDetail = RING_SIZES.map(([_, label]) => {
     `Deno's drain took ${batch.toFixed(1)} messages per batch`;
 }).join("; ");
 
-const deno = `${Deno.version.deno} (Windows build under Wine)`;
 const markdown = [
   `## ${options.cpu}`,
   "",
@@ -1048,17 +1291,7 @@ const markdown = [
   "moment); targets are judged on it. Absolute times under Wine are not Windows times; the " +
   "ratios are what counts.",
   "",
-  table(
-    ["workload", "C", "Deno", "ratio Deno/C", "target", "met?"],
-    measured.map(({ row, c, deno, ratio, met }) => [
-      row.workload,
-      formatSummary(c, row.format),
-      formatSummary(deno, row.format),
-      formatSummary(ratio, (value) => value.toFixed(2)),
-      row.target ? `${row.target.op} ${row.target.ratio}` : "—",
-      met === undefined ? "—" : met ? "yes" : "**no**",
-    ]),
-  ),
+  table(TABLE_HEADER, measured.map(tableLine)),
   "",
   "How to read it:",
   "",
@@ -1143,14 +1376,7 @@ const report: MachineReport = {
   scale: SCALE,
   clock,
   baseThreads,
-  rows: measured.map(({ row, c, deno, ratio, met }) => ({
-    workload: row.workload,
-    c,
-    deno,
-    ratio,
-    target: row.target ?? null,
-    met: met ?? null,
-  })),
+  rows: reportRows,
   designs,
   micro,
   markdown,
@@ -1159,7 +1385,6 @@ const report: MachineReport = {
 
 console.log(markdown);
 // Each machine keeps its latest run: this one replaces only its own CPU model's.
-const resultsUrl = new URL("./results.json", import.meta.url);
 const previous: ResultsFile = JSON.parse(await Deno.readTextFile(resultsUrl));
 const merged = mergeRun(previous, report);
 await Deno.writeTextFile(new URL("./results.md", import.meta.url), renderResults(merged));

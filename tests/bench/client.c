@@ -15,6 +15,8 @@
  *                                                                         "wakeupsPerMessage","gaps"}
  *   ring_filled <bytes> <cycles> <ringBytes> reader of a filled ring    {"messagesPerSecond","bytesPerSecond","gaps"}
  *   memcpy <bytes> <count> <ringBytes>       the ceiling of the above   {"messagesPerSecond","bytesPerSecond"}
+ *   fuzz_replay <file> <timeoutMs> <hangMs>  the requests a Fuzzer sent {"requestsPerSecond","requests","pended","hangs"}
+ *                                            (recorded by bench.ts), in order, as the fuzzer sends them
  *   frequency                                                           {"frequency"}
  *
  * Every time comes from QueryPerformanceCounter, the clock the driver stamps
@@ -858,6 +860,134 @@ static int run_memcpy(int argc, char **argv)
     return 0;
 }
 
+/* --- 5. the fuzzer's requests, replayed ------------------------------------- */
+
+/* One recorded request: code, input length, output size (little-endian u32 each), input bytes. */
+#define REPLAY_HEADER 12
+
+/* Waits for the completion packet of the one request in flight; FALSE when `ms` passed first. */
+static BOOL wait_completion(HANDLE port, DWORD ms)
+{
+    DWORD bytes;
+    ULONG_PTR key;
+    OVERLAPPED *completed = NULL;
+
+    /* A request completed with a failure status still dequeues its packet (FALSE, non-NULL). */
+    if (GetQueuedCompletionStatus(port, &bytes, &key, &completed, ms) || completed != NULL) {
+        return TRUE;
+    }
+    if (GetLastError() != WAIT_TIMEOUT) {
+        fail("GetQueuedCompletionStatus");
+    }
+    return FALSE;
+}
+
+static HANDLE open_replay_device(HANDLE *port)
+{
+    HANDLE device = open_device(TRUE);
+
+    *port = CreateIoCompletionPort(device, NULL, 0, 1);
+    if (*port == NULL) {
+        fail("CreateIoCompletionPort");
+    }
+    return device;
+}
+
+/*
+ * Sends the requests of a recording one at a time the way the fuzzer's target
+ * does: an overlapped DeviceIoControl on a handle bound to a completion port,
+ * cancelled (CancelIoEx) when not completed within `timeoutMs`, a hang when not
+ * completed `hangMs` after that (the handle is then dropped and reopened).
+ */
+static int run_fuzz_replay(int argc, char **argv)
+{
+    unsigned long timeoutMs, hangMs, requests = 0, pended = 0, hangs = 0;
+    unsigned char *recording, *output;
+    OVERLAPPED *overlapped;
+    size_t size, at, outputCapacity = 0;
+    HANDLE device, port;
+    LONGLONG start, elapsed;
+    FILE *file;
+
+    if (argc != 5) {
+        usage();
+    }
+    timeoutMs = number(argv[3]);
+    hangMs = number(argv[4]);
+    file = fopen(argv[2], "rb");
+    if (file == NULL) {
+        fail("fopen(recording)");
+    }
+    fseek(file, 0, SEEK_END);
+    size = (size_t)ftell(file);
+    fseek(file, 0, SEEK_SET);
+    recording = malloc(size + 1);
+    if (recording == NULL || fread(recording, 1, size, file) != size) {
+        fail("reading the recording");
+    }
+    fclose(file);
+    /* Every output buffer the recording asks for, allocated before the clock starts. */
+    for (at = 0; at + REPLAY_HEADER <= size;) {
+        DWORD header[3];
+
+        memcpy(header, recording + at, sizeof(header));
+        if (header[2] > outputCapacity) {
+            outputCapacity = header[2];
+        }
+        at += REPLAY_HEADER + header[1];
+    }
+    if (at != size) {
+        fprintf(stderr, "client: the recording is truncated\n");
+        return 1;
+    }
+    output = malloc(outputCapacity + 1);
+    overlapped = malloc(sizeof(*overlapped));
+    if (output == NULL || overlapped == NULL) {
+        fail("malloc");
+    }
+    device = open_replay_device(&port);
+    start = now();
+    for (at = 0; at < size; requests++) {
+        DWORD header[3];
+
+        memcpy(header, recording + at, sizeof(header));
+        memset(overlapped, 0, sizeof(*overlapped));
+        if (!DeviceIoControl(device, header[0], recording + at + REPLAY_HEADER, header[1], output, header[2], NULL,
+                             overlapped) &&
+            /* Only a pending request or a warning status brings a completion packet. */
+            GetLastError() != ERROR_IO_PENDING && (completion_status(overlapped) >> 30) != 2) {
+            at += REPLAY_HEADER + header[1];
+            continue;
+        }
+        if (!wait_completion(port, (DWORD)timeoutMs)) {
+            pended++;
+            CancelIoEx(device, overlapped);
+            if (!wait_completion(port, (DWORD)hangMs)) {
+                /* The request still owns its OVERLAPPED and output: both are left to it. */
+                hangs++;
+                CloseHandle(device);
+                CloseHandle(port);
+                output = malloc(outputCapacity + 1);
+                overlapped = malloc(sizeof(*overlapped));
+                if (output == NULL || overlapped == NULL) {
+                    fail("malloc");
+                }
+                device = open_replay_device(&port);
+            }
+        }
+        at += REPLAY_HEADER + header[1];
+    }
+    elapsed = now() - start;
+    printf("{\"requestsPerSecond\":%.1f,\"requests\":%lu,\"pended\":%lu,\"hangs\":%lu}\n",
+           (double)requests / seconds(elapsed), requests, pended, hangs);
+    CloseHandle(device);
+    CloseHandle(port);
+    free(output);
+    free(overlapped);
+    free(recording);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     QueryPerformanceFrequency(&frequency);
@@ -884,6 +1014,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "memcpy") == 0) {
         return run_memcpy(argc, argv);
+    }
+    if (strcmp(argv[1], "fuzz_replay") == 0) {
+        return run_fuzz_replay(argc, argv);
     }
     if (strcmp(argv[1], "frequency") == 0) {
         printf("{\"frequency\":%lld}\n", frequency.QuadPart);

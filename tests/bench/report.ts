@@ -50,6 +50,53 @@ export function mergeRun(file: ResultsFile, run: MachineReport): ResultsFile {
   return { machines: { ...file.machines, [run.machine.cpu]: run } };
 }
 
+/** The heading of a machine's section that holds the rows of `--only` runs. */
+export const PARTIAL_HEADING = "### Rows measured alone (bench.ts --only)";
+
+/**
+ * Merges a partial run (`bench.ts --only`) into its machine's latest run: its rows replace the
+ * rows of the same workload (or are added), and its rendered table lines `lines` (by workload)
+ * replace theirs in the machine's section under {@linkcode PARTIAL_HEADING}, dated; the rest of
+ * the machine's run stays as it was. A machine without a run yet gets one of just these rows.
+ */
+export function mergePartialRun(
+  file: ResultsFile,
+  machine: MachineReport["machine"],
+  date: string,
+  rows: ReportRow[],
+  lines: Record<string, string>,
+  header: string,
+): ResultsFile {
+  const previous = file.machines[machine.cpu];
+  const names = new Set(rows.map((row) => row.workload));
+  const partial: Record<string, string> = {
+    ...((previous?.partial as Record<string, string> | undefined) ?? {}),
+  };
+  for (const [workload, line] of Object.entries(lines)) partial[workload] = `${line} ${date} |`;
+  const base = previous?.markdown ?? `## ${machine.cpu}\n`;
+  const at = base.indexOf(PARTIAL_HEADING);
+  const kept = (at < 0 ? base : base.slice(0, at)).trimEnd();
+  const section = [
+    PARTIAL_HEADING,
+    "",
+    "Rows of partial runs, each from its own run (date in the last column); the table above is " +
+    "the latest full run's.",
+    "",
+    `${header} date |`,
+    `|${header.split("|").slice(1, -1).map(() => "---").join("|")}|---|`,
+    ...Object.values(partial),
+    "",
+  ].join("\n");
+  return mergeRun(file, {
+    ...(previous ?? {}),
+    date: previous?.date ?? date,
+    machine,
+    rows: [...(previous?.rows ?? []).filter((row) => !names.has(row.workload)), ...rows],
+    markdown: `${kept}\n\n${section}`,
+    partial,
+  });
+}
+
 /** Machines, most recent run first. */
 function machinesOf(file: ResultsFile): MachineReport[] {
   return Object.values(file.machines).sort((a, b) => b.date.localeCompare(a.date));
