@@ -97,6 +97,8 @@ const {
   GetOverlappedResult,
   GetLastError,
   WaitForSingleObjectAsync,
+  GetCurrentProcess,
+  GetProcessTimes,
 } = Deno.dlopen(
   "kernel32.dll",
   {
@@ -126,6 +128,12 @@ const {
       result: "u32",
       nonblocking: true,
     },
+    GetCurrentProcess: { parameters: [], result: "pointer" },
+    // HANDLE, LPFILETIME creation, exit, kernel, user
+    GetProcessTimes: {
+      parameters: ["pointer", "buffer", "buffer", "buffer", "buffer"],
+      result: "i32",
+    },
   } as const,
 ).symbols;
 
@@ -144,6 +152,16 @@ function ticks(): number {
 
 function seconds(elapsedTicks: number): number {
   return elapsedTicks / FREQUENCY;
+}
+
+const processTimes = new BigUint64Array(4);
+/** This process's CPU time (kernel + user, all threads) in seconds. */
+function cpuSeconds(): number {
+  const [creation, exit, kernel, user] = [0, 1, 2, 3].map((i) => processTimes.subarray(i, i + 1));
+  if (!GetProcessTimes(GetCurrentProcess(), creation, exit, kernel, user)) {
+    throw new Error(`GetProcessTimes failed: error ${GetLastError()}`);
+  }
+  return Number(processTimes[2] + processTimes[3]) / 1e7;
 }
 
 // --- Statistics ---
@@ -411,15 +429,25 @@ const CHANNEL_BITS: Record<"section" | "inverted", number> = {
   inverted: Channel.INVERTED,
 };
 
-/** 3. Producer timestamp → consumer wake-up, one message per millisecond. */
-async function latency(channel: "section" | "inverted", count: number): Promise<Metrics> {
+/**
+ * 3. Producer timestamp → consumer wake-up, one message per millisecond; also the
+ * process's CPU time over the run, in percent of one core (`pollMs`: the ring's poll).
+ */
+async function latency(
+  channel: "section" | "inverted",
+  count: number,
+  pollMs?: number,
+): Promise<Metrics> {
   await using device = openDevice(Names.DEVICE_PATH);
   await using subscription = subscribe(device, {
     protocol: referenceProtocol,
     channel,
     ringBytes: RING_BYTES,
     pending: INVERTED_PENDING,
+    pollMs,
   });
+  const cpuAtStart = cpuSeconds();
+  const start = ticks();
   startProducer(device, CHANNEL_BITS[channel], count, LATENCY_BYTES, LATENCY_INTERVAL_US);
   const samples = new Float64Array(count);
   let received = 0;
@@ -437,8 +465,9 @@ async function latency(channel: "section" | "inverted", count: number): Promise<
       throw new Error(`the ${channel} channel stalled after ${received} messages`);
     }
   }
+  const cpuPercent = (cpuSeconds() - cpuAtStart) / seconds(ticks() - start) * 100;
   device.ioctl(IOCTL.PRODUCER_STOP);
-  return latencyMetrics(samples, gaps);
+  return { ...latencyMetrics(samples, gaps), cpuPercent };
 }
 
 /** 3b. Section latency with the consumer in a Worker that blocks in drainSync. */
@@ -698,7 +727,9 @@ for (const channel of ["section", "inverted"] as const) {
     sides: {
       c: () => client("latency", channel, count, LATENCY_INTERVAL_US, LATENCY_BYTES),
       deno: () => latency(channel, count),
-      ...(channel === "section" ? { denoWorker: () => latencyInWorker(count) } : {}),
+      ...(channel === "section"
+        ? { denoNoPoll: () => latency(channel, count, 0), denoWorker: () => latencyInWorker(count) }
+        : {}),
     },
   });
 }
@@ -970,9 +1001,10 @@ if (options.only !== undefined) {
   const results = await runWorkloads(workloads.filter((workload) => only.test(workload.name)));
   for (const [name, sides] of Object.entries(results)) {
     for (const [side, runs] of Object.entries(sides)) {
-      const metrics = Object.keys(runs[0]).map((metric) =>
-        `${metric} ${summarize(runs.map((m) => m[metric])).median.toPrecision(4)}`
-      );
+      const metrics = Object.keys(runs[0]).map((metric) => {
+        const { median, min, max } = summarize(runs.map((m) => m[metric]));
+        return `${metric} ${median.toPrecision(4)} (${min.toPrecision(4)} … ${max.toPrecision(4)})`;
+      });
       console.log(`${name} | ${side} | ${metrics.join(", ")}`);
     }
     if (sides.c === undefined) continue;
