@@ -81,7 +81,6 @@ export class AdaptiveSpin {
     const until = performance.now() + windowMs;
     do {
       await nextMacrotask();
-      if (done()) return true;
       k32.SwitchToThread();
       if (done()) return true;
     } while (performance.now() < until);

@@ -1,7 +1,8 @@
-// The ring channels' adaptive poll (src/io/adaptive_spin.ts) against the reference
-// driver: it catches close messages without sleeping, stops when they stop (an idle
-// subscriber burns almost no CPU), keeps the event loop running, and close() and
-// timeouts still end a wait that is polling.
+// The adaptive poll (src/io/adaptive_spin.ts) of the ring channels and of the
+// completion port against the reference driver: it catches close messages (or
+// completions) without sleeping, stops when they stop (an idle subscriber, or a
+// request left pending, burns almost no CPU), keeps the event loop running, and
+// close() and timeouts still end a wait that is polling.
 import assert from "node:assert/strict";
 import { ArgumentError, type Device, subscribe, type Subscription } from "../../mod.ts";
 import {
@@ -9,9 +10,12 @@ import {
   InjectHeader,
   IOCTL,
   patternByte,
+  PendRequest,
+  PendResult,
   ProducerRequest,
   Protocol,
   referenceProtocol,
+  ReleaseRequest,
 } from "../../src/reference/mod.ts";
 import { openKbridge } from "./_driver.ts";
 
@@ -151,6 +155,36 @@ Deno.test("ring poll: close() and a timeout end a wait that is polling", async (
   await pending;
   assert.ok(performance.now() - started < 200, "close ends the wait at once");
   device.ioctl(IOCTL.PRODUCER_STOP);
+});
+
+Deno.test("port poll: after a burst of completions a pending request burns little CPU and still completes", async () => {
+  await using device = openKbridge();
+  const output = new Uint8Array(PendResult.size);
+  const released = new Uint8Array(4);
+  const releaseAll = ReleaseRequest.encode({ tag: Protocol.RELEASE_ALL, reserved: 0 });
+  // Completions every few hundred µs: the port's poll engages.
+  for (let i = 0; i < 200; i++) {
+    const pended = device.ioctlAsync(
+      IOCTL.PEND,
+      PendRequest.encode({ tag: i, timeoutMs: 0 }),
+      output,
+    );
+    await device.ioctlAsync(IOCTL.RELEASE, releaseAll, released);
+    assert.equal(PendResult.decode(await pended).how, Protocol.PEND_RELEASED);
+  }
+  const last = device.ioctlAsync(
+    IOCTL.PEND,
+    PendRequest.encode({ tag: 999, timeoutMs: 0 }),
+    output,
+  );
+  const before = cpuMs();
+  const started = performance.now();
+  await sleep(1000);
+  const idleCpu = cpuMs() - before;
+  const idleMs = performance.now() - started;
+  device.ioctl(IOCTL.RELEASE, releaseAll, 4);
+  assert.deepEqual(PendResult.decode(await last), { tag: 999, how: Protocol.PEND_RELEASED });
+  assert.ok(idleCpu < idleMs * 0.2, `${idleCpu} ms of CPU over ${idleMs.toFixed(0)} ms pending`);
 });
 
 Deno.test("subscribe checks pollMs", async () => {
