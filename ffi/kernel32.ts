@@ -87,6 +87,7 @@ export const kernel32Symbols = {
     result: "usize",
   },
   GetCurrentProcessId: { parameters: [], result: "u32" },
+  SwitchToThread: { parameters: [], result: "i32" }, // -> BOOL: another thread ran
   QueryPerformanceCounter: { parameters: ["buffer"], result: "i32" }, // LARGE_INTEGER*
   QueryPerformanceFrequency: { parameters: ["buffer"], result: "i32" },
   CreateToolhelp32Snapshot: { parameters: ["u32", "u32"], result: "pointer" }, // flags, pid

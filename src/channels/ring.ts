@@ -18,9 +18,14 @@ const PRODUCER_CLOSED = RingHeader.offsets.producerClosed / 4;
 const TAIL = RingHeader.offsets.tail / 4;
 const CONSUMER_WAITING = RingHeader.offsets.consumerWaiting / 4;
 const RECORD = RecordHeader.size;
-const SEQUENCE = RecordHeader.offsets.sequence;
-const TIMESTAMP = RecordHeader.offsets.timestamp;
+/** 32-bit word offsets of the record header's fields. */
+const LENGTH_WORD = RecordHeader.offsets.length / 4;
+const FLAGS_WORD = RecordHeader.offsets.flags / 4;
+const SEQUENCE_WORD = RecordHeader.offsets.sequence / 4;
+const TIMESTAMP_WORD = RecordHeader.offsets.timestamp / 4;
 const ALIGN_MASK = Ring.ALIGN - 1;
+/** Most records one walk of `drain` or `copyRecords` takes. */
+const RUN_RECORDS = 4096;
 
 /**
  * Called for each message by `drain`. `data` is a view of the shared memory,
@@ -50,13 +55,18 @@ export type MessageCallback = (data: Uint8Array, sequence: number, timestamp: nu
 export class RingReader {
   readonly #indices: Int32Array;
   readonly #data: Uint8Array;
-  readonly #view: DataView;
   readonly #words: Uint32Array<ArrayBuffer>;
+  /** Record offsets of the current walk of `drain` or `copyRecords`. */
+  readonly #offsets = new Int32Array(RUN_RECORDS + 1);
   readonly #mask: number;
   #tail: number;
   /** Whether the consumer holds the records of a `scan`, and where the tail goes once released. */
   #holding = false;
   #scanned = 0;
+  /** Where the records of the last walk (`#run`) start and stop, and the tail after them. */
+  #runStart = 0;
+  #runStop = 0;
+  #runEnd = 0;
 
   /**
    * Checks the header (magic, version, header size, a power-of-two capacity
@@ -84,7 +94,6 @@ export class RingReader {
     if (wrong !== undefined) throw new CorruptRingError(wrong);
     this.#indices = new Int32Array(memory, 0, Ring.HEADER_SIZE / 4);
     this.#data = new Uint8Array(memory, Ring.HEADER_SIZE, capacity);
-    this.#view = new DataView(memory, Ring.HEADER_SIZE, capacity);
     this.#words = new Uint32Array(memory, Ring.HEADER_SIZE, capacity / 4);
     this.#mask = capacity - 1;
     const tail = Atomics.load(this.#indices, TAIL) | 0;
@@ -140,10 +149,11 @@ export class RingReader {
    * for a pad record, which covers the rest of the ring.
    */
   #span(offset: number, published: number): number {
-    const view = this.#view;
+    const words = this.#words;
+    const word = offset >> 2;
     const toEnd = this.#mask + 1 - offset;
-    const length = view.getUint32(offset, true);
-    if ((view.getUint32(offset + 4, true) & Ring.RECORD_PAD) !== 0) {
+    const length = words[word + LENGTH_WORD];
+    if ((words[word + FLAGS_WORD] & Ring.RECORD_PAD) !== 0) {
       // A record always fits at offset 0, so no pad starts there; a pad carries no payload.
       if (offset === 0 || length !== 0 || toEnd > published) {
         throw new CorruptRingError(
@@ -163,6 +173,56 @@ export class RingReader {
   }
 
   /**
+   * The one walk over the ring that every read uses: gives back a pad record
+   * at the tail, then writes to `offsets` where each ready record starts, for
+   * the records that lie one after the other (up to the head or the end of
+   * the ring), at most `max` of them and within `budget` bytes (the first
+   * always counts), and the end of the last after them. Returns the count; the
+   * tail they lead to is `#runEnd`, taken by the caller as it consumes them.
+   *
+   * @throws {CorruptRingError} when the first record is one the layout rules
+   * out; a bad record after good ones ends the run instead (the next walk throws)
+   */
+  #run(offsets: Int32Array | undefined, max: number, budget: number): number {
+    const head = this.#head();
+    const capacity = this.#mask + 1;
+    let tail = this.#tail;
+    let at = tail & this.#mask;
+    if (tail !== head) {
+      const first = this.#span(at, (head - tail) >>> 0);
+      if (first < 0) {
+        // A pad record fills the end of the ring: give it back, the next record is at offset 0.
+        tail = (tail - first) | 0;
+        this.#tail = tail;
+        Atomics.store(this.#indices, TAIL, tail);
+        at = 0;
+      }
+    }
+    const limit = at + budget;
+    this.#runStart = at;
+    let next = tail;
+    let count = 0;
+    while (next !== head && count < max && at < capacity) {
+      let span;
+      try {
+        span = this.#span(at, (head - next) >>> 0);
+      } catch (error) {
+        if (count === 0) throw error;
+        break; // deliver the records before it; the next walk throws
+      }
+      if (span < 0 || (count > 0 && at + span > limit)) break;
+      if (offsets !== undefined) offsets[count] = at;
+      count++;
+      at += span;
+      next = (next + span) | 0;
+    }
+    if (offsets !== undefined) offsets[count] = at;
+    this.#runStop = at;
+    this.#runEnd = next;
+    return count;
+  }
+
+  /**
    * Calls `callback` for up to `max` ready messages and releases their space
    * to the producer afterwards. Returns how many were read (0 when empty).
    *
@@ -170,32 +230,29 @@ export class RingReader {
    * (the messages before it were delivered and released)
    */
   drain(callback: MessageCallback, max: number = Infinity): number {
-    const head = this.#head();
-    const view = this.#view;
-    const mask = this.#mask;
-    let tail = this.#tail;
+    const offsets = this.#offsets;
+    const words = this.#words;
     let count = 0;
     try {
-      while (tail !== head && count < max) {
-        const offset = tail & mask;
-        const span = this.#span(offset, (head - tail) >>> 0);
-        if (span < 0) {
-          tail = (tail - span) | 0;
-          continue;
+      while (count < max) {
+        const found = this.#run(offsets, Math.min(max - count, RUN_RECORDS), Infinity);
+        if (found === 0) break;
+        // The records are contiguous: each one's end, from the run's start, is its tail.
+        const base = this.#tail - offsets[0];
+        for (let i = 0; i < found; i++) {
+          const word = offsets[i] >> 2;
+          const start = offsets[i] + RECORD;
+          this.#tail = (base + offsets[i + 1]) | 0;
+          count++;
+          callback(
+            this.#data.subarray(start, start + words[word + LENGTH_WORD]),
+            words[word + SEQUENCE_WORD] + words[word + SEQUENCE_WORD + 1] * 0x1_0000_0000,
+            words[word + TIMESTAMP_WORD] + words[word + TIMESTAMP_WORD + 1] * 0x1_0000_0000,
+          );
         }
-        const length = view.getUint32(offset, true);
-        const sequence = view.getUint32(offset + SEQUENCE, true) +
-          view.getUint32(offset + SEQUENCE + 4, true) * 0x1_0000_0000;
-        const timestamp = view.getUint32(offset + TIMESTAMP, true) +
-          view.getUint32(offset + TIMESTAMP + 4, true) * 0x1_0000_0000;
-        const start = offset + RECORD;
-        tail = (tail + span) | 0;
-        count++;
-        callback(this.#data.subarray(start, start + length), sequence, timestamp);
       }
     } finally {
-      this.#tail = tail;
-      Atomics.store(this.#indices, TAIL, tail);
+      Atomics.store(this.#indices, TAIL, this.#tail);
     }
     return count;
   }
@@ -204,42 +261,28 @@ export class RingReader {
    * Copies whole ready records (each a `KBRIDGE_RECORD_HEADER`, the payload,
    * padding to 8 bytes; pad records left out) into `target`, as many as fit,
    * and releases their space to the producer. Returns the bytes copied (0 when
-   * empty, or when the next record is larger than `target`). One or two
-   * `set()` calls move the bytes, so no object is made per message.
+   * empty, or when the next record is larger than `target`). One `set()` per
+   * run of contiguous records moves the bytes, so no object is made per message.
    *
    * @throws {CorruptRingError} at the first value the layout rules out
    * (the records before it were copied and released)
    */
   copyRecords(target: Uint8Array): number {
-    const head = this.#head();
-    const capacity = this.#mask + 1;
-    let tail = this.#tail;
     let copied = 0;
     try {
-      while (tail !== head) {
-        const offset = tail & this.#mask;
-        const first = this.#span(offset, (head - tail) >>> 0);
-        if (first < 0) {
-          tail = (tail - first) | 0;
-          continue;
-        }
-        // The run of records from `offset` up to the head, a pad record, or what fits.
-        let end = offset;
-        let next = tail;
-        while (next !== head && end < capacity) {
-          const span = this.#span(end, (head - next) >>> 0);
-          if (span < 0 || copied + (end - offset) + span > target.length) break;
-          end += span;
-          next = (next + span) | 0;
-        }
-        if (end === offset) break;
-        target.set(this.#data.subarray(offset, end), copied);
-        copied += end - offset;
-        tail = next;
+      for (;;) {
+        const room = target.length - copied;
+        const found = this.#run(undefined, Infinity, room);
+        const start = this.#runStart;
+        const end = this.#runStop;
+        // Only a first record larger than what is left can exceed the room.
+        if (found === 0 || end - start > room) break;
+        target.set(this.#data.subarray(start, end), copied);
+        copied += end - start;
+        this.#tail = this.#runEnd;
       }
     } finally {
-      this.#tail = tail;
-      Atomics.store(this.#indices, TAIL, tail);
+      Atomics.store(this.#indices, TAIL, this.#tail);
     }
     return copied;
   }
@@ -256,40 +299,9 @@ export class RingReader {
   scan(batch: MessageBatch): number {
     batch.release(); // the records it held (if any) go back; it reads as empty until filled
     this.release();
-    const head = this.#head();
-    const capacity = this.#mask + 1;
     const offsets = batch.offsets;
-    const max = offsets.length - 1;
-    let tail = this.#tail;
-    let at = tail & this.#mask;
-    if (tail !== head) {
-      const first = this.#span(at, (head - tail) >>> 0);
-      if (first < 0) {
-        // A pad record fills the end of the ring: give it back, the next record is at offset 0.
-        tail = (tail - first) | 0;
-        this.#tail = tail;
-        Atomics.store(this.#indices, TAIL, tail);
-        at = 0;
-      }
-    }
-    const budget = at + batch.maxBytes; // the first record always fits
-    let next = tail;
-    let count = 0;
-    while (next !== head && count < max && at < capacity) {
-      let span;
-      try {
-        span = this.#span(at, (head - next) >>> 0);
-      } catch (error) {
-        if (count === 0) throw error;
-        break; // deliver the records before it; the next scan throws
-      }
-      if (span < 0 || (count > 0 && at + span > budget)) break;
-      offsets[count++] = at;
-      at += span;
-      next = (next + span) | 0;
-    }
-    offsets[count] = at;
-    this.#scanned = next;
+    const count = this.#run(offsets, offsets.length - 1, batch.maxBytes);
+    this.#scanned = this.#runEnd;
     this.#holding = count > 0;
     batch.fill(this.#data, this.#words, count, this.#releaseScanned);
     return count;

@@ -2,15 +2,19 @@
  * Overlapped I/O through one I/O completion port per process.
  *
  * Every overlapped device handle is associated with the port. While requests
- * are in flight, one `nonblocking` `GetQueuedCompletionStatusEx` call waits on
- * the port (one worker thread for any number of requests) and dispatches up to
- * {@linkcode BATCH} completions per wake-up. When nothing is in flight no call
- * is pending, so an idle process can exit.
+ * are in flight, the port is looked at without waiting once the issuing code
+ * has run; while completions come close together it is polled (timeout 0)
+ * between macrotasks for a short adaptive window (src/io/adaptive_spin.ts);
+ * otherwise one `nonblocking` `GetQueuedCompletionStatusEx` call waits on it
+ * (one worker thread for any number of requests). Each look dispatches up to
+ * {@linkcode BATCH} completions. When nothing is in flight no call is pending,
+ * so an idle process can exit.
  *
  * @module
  */
 import { NonblockingCallError } from "../core/errors.ts";
 import { AbortError, TimeoutError, WarningStatusError, Win32Error } from "../core/win32_error.ts";
+import { AdaptiveSpin, DEFAULT_POLL_MS } from "./adaptive_spin.ts";
 import { createEvent, type KernelEvent } from "./kernel_event.ts";
 import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "../core/native.ts";
 
@@ -135,6 +139,7 @@ export class CompletionPort {
   #blockingEvent: KernelEvent | undefined;
   readonly #blockingOverlapped = new Uint8Array(OVERLAPPED_SIZE);
   readonly #returned = new Uint32Array(1);
+  readonly #spin = new AdaptiveSpin(DEFAULT_POLL_MS);
 
   /** Requests in flight on all devices. */
   get inFlight(): number {
@@ -225,7 +230,7 @@ export class CompletionPort {
     if (timeoutMs !== undefined) {
       timer = setTimeout(() => this.#cancel(key, { kind: "timeout", ms: timeoutMs }), timeoutMs);
     }
-    this.#poll();
+    this.#schedulePoll();
     return promise;
   }
 
@@ -326,37 +331,63 @@ export class CompletionPort {
   }
 
   /**
-   * Takes completions from the port while requests are in flight: first
-   * without waiting (no thread hop when some are ready), else with one
-   * nonblocking wait at a time.
+   * Starts taking completions once the code that issued this request has run
+   * (a microtask later): requests issued together (a burst, then the call
+   * that completes them) are all in flight before the first look at the port,
+   * and no worker thread is woken while they are being issued. Looking at
+   * once cost a nonblocking wait per burst, whose wake-up competed with the
+   * requests still being issued: PEND 64 at 2.5 k/s instead of ~9 k/s.
    */
-  async #poll(): Promise<void> {
+  #schedulePoll(): void {
     if (this.#polling) return;
     this.#polling = true;
+    queueMicrotask(() => this.#poll());
+  }
+
+  /**
+   * Takes completions from the port while requests are in flight: first
+   * without waiting (no thread hop when some are ready), then by polling while
+   * completions have been coming close together (a wake-up from the worker
+   * thread costs ~150 µs under Wine: inverted-call latency p50 fell from ~3.1×
+   * to ~1.4× the C client's), else with one nonblocking wait at a time.
+   */
+  async #poll(): Promise<void> {
     const k32 = kernel32("GetQueuedCompletionStatusEx");
     const view = new DataView(this.#entries.buffer);
     const port = this.#port;
+    const call = "GetQueuedCompletionStatusEx";
+    /** One look without waiting: true when entries were taken or the port failed. */
+    let failure: Error | undefined;
+    const takeReady = () => {
+      if (k32.GetQueuedCompletionStatusEx(port, this.#entries, BATCH, this.#removed, 0, 0)) {
+        return true;
+      }
+      const code = k32.GetLastError();
+      if (code !== WAIT_TIMEOUT) failure = new Win32Error({ code, call });
+      this.#removed[0] = 0;
+      return failure !== undefined;
+    };
     try {
       while (this.#operations.size > 0) {
-        const call = "GetQueuedCompletionStatusEx";
-        let failure: Error | undefined;
-        if (
-          k32.GetQueuedCompletionStatusEx(port, this.#entries, BATCH, this.#removed, 0, 0) === 0
-        ) {
-          const code = k32.GetLastError();
-          if (code !== WAIT_TIMEOUT) failure = new Win32Error({ code, call });
-          else if (
-            await k32.GetQueuedCompletionStatusExAsync(
-              port,
-              this.#entries,
-              BATCH,
-              this.#removed,
-              INFINITE,
-              0,
-            ) === 0
-          ) {
-            // It failed on a worker thread, which keeps its error code.
-            failure = new NonblockingCallError(call, "FALSE");
+        if (!takeReady()) {
+          const taken = await this.#spin.poll(
+            () => this.#operations.size === 0 || takeReady(),
+            Infinity,
+          );
+          if (!taken) {
+            if (
+              await k32.GetQueuedCompletionStatusExAsync(
+                port,
+                this.#entries,
+                BATCH,
+                this.#removed,
+                INFINITE,
+                0,
+              ) === 0
+            ) {
+              // It failed on a worker thread, which keeps its error code.
+              failure = new NonblockingCallError(call, "FALSE");
+            }
           }
         }
         if (failure !== undefined) {
@@ -369,6 +400,7 @@ export class CompletionPort {
           this.#operations.clear();
           return;
         }
+        if (this.#removed[0] > 0) this.#spin.arrived();
         for (let i = 0; i < this.#removed[0]; i++) {
           const base = i * ENTRY_SIZE;
           const key = view.getBigUint64(base + 8, true);

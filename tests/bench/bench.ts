@@ -115,6 +115,8 @@ const {
   GetOverlappedResult,
   GetLastError,
   WaitForSingleObjectAsync,
+  GetCurrentProcess,
+  GetProcessTimes,
 } = Deno.dlopen(
   "kernel32.dll",
   {
@@ -144,6 +146,12 @@ const {
       result: "u32",
       nonblocking: true,
     },
+    GetCurrentProcess: { parameters: [], result: "pointer" },
+    // HANDLE, LPFILETIME creation, exit, kernel, user
+    GetProcessTimes: {
+      parameters: ["pointer", "buffer", "buffer", "buffer", "buffer"],
+      result: "i32",
+    },
   } as const,
 ).symbols;
 
@@ -162,6 +170,16 @@ function ticks(): number {
 
 function seconds(elapsedTicks: number): number {
   return elapsedTicks / FREQUENCY;
+}
+
+const processTimes = new BigUint64Array(4);
+/** This process's CPU time (kernel + user, all threads) in seconds. */
+function cpuSeconds(): number {
+  const [creation, exit, kernel, user] = [0, 1, 2, 3].map((i) => processTimes.subarray(i, i + 1));
+  if (!GetProcessTimes(GetCurrentProcess(), creation, exit, kernel, user)) {
+    throw new Error(`GetProcessTimes failed: error ${GetLastError()}`);
+  }
+  return Number(processTimes[2] + processTimes[3]) / 1e7;
 }
 
 // --- Statistics ---
@@ -429,15 +447,25 @@ const CHANNEL_BITS: Record<"section" | "inverted", number> = {
   inverted: Channel.INVERTED,
 };
 
-/** 3. Producer timestamp → consumer wake-up, one message per millisecond. */
-async function latency(channel: "section" | "inverted", count: number): Promise<Metrics> {
+/**
+ * 3. Producer timestamp → consumer wake-up, one message per millisecond; also the
+ * process's CPU time over the run, in percent of one core (`pollMs`: the ring's poll).
+ */
+async function latency(
+  channel: "section" | "inverted",
+  count: number,
+  pollMs?: number,
+): Promise<Metrics> {
   await using device = openDevice(Names.DEVICE_PATH);
   await using subscription = subscribe(device, {
     protocol: referenceProtocol,
     channel,
     ringBytes: RING_BYTES,
     pending: INVERTED_PENDING,
+    pollMs,
   });
+  const cpuAtStart = cpuSeconds();
+  const start = ticks();
   startProducer(device, CHANNEL_BITS[channel], count, LATENCY_BYTES, LATENCY_INTERVAL_US);
   const samples = new Float64Array(count);
   let received = 0;
@@ -455,8 +483,9 @@ async function latency(channel: "section" | "inverted", count: number): Promise<
       throw new Error(`the ${channel} channel stalled after ${received} messages`);
     }
   }
+  const cpuPercent = (cpuSeconds() - cpuAtStart) / seconds(ticks() - start) * 100;
   device.ioctl(IOCTL.PRODUCER_STOP);
-  return latencyMetrics(samples, gaps);
+  return { ...latencyMetrics(samples, gaps), cpuPercent };
 }
 
 /** 3b. Section latency with the consumer in a Worker that blocks in drainSync. */
@@ -857,7 +886,9 @@ for (const channel of ["section", "inverted"] as const) {
     sides: {
       c: () => client("latency", channel, count, LATENCY_INTERVAL_US, LATENCY_BYTES),
       deno: () => latency(channel, count),
-      ...(channel === "section" ? { denoWorker: () => latencyInWorker(count) } : {}),
+      ...(channel === "section"
+        ? { denoNoPoll: () => latency(channel, count, 0), denoWorker: () => latencyInWorker(count) }
+        : {}),
     },
   });
 }
@@ -1046,6 +1077,12 @@ const rows: Row[] = [
       target: { op: "<=", ratio: p === "p50" ? 1.1 : 1.5 },
     }))
   ),
+  ...(["p50", "p99"] as const).map((p): Row => ({
+    workload: `latency section, ${p}, Deno without the poll (pollMs 0)`,
+    c: cell("latency section", "c", `${p}Us`),
+    deno: cell("latency section", "denoNoPoll", `${p}Us`),
+    format: microseconds,
+  })),
   ...(["p50", "p99"] as const).map((p): Row => ({
     workload: `latency section, ${p}, Deno drainSync in a Worker`,
     c: cell("latency section", "c", `${p}Us`),
@@ -1280,6 +1317,13 @@ const streamingDetail = RING_SIZES.map(([_, label]) => {
     `Deno's drain took ${batch.toFixed(1)} messages per batch`;
 }).join("; ");
 
+const latencyCpu = (() => {
+  const runs = results["latency section"];
+  const median = (side: string) => summarize(runs[side].map((m) => m.cpuPercent)).median;
+  return `the Deno process used ${median("deno").toFixed(0)} % of a core with the poll, ` +
+    `${median("denoNoPoll").toFixed(0)} % without (medians over the rounds)`;
+})();
+
 const markdown = [
   `## ${options.cpu}`,
   "",
@@ -1315,6 +1359,41 @@ const markdown = [
   "a copy and an object per message: 0.41 M msg/s at 64 B (0.01 of C, 2026-11-25), the base " +
   "of its >= 0.1 target.",
   `- Ring streaming detail (medians): ${streamingDetail}.`,
+  "",
+  `- Latency section: ${latencyCpu}.`,
+  "",
+  "### Wake-ups and copies: what won, what lost (2026-12-02, AMD EPYC, 2 loaded CPUs)",
+  "",
+  "- Won: the ring channels poll the ring on the event-loop thread for a bounded window after " +
+  "messages came close together (twice the smoothed gap between arrivals, at most `pollMs`, " +
+  "default 2 ms; none while the smoothed gap is longer), yielding a macrotask (`setImmediate`) " +
+  "and the processor (`SwitchToThread`) between checks. Section latency p50, same run: " +
+  "Deno / C 6.7 without the poll, 0.63 with it (C 41 µs, Deno 27 µs, CPU 12 % -> 49 % of a " +
+  "core while messages come every ~1.3 ms). `SwitchToThread` mattered: without it the poll's " +
+  "p50 was 60-90 µs on the loaded machine (the producer waited for the poll's time slice), " +
+  "with it 8-24 µs.",
+  "- Lost: yield primitives, per yield under Wine: `setTimeout(0)` 2.2 ms (clamped), " +
+  "MessageChannel 2.6-4.9 µs (and its port keeps the process alive), `setImmediate` " +
+  "1.9-5.5 µs (kept). A window of exactly twice the last gap, off after one gap above the cap: " +
+  "p50 161 µs (one late message ended the poll); smoothing the gap (1/4 weight, gaps clipped " +
+  "at twice the cap) fixed it.",
+  "- Won: the completion port is first looked at a microtask after a request is issued, not " +
+  "inside the issuing call: the old design armed a nonblocking GetQueuedCompletionStatusEx " +
+  "at the first request of a burst, so each burst paid a worker-thread wake-up that competed " +
+  "with the requests still being issued. In-process PEND 1 / 8 / 64: 0.77 / 2.6 / 6.1 k/s " +
+  "before, 3.7 / 7.4 / 9.4 k/s after, with no nonblocking wait left in a burst (each burst's " +
+  "65 completions came in 2 looks at the port, 64 + 1).",
+  "- Won: the same adaptive poll on the port (timeout-0 GetQueuedCompletionStatusEx between " +
+  "macrotasks): inverted latency p50 Deno / C 3.09 and 3.13 before, 1.31 and 1.57 after " +
+  "(alternating processes, 5 rounds each).",
+  "- Lost: native copies for readInto through FFI: Wine's ntdll RtlMoveMemory 1.2-1.8 GB/s, " +
+  "msvcrt memmove 6.3-8.7 GB/s, against 12-17 GB/s for one TypedArray `set()` per contiguous " +
+  "run (kept). Word-indexed record checks instead of DataView: +20 % at 64 B. The one walk " +
+  "shared by drain, copyRecords and scan: readInto 64 B 0.89-0.98 of the three loops by " +
+  "round (medians 72.6 -> 78.1 M msg/s), batches 1.15-1.30, drain 0.94 (in-process, 30 rounds). " +
+  "A 256 KiB destination (fits the L2) copied 4 KiB records at 14-17 GB/s against 9-12 GB/s " +
+  "into 1 MiB in a Deno-only probe, but the alternating bench runs of 2026-12-01 saw no gain, " +
+  "so the bench keeps its 1 MiB buffer.",
   "",
   "### Overlapped completion designs (PEND, N pending at once)",
   "",
