@@ -24,7 +24,7 @@ import {
   parseRange,
   summarizeCodes,
 } from "../src/fuzz/discover.ts";
-import { minimize, type MinimizeCase, smaller } from "../src/fuzz/minimize.ts";
+import { minimize, type MinimizeCase, shortenSequence, smaller } from "../src/fuzz/minimize.ts";
 import {
   BOUNDARY_LENGTHS,
   boundaryLength,
@@ -460,6 +460,36 @@ Deno.test("minimizer: bounded attempts, never larger, and a non-reproducing star
   assert.deepEqual(never.input, start.input);
   const unbounded = await minimize(start, fails, { maxAttempts: 1000 });
   assert.deepEqual(unbounded.input, new Uint8Array([7]));
+});
+
+Deno.test("sequence shortening: keeps only the steps whose state the failure needs, in order", async () => {
+  // A model of tests/fixture/stateful.c: READ fails when the last SELECT chose a bad index;
+  // QUERY changes nothing, a good SELECT repairs the state.
+  type Step = { op: "select"; index: number } | { op: "query" };
+  const fails = (steps: readonly Step[]) => {
+    let index = 0;
+    for (const step of steps) if (step.op === "select") index = step.index;
+    return Promise.resolve(index >= 4);
+  };
+  const tail: Step[] = [
+    { op: "select", index: 1 },
+    { op: "query" },
+    { op: "select", index: 9 },
+    { op: "query" },
+  ];
+  const { steps, attempts } = await shortenSequence(tail, fails);
+  assert.deepEqual(steps, [{ op: "select", index: 9 }]);
+  assert.equal(attempts, 4);
+  // Two steps that both matter stay, in their order.
+  const both = (s: readonly string[]) =>
+    Promise.resolve(s.includes("open") && s.indexOf("open") < s.indexOf("arm"));
+  assert.deepEqual((await shortenSequence(["x", "open", "y", "arm"], both)).steps, ["open", "arm"]);
+  // Bounded: no more calls than allowed, the steps not tried stay.
+  let calls = 0;
+  const counted = (s: readonly string[]) => (calls++, Promise.resolve(s.includes("k")));
+  const bounded = await shortenSequence(["a", "b", "c", "k"], counted, 2);
+  assert.equal(calls, 2);
+  assert.deepEqual(bounded.steps, ["c", "k"]);
 });
 
 Deno.test("codes: --codes, range and list parsing", () => {

@@ -44,7 +44,7 @@ import {
   discoveryOrder,
   type ProbeAnswer,
 } from "./discover.ts";
-import { minimize, type MinimizeCase } from "./minimize.ts";
+import { minimize, type MinimizeCase, shortenSequence } from "./minimize.ts";
 import { HUGE } from "./mutate.ts";
 import { Prng } from "./prng.ts";
 import {
@@ -642,9 +642,10 @@ export class Fuzzer {
 
   /**
    * After a new crash or hang: whether the request alone reproduces it
-   * (after a restart); if not, the shortest tail of the requests before it
-   * that does, kept as the finding's sequence. Then minimization, with that
-   * sequence sent before every attempt.
+   * (after a restart); if not, the shortest tail (1, 2, 4 or 8) of the
+   * requests before it that does, without the steps it does not need, kept as
+   * the finding's sequence. Then minimization, with that sequence sent before
+   * every attempt.
    */
   async #follow(
     finding: Finding,
@@ -662,7 +663,10 @@ export class Fuzzer {
         if (await this.#fails(kind, tail, request)) found = tail;
       }
       if (found === undefined) return; // does not reproduce: nothing to minimize
-      steps = found;
+      // The tail may hold requests whose state the failure does not need: drop them.
+      steps = found.length === 1
+        ? found
+        : (await shortenSequence(found, (tail) => this.#fails(kind, tail, request))).steps;
       finding.sequence = steps;
       if (finding.reproducer !== undefined && this.#options.outDir !== undefined) {
         finding.reproducer = await writeReproducer(

@@ -227,3 +227,36 @@ function highestPowerOfTwo(value: number): number {
   while (power * 2 <= value) power *= 2;
   return value < 1 ? 0 : power;
 }
+
+/**
+ * Shortens the requests sent before a state-dependent failure: drops one
+ * step at a time, the oldest first, keeping each drop after which
+ * `stillFails` says the failure still happens. Steps that leave no state the
+ * failure needs go; the order of the rest is kept. At most `maxAttempts`
+ * calls of `stillFails` (default: one per step).
+ *
+ * @example
+ * ```ts
+ * import { shortenSequence } from "./minimize.ts";
+ *
+ * // Fails when "select" came before, whatever else did.
+ * const fails = (steps: readonly string[]) => Promise.resolve(steps.includes("select"));
+ * const { steps } = await shortenSequence(["query", "select", "query", "write"], fails);
+ * steps; // ["select"]
+ * ```
+ */
+export async function shortenSequence<T>(
+  steps: readonly T[],
+  stillFails: (steps: readonly T[]) => Promise<boolean>,
+  maxAttempts: number = steps.length,
+): Promise<{ steps: T[]; attempts: number }> {
+  let kept = [...steps];
+  let attempts = 0;
+  for (let i = 0; i < kept.length && attempts < maxAttempts;) {
+    const candidate = [...kept.slice(0, i), ...kept.slice(i + 1)];
+    attempts++;
+    if (await stillFails(candidate)) kept = candidate;
+    else i++;
+  }
+  return { steps: kept, attempts };
+}
