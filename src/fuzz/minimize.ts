@@ -229,11 +229,14 @@ function highestPowerOfTwo(value: number): number {
 }
 
 /**
- * Shortens the requests sent before a state-dependent failure: drops one
- * step at a time, the oldest first, keeping each drop after which
- * `stillFails` says the failure still happens. Steps that leave no state the
- * failure needs go; the order of the rest is kept. At most `maxAttempts`
- * calls of `stillFails` (default: one per step).
+ * Shortens the requests sent before a state-dependent failure: removes
+ * chunks of steps (halves, quarters ... single steps, the oldest first),
+ * keeping each removal after which `stillFails` says the failure still
+ * happens; the order of the rest is kept. Every removal that keeps the
+ * failure costs a reproduced crash (a restart), so big chunks go first: one
+ * step that matters among 8 takes 3 to 6 attempts. Never tries no steps at all
+ * (the caller knows the request alone passes). At most `maxAttempts` calls
+ * of `stillFails` (default: twice the steps).
  *
  * @example
  * ```ts
@@ -248,15 +251,22 @@ function highestPowerOfTwo(value: number): number {
 export async function shortenSequence<T>(
   steps: readonly T[],
   stillFails: (steps: readonly T[]) => Promise<boolean>,
-  maxAttempts: number = steps.length,
+  maxAttempts: number = 2 * steps.length,
 ): Promise<{ steps: T[]; attempts: number }> {
   let kept = [...steps];
   let attempts = 0;
-  for (let i = 0; i < kept.length && attempts < maxAttempts;) {
-    const candidate = [...kept.slice(0, i), ...kept.slice(i + 1)];
-    attempts++;
-    if (await stillFails(candidate)) kept = candidate;
-    else i++;
+  for (
+    let chunk = highestPowerOfTwo(kept.length / 2);
+    chunk >= 1 && attempts < maxAttempts;
+    chunk >>= 1
+  ) {
+    for (let offset = 0; offset < kept.length && attempts < maxAttempts;) {
+      const candidate = [...kept.slice(0, offset), ...kept.slice(offset + chunk)];
+      if (candidate.length === 0) break;
+      attempts++;
+      if (await stillFails(candidate)) kept = candidate;
+      else offset += chunk;
+    }
   }
   return { steps: kept, attempts };
 }
