@@ -194,3 +194,45 @@ Deno.test("a compile error shows its first lines and exits 1; a missing compiler
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("kbridge lab build: -I, -D and --name reach the compiler; no source is a usage error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kblab-build-" });
+  try {
+    await Deno.mkdir(`${dir}/inc`);
+    await Deno.writeTextFile(`${dir}/inc/mine.h`, "#define MINE_STATUS STATUS_SUCCESS\n");
+    // Compiles only with the include directory and the definition given.
+    await Deno.writeTextFile(
+      `${dir}/drv.c`,
+      [
+        '#include "mine.h"',
+        "#if WANTED != 7",
+        '#error "WANTED is not 7"',
+        "#endif",
+        "NTSTATUS DriverEntry(PDRIVER_OBJECT d, PUNICODE_STRING r)",
+        "{",
+        "    UNREFERENCED_PARAMETER(d);",
+        "    UNREFERENCED_PARAMETER(r);",
+        "    return MINE_STATUS;",
+        "}",
+      ].join("\n"),
+    );
+    const quiet = async (args: string[]) => {
+      const original = [console.log, console.error];
+      console.log = console.error = () => {};
+      try {
+        return await main(["lab", "--dir", dir, "build", ...args]);
+      } finally {
+        [console.log, console.error] = original;
+      }
+    };
+    assert.equal(await quiet([`${dir}/drv.c`]), 1, "without -I and -D it does not compile");
+    assert.equal(
+      await quiet([`${dir}/drv.c`, "-I", `${dir}/inc`, "-DWANTED=7", "--name", "mine"]),
+      0,
+    );
+    assert.ok(parsePe(await Deno.readFile(`${dir}/lab/drivers/mine.sys`)).hasDwarf);
+    assert.equal(await quiet([]), 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
