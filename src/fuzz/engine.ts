@@ -643,7 +643,7 @@ export class Fuzzer {
   /**
    * After a new crash or hang: whether the request alone reproduces it
    * (after a restart); if not, the shortest tail (1, 2, 4 or 8) of the
-   * requests before it that does, without the steps it does not need, kept as
+   * requests before it that does (for a crash: without the steps it does not need), kept as
    * the finding's sequence. Then minimization, with that sequence sent before
    * every attempt.
    */
@@ -663,8 +663,9 @@ export class Fuzzer {
         if (await this.#fails(kind, tail, request)) found = tail;
       }
       if (found === undefined) return; // does not reproduce: nothing to minimize
-      // The tail may hold requests whose state the failure does not need: drop them.
-      steps = found.length === 1
+      // The tail may hold requests whose state the crash does not need: drop them. Not for
+      // hangs: each removal that keeps one costs a hang limit.
+      steps = found.length === 1 || kind === "hang"
         ? found
         : (await shortenSequence(found, (tail) => this.#fails(kind, tail, request))).steps;
       finding.sequence = steps;
