@@ -35,8 +35,8 @@ Commands:
   ctl decode <code>            decode a control code
   ctl encode --device-type T --function N [--method M] [--access A]
   ioctl <device> <code> [...]  send one I/O control request
-  lab <action> [...]           test a driver under Wine on Linux: setup | status | check |
-                               load | unload | run | test | restart
+  lab <action> [...]           test a driver under Wine on Linux: setup | status | build |
+                               check | load | unload | run | test | restart
   service <action> <name>      install | start | stop | remove | status a driver service
   watch <device> [...]         stream the driver's messages live
   fuzz <device> [...]          fuzz a driver's IOCTLs (crashes, hangs, leaks); --replay a finding

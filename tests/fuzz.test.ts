@@ -24,7 +24,7 @@ import {
   parseRange,
   summarizeCodes,
 } from "../src/fuzz/discover.ts";
-import { minimize, type MinimizeCase, smaller } from "../src/fuzz/minimize.ts";
+import { minimize, type MinimizeCase, shortenSequence, smaller } from "../src/fuzz/minimize.ts";
 import {
   BOUNDARY_LENGTHS,
   boundaryLength,
@@ -477,6 +477,43 @@ Deno.test("minimizer: bounded attempts, never larger, and a non-reproducing star
   assert.deepEqual(never.input, start.input);
   const unbounded = await minimize(start, fails, { maxAttempts: 1000 });
   assert.deepEqual(unbounded.input, new Uint8Array([7]));
+});
+
+Deno.test("sequence shortening: keeps only the steps whose state the failure needs, in order", async () => {
+  // A model of tests/fixture/stateful.c: READ fails when the last SELECT chose a bad index;
+  // QUERY changes nothing, a good SELECT repairs the state.
+  type Step = { op: "select"; index: number } | { op: "query" };
+  const fails = (steps: readonly Step[]) => {
+    let index = 0;
+    for (const step of steps) if (step.op === "select") index = step.index;
+    return Promise.resolve(index >= 4);
+  };
+  const tail: Step[] = [
+    { op: "select", index: 1 },
+    { op: "query" },
+    { op: "select", index: 9 },
+    { op: "query" },
+  ];
+  const { steps, attempts } = await shortenSequence(tail, fails);
+  assert.deepEqual(steps, [{ op: "select", index: 9 }]);
+  assert.equal(attempts, 3);
+  // One step that matters among 8, wherever it is: found in 3 to 6 attempts (halves first).
+  for (let at = 0; at < 8; at++) {
+    const eight = Array.from({ length: 8 }, (_, i) => i);
+    const result = await shortenSequence(eight, (s) => Promise.resolve(s.includes(at)));
+    assert.deepEqual(result.steps, [at]);
+    assert.ok(result.attempts >= 3 && result.attempts <= 6, `${at}: ${result.attempts}`);
+  }
+  // Two steps that both matter stay, in their order.
+  const both = (s: readonly string[]) =>
+    Promise.resolve(s.includes("open") && s.indexOf("open") < s.indexOf("arm"));
+  assert.deepEqual((await shortenSequence(["x", "open", "y", "arm"], both)).steps, ["open", "arm"]);
+  // Bounded: no more calls than allowed, the steps not tried stay.
+  let calls = 0;
+  const counted = (s: readonly string[]) => (calls++, Promise.resolve(s.includes("k")));
+  const bounded = await shortenSequence(["a", "b", "c", "k"], counted, 1);
+  assert.equal(calls, 1);
+  assert.deepEqual(bounded.steps, ["c", "k"]);
 });
 
 Deno.test("codes: --codes, range and list parsing", () => {

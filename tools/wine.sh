@@ -1,6 +1,7 @@
 # Helpers of the Wine harness; sourced after env.sh. They call the lab.
 
-# Builds the test-only fixtures and (re)loads, through the lab, the drivers of folder $1
+# Builds the test-only fixtures (the coverage fixture kbmagic with `kbridge lab build
+# --coverage`, into $KB_BUILD/lab/drivers) and (re)loads, through the lab, the drivers of folder $1
 # (default: the mingw build, $KB_DRIVER_DIR; the SEH build is $KB_SEH_DRIVER_DIR): the
 # reference driver and the kit's sample driver (kbsample, built next to it by
 # driver/Makefile), and the SEH fixture (kbseh, tests/wine/seh.test.ts). Some tests
@@ -10,6 +11,8 @@
 kb_install_driver() {
   local dir="${1:-$KB_DRIVER_DIR}" drivers="$WINEPREFIX/drive_c/windows/system32/drivers" sys name
   make -s -C "$KB_ROOT/tests/fixture" OUT="$KB_BUILD/fixture" >>"$KB_LOG/driver-load.log" 2>&1 ||
+    { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
+  kb_lab build --coverage --name kbmagic "$KB_ROOT/tests/fixture/magic.c" >>"$KB_LOG/driver-load.log" 2>&1 ||
     { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
   for sys in "$dir/kbridge.sys" "$KB_BUILD/fixture/kbcrashy.sys" "$KB_BUILD/fixture/kbseh.sys"; do
     name="$(basename "$sys")"

@@ -5,12 +5,14 @@
  * section the fuzzer maps read-only.
  *
  * Use (Wine only: the view is mapped into the driver's host process):
- *   compile the driver's own sources with -DKBCOV_ENABLED
- *   -fsanitize-coverage=trace-pc,trace-cmp, and kbcov.c (with kbkit_security.c)
- *   with -DKBCOV_ENABLED but WITHOUT instrumentation; call
- *   KbCovInitialize(L"\\BaseNamedObjects\\KbCov-<service>") in DriverEntry and
- *   KbCovUninitialize() in DriverUnload. Without KBCOV_ENABLED (every WDK or
- *   release build) both are empty macros and nothing of this ships.
+ *   `kbridge lab build --coverage x.c` does it all, with no edit of x.c:
+ *   the driver's own sources compiled with -fsanitize-coverage=trace-pc,trace-cmp;
+ *   kbcov.c, kbcov_entry.c and kbkit_security.c with -DKBCOV_ENABLED but WITHOUT
+ *   instrumentation; linked with -Wl,--entry,KbCovDriverEntry, which calls
+ *   KbCovInitialize(L"\\BaseNamedObjects\\KbCov-<service>") before the driver's
+ *   DriverEntry and KbCovUninitialize() after its DriverUnload. A driver may
+ *   also call both itself. Without KBCOV_ENABLED (every WDK or release build)
+ *   they are empty macros and nothing of this ships.
  *
  * Section layout (little-endian; the single definition, mirrored in
  * src/fuzz/coverage.ts):
@@ -55,6 +57,13 @@ NTSTATUS KbCovInitialize(_In_z_ PCWSTR SectionName);
 /* KbCovUninitialize - stop recording, unmap and close the section. */
 _IRQL_requires_(PASSIVE_LEVEL)
 VOID KbCovUninitialize(VOID);
+
+/*
+ * KbCovDriverEntry - the entry point of a coverage build (kbcov_entry.c):
+ * KbCovInitialize on KbCov-<the service's name, from RegistryPath>, then the
+ * driver's DriverEntry; chains its DriverUnload. Returns the first failure.
+ */
+DRIVER_INITIALIZE KbCovDriverEntry;
 #else
 #define KbCovInitialize(SectionName) ((void)(SectionName), 0L)
 #define KbCovUninitialize() ((void)0)

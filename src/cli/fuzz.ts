@@ -34,7 +34,7 @@ import { parseStrategies, STRATEGIES } from "../fuzz/strategy.ts";
 import { DeviceTarget } from "../fuzz/target.ts";
 import { CoverageFeedback, coverageSectionName } from "../fuzz/coverage.ts";
 import { parseInteger, UsageError } from "./usage.ts";
-import { hex32 } from "../core/hex.ts";
+import { hex32, toHex } from "../core/hex.ts";
 
 const HELP = `Usage:
   kbridge fuzz <device> [--codes discover|<list>|<range>] [--device-types <list>]
@@ -478,7 +478,21 @@ export async function fuzzCommand(args: string[]): Promise<number> {
     const summary = fuzzer.summary();
     const codeList = codes.map(hex32);
     if (values.json) {
-      const hexFindings = (list: Finding[]) => list.map((f) => ({ ...f, code: hex32(f.code) }));
+      // Codes and bytes as the reproducer files write them (a Uint8Array would be an object).
+      const hexFindings = (list: Finding[]) =>
+        list.map((f) => ({
+          ...f,
+          code: hex32(f.code),
+          ...(f.sequence !== undefined
+            ? {
+              sequence: f.sequence.map((step) => ({
+                code: hex32(step.code),
+                input: toHex(step.input),
+                outputSize: step.outputSize,
+              })),
+            }
+            : {}),
+        }));
       console.log(JSON.stringify({
         ...summary,
         codes: codeList,

@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { buildDriver } from "../lab/build.ts";
 import { checkDriver, formatCheckReport } from "../lab/check.ts";
 import { type CrashReport, formatCrashReport } from "../lab/crash.ts";
 import { loadDriver, restartLab, unloadDriver } from "../lab/driver.ts";
@@ -25,6 +26,11 @@ Actions:
                           Windows, the Wine prefix, the shim, a persistent wineserver);
                           not root and packages missing: prints the apt-get line, exits 1
   status [--json]         what is there and what runs
+  build <x.c>... [--name N] [-I dir]... [-D NAME[=VALUE]]... [--coverage]
+                          build <dir>/lab/drivers/<N>.sys with mingw-w64 (porting header
+                          force-included, -g); --coverage: a coverage build for
+                          kbridge fuzz --coverage (sources instrumented, the kit's runtime
+                          linked in and started before DriverEntry: no edit of the sources)
   check <x.sys> [--json] [--all] [--wine-dir D]
                           each import: implemented, stub (calling it kills the host) or
                           missing in the installed Wine; exits 1 on a stub or missing one
@@ -42,6 +48,7 @@ exception, module+offset and, for a driver built with -g, the function and line.
 
 Examples:
   kbridge lab setup
+  kbridge lab build mydrv.c util.c -I include --coverage --name mydrv
   kbridge lab check build/fixture/kbwdm.sys
   kbridge lab load build/fixture/kbwdm.sys
   kbridge lab run examples/my_client.ts --verbose
@@ -100,6 +107,30 @@ async function status(paths: LabPaths, args: string[]): Promise<number> {
   const result = await labStatus(paths);
   console.log(values.json ? JSON.stringify(result) : formatLabStatus(result));
   return result.ready ? 0 : 1;
+}
+
+async function build(paths: LabPaths, args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    name: { type: "string" },
+    include: { type: "string", short: "I", multiple: true },
+    define: { type: "string", short: "D", multiple: true },
+    coverage: { type: "boolean", default: false },
+  });
+  if (positionals.length === 0) throw new UsageError("lab build needs <x.c>");
+  const built = await buildDriver(paths, {
+    sources: positionals,
+    name: values.name as string | undefined,
+    includeDirs: values.include as string[] | undefined,
+    defines: values.define as string[] | undefined,
+    coverage: values.coverage === true,
+  });
+  console.log(
+    `built ${built.sys}` +
+      (built.coverage
+        ? ` (coverage build: section Global\\KbCov-<service>; kbridge lab load ${built.sys}, then kbridge fuzz --service ${built.name} --coverage)`
+        : ""),
+  );
+  return 0;
 }
 
 async function check(args: string[]): Promise<number> {
@@ -223,6 +254,8 @@ export async function labCommand(args: string[]): Promise<number> {
       return await setup(paths, actionArgs);
     case "status":
       return await status(paths, actionArgs);
+    case "build":
+      return await build(paths, actionArgs);
     case "check":
       return await check(actionArgs);
     case "load":

@@ -243,7 +243,7 @@ function mapSection(name: string): { memory: SharedMemory; mapSize: number; slot
   } catch (error) {
     throw new CoverageError(
       name,
-      `it cannot be opened (is the driver built with -DKBCOV_ENABLED and loaded?): ${
+      `it cannot be opened (is the driver a coverage build, kbridge lab build --coverage, and loaded?): ${
         (error as Error).message
       }`,
       { cause: error },

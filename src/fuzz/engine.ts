@@ -44,7 +44,7 @@ import {
   discoveryOrder,
   type ProbeAnswer,
 } from "./discover.ts";
-import { minimize, type MinimizeCase } from "./minimize.ts";
+import { minimize, type MinimizeCase, shortenSequence } from "./minimize.ts";
 import { HUGE } from "./mutate.ts";
 import { Prng } from "./prng.ts";
 import {
@@ -686,9 +686,10 @@ export class Fuzzer {
 
   /**
    * After a new crash or hang: whether the request alone reproduces it
-   * (after a restart); if not, the shortest tail of the requests before it
-   * that does, kept as the finding's sequence. Then minimization, with that
-   * sequence sent before every attempt.
+   * (after a restart); if not, the shortest tail (1, 2, 4 or 8) of the
+   * requests before it that does (for a crash: without the steps it does not need), kept as
+   * the finding's sequence. Then minimization, with that sequence sent before
+   * every attempt.
    */
   async #follow(
     finding: Finding,
@@ -706,7 +707,11 @@ export class Fuzzer {
         if (await this.#fails(kind, tail, request)) found = tail;
       }
       if (found === undefined) return; // does not reproduce: nothing to minimize
-      steps = found;
+      // The tail may hold requests whose state the crash does not need: drop them. Not for
+      // hangs: each removal that keeps one costs a hang limit.
+      steps = found.length === 1 || kind === "hang"
+        ? found
+        : (await shortenSequence(found, (tail) => this.#fails(kind, tail, request))).steps;
       finding.sequence = steps;
       if (finding.reproducer !== undefined && this.#options.outDir !== undefined) {
         finding.reproducer = await writeReproducer(

@@ -238,3 +238,46 @@ function highestPowerOfTwo(value: number): number {
   while (power * 2 <= value) power *= 2;
   return value < 1 ? 0 : power;
 }
+
+/**
+ * Shortens the requests sent before a state-dependent failure: removes
+ * chunks of steps (halves, quarters ... single steps, the oldest first),
+ * keeping each removal after which `stillFails` says the failure still
+ * happens; the order of the rest is kept. Every removal that keeps the
+ * failure costs a reproduced crash (a restart), so big chunks go first: one
+ * step that matters among 8 takes 3 to 6 attempts. Never tries no steps at all
+ * (the caller knows the request alone passes). At most `maxAttempts` calls
+ * of `stillFails` (default: twice the steps).
+ *
+ * @example
+ * ```ts
+ * import { shortenSequence } from "./minimize.ts";
+ *
+ * // Fails when "select" came before, whatever else did.
+ * const fails = (steps: readonly string[]) => Promise.resolve(steps.includes("select"));
+ * const { steps } = await shortenSequence(["query", "select", "query", "write"], fails);
+ * steps; // ["select"]
+ * ```
+ */
+export async function shortenSequence<T>(
+  steps: readonly T[],
+  stillFails: (steps: readonly T[]) => Promise<boolean>,
+  maxAttempts: number = 2 * steps.length,
+): Promise<{ steps: T[]; attempts: number }> {
+  let kept = [...steps];
+  let attempts = 0;
+  for (
+    let chunk = highestPowerOfTwo(kept.length / 2);
+    chunk >= 1 && attempts < maxAttempts;
+    chunk >>= 1
+  ) {
+    for (let offset = 0; offset < kept.length && attempts < maxAttempts;) {
+      const candidate = [...kept.slice(0, offset), ...kept.slice(offset + chunk)];
+      if (candidate.length === 0) break;
+      attempts++;
+      if (await stillFails(candidate)) kept = candidate;
+      else offset += chunk;
+    }
+  }
+  return { steps: kept, attempts };
+}

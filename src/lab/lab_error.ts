@@ -15,6 +15,8 @@ import { KbridgeError } from "../core/errors.ts";
  * - `not-set-up`: the lab directory lacks what `kbridge lab setup` makes;
  * - `missing-import` / `stub-import`: the driver imports a function Wine lacks or stubs;
  * - `load`: the driver did not start (the message says why);
+ * - `build`: `kbridge lab build` failed: no compiler, a missing source, or
+ *   compile errors (their first lines are in the message);
  * - `wine`: a Wine program failed.
  *
  * @example
@@ -31,6 +33,7 @@ export type LabErrorReason =
   | "missing-import"
   | "stub-import"
   | "load"
+  | "build"
   | "wine"
   | "busy";
 

@@ -1,5 +1,6 @@
 /**
- * The lab: test a Windows kernel driver under Wine on Linux — set-up, a check
+ * The lab: test a Windows kernel driver under Wine on Linux — set-up, builds
+ * from C sources (with coverage instrumentation for the fuzzer), a check
  * of its imports against the installed Wine, load/unload as a driver service,
  * scripts and tests with the Windows Deno, crash reports of driver hosts
  * (module+offset, function and line), and restart. What `kbridge lab` runs;
@@ -42,6 +43,16 @@ export {
   isWineStub,
   WINE_DLL_DIRS,
 } from "./check.ts";
+export {
+  type BuildCommand,
+  buildDriver,
+  type BuildOptions,
+  type BuildPlan,
+  buildPlan,
+  type BuiltDriver,
+  MINGW_DDK,
+  MINGW_GCC,
+} from "./build.ts";
 export { parsePe, type PeExport, type PeImage, type PeImport, type PeSection } from "./pe.ts";
 export { loadDriver, type LoadOptions, restartLab, unloadDriver } from "./driver.ts";
 export type { LoadedDriver } from "./state.ts";

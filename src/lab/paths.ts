@@ -8,9 +8,11 @@
  * <dir>/win/deno-wine.exe   the patched private copy of Deno for Windows; win/version
  * <dir>/win/bcryptprimitives.dll  the shim, built from src/lab/bcryptprimitives.c
  * <dir>/include/kbport.h    the porting header for WDK-style sources
+ * <dir>/kit/                the kit's coverage runtime, for `kbridge lab build --coverage`
  * <dir>/logs/               wine-start.log (Wine's crash lines), setup and run logs (lab-run.log;
  *                           lab-run.2.log for a second run at the same time, …)
- * <dir>/lab/drivers/        the copies of loaded drivers (crash reports read them)
+ * <dir>/lab/drivers/        the copies of loaded drivers (crash reports read them), and
+ *                           the drivers `kbridge lab build` makes (<name>.sys)
  * <dir>/lab/state.json      the drivers the lab loaded (for `lab restart`)
  * ```
  *
@@ -41,6 +43,8 @@ export interface LabPaths {
   readonly shim: string;
   /** The porting header's directory. */
   readonly include: string;
+  /** The kit's coverage runtime sources, for coverage builds. */
+  readonly kit: string;
   /** Log files. */
   readonly logs: string;
   /** Output of the process that started the wineserver's services: Wine's crash lines. */
@@ -97,6 +101,7 @@ export function labPaths(dir: string): LabPaths {
     denoVersionFile: `${win}/version`,
     shim: `${win}/bcryptprimitives.dll`,
     include: `${dir}/include`,
+    kit: `${dir}/kit`,
     logs,
     wineStartLog: `${logs}/wine-start.log`,
     drivers: `${dir}/lab/drivers`,

@@ -145,11 +145,21 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-/** The bytes of a file shipped next to this module (works from a checkout and from JSR). */
 /** The headers `lab setup` writes to the lab's include folder for WDK-style sources. */
 const PORTING_HEADERS = ["kbport.h", "dontuse.h"] as const;
 
-async function shipped(relative: string): Promise<Uint8Array> {
+/**
+ * The bytes of a file shipped with this package, `relative` to this module
+ * (works from a checkout and from JSR).
+ *
+ * @throws {LabError} `setup` when it cannot be read
+ *
+ * @example
+ * ```ts ignore
+ * const header = await shipped("./include/kbport.h");
+ * ```
+ */
+export async function shipped(relative: string): Promise<Uint8Array> {
   const url = new URL(relative, import.meta.url);
   const response = await fetch(url);
   if (!response.ok) {
@@ -167,8 +177,16 @@ async function sameBytes(path: string, bytes: Uint8Array): Promise<boolean> {
   }
 }
 
-/** Writes `bytes` to `path` unless it already holds them (by a rename, so that readers never see half). */
-async function writeIfChanged(path: string, bytes: Uint8Array): Promise<boolean> {
+/**
+ * Writes `bytes` to `path` unless it already holds them (by a rename, so that
+ * readers never see half); whether it wrote.
+ *
+ * @example
+ * ```ts ignore
+ * await writeIfChanged("build/include/kbport.h", await shipped("./include/kbport.h"));
+ * ```
+ */
+export async function writeIfChanged(path: string, bytes: Uint8Array): Promise<boolean> {
   if (await sameBytes(path, bytes)) return false;
   await Deno.writeFile(`${path}.tmp`, bytes);
   await Deno.rename(`${path}.tmp`, path);

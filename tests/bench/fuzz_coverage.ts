@@ -4,7 +4,8 @@
  * length 12 and a 32-bit magic), for seeds 1..10, with coverage feedback and
  * blind (the same engine without it, capped at a budget). Writes
  * tests/bench/fuzz_coverage.md. Run under Wine with the fixture built
- * (`make -C tests/fixture`, which tools/wine.sh does):
+ * (`kbridge lab build --coverage --name kbmagic tests/fixture/magic.c`, which
+ * tools/wine.sh does):
  *
  *     kbridge lab run tests/bench/fuzz_coverage.ts [--budget 10000] [--seeds 10]
  *
@@ -34,7 +35,7 @@ const { values } = parseArgs({
 const budget = Number(values.budget);
 const seeds = Number(values.seeds);
 const build = Deno.env.get("KB_BUILD") ?? `${Deno.cwd()}/build`;
-const sys = `Z:${build.replaceAll("/", "\\")}\\fixture\\kbmagic.sys`;
+const sys = `Z:${build.replaceAll("/", "\\")}\\lab\\drivers\\kbmagic.sys`;
 
 async function load(): Promise<void> {
   if (queryDriver(SERVICE) === null) installDriver(SERVICE, sys);

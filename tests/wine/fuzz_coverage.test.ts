@@ -1,7 +1,8 @@
 // Coverage-guided fuzzing under Wine: the test-only fixture tests/fixture/magic.c (service
-// kbmagic) is built with -fsanitize-coverage=trace-pc,trace-cmp and the kit's coverage
-// runtime (driver/kit/kbcov.c), and crashes only for a 12-byte input whose 32-bit field at
-// offset 4 is 0x4B42ABCD.
+// kbmagic), a plain driver, is built by `kbridge lab build --coverage` (tools/wine.sh:
+// instrumented with -fsanitize-coverage=trace-pc,trace-cmp, the kit's coverage runtime
+// driver/kit/kbcov.c linked in and started by its entry point), and crashes only for a
+// 12-byte input whose 32-bit field at offset 4 is 0x4B42ABCD.
 import assert from "node:assert/strict";
 import { installDriver, queryDriver, startDriver, stopDriver } from "../../mod.ts";
 import { ctlCode } from "../../src/core/ctl_code.ts";
@@ -23,7 +24,7 @@ const BUDGET = 3000;
 function sysPath(): string {
   const build = Deno.env.get("KB_BUILD");
   assert.ok(build, "KB_BUILD is set by tools/env.sh");
-  return `Z:${build.replaceAll("/", "\\")}\\fixture\\kbmagic.sys`;
+  return `Z:${build.replaceAll("/", "\\")}\\lab\\drivers\\kbmagic.sys`;
 }
 
 async function loadMagic(): Promise<void> {
