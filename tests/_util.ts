@@ -30,6 +30,22 @@ export async function runCli(
   return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
 }
 
+/**
+ * `kbridge lab …` with the Linux Deno in the harness's lab (`$KB_BUILD`), from
+ * the repository's root (scripts are given relative to it), as a user runs it.
+ */
+export async function runLab(
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, "lab", "--dir", Deno.env.get("KB_BUILD") ?? "", ...args],
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    stdin: "null",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
+  return { code, out: decode(stdout), err: decode(stderr) };
+}
+
 /** The messages a Worker posts, taken in order: each call resolves with the next one. */
 export function workerReplies<T>(worker: Worker): () => Promise<T> {
   const replies: T[] = [];

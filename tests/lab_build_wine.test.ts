@@ -10,30 +10,20 @@
 //   request alone does not.
 // Run by tools/test.sh in the harness's lab (KB_BUILD). The drivers are unloaded at the end.
 import assert from "node:assert/strict";
+import { runLab } from "./_util.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const LAB = Deno.env.get("KB_BUILD") ?? "";
 const DRIVERS = `${LAB}/lab/drivers`;
 
-/** `kbridge lab …` with the Linux Deno. */
-async function lab(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli.ts`, "lab", "--dir", LAB, ...args],
-    cwd: ROOT,
-    stdin: "null",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
-  return { code, out: decode(stdout), err: decode(stderr) };
-}
-
 /** `kbridge …` with the Windows Deno under Wine (`kbridge lab run cli.ts …`). */
 function windowsCli(...args: string[]) {
-  return lab("run", "cli.ts", ...args);
+  return runLab("run", "cli.ts", ...args);
 }
 
 /** Builds `source` as service `name`, then loads it fresh (unloaded first if it ran). */
 async function buildAndLoad(source: string, name: string, coverage: boolean): Promise<void> {
-  const build = await lab(
+  const build = await runLab(
     "build",
     ...(coverage ? ["--coverage"] : []),
     "--name",
@@ -41,8 +31,8 @@ async function buildAndLoad(source: string, name: string, coverage: boolean): Pr
     `${ROOT}tests/fixture/${source}`,
   );
   assert.equal(build.code, 0, build.out + build.err);
-  await lab("unload", name);
-  const load = await lab("load", `${DRIVERS}/${name}.sys`);
+  await runLab("unload", name);
+  const load = await runLab("load", `${DRIVERS}/${name}.sys`);
   assert.equal(load.code, 0, load.out + load.err);
 }
 
@@ -87,7 +77,7 @@ Deno.test("kbridge lab build --coverage, lab load, kbridge fuzz --coverage: the 
     assert.equal(replay.code, 1, replay.out + replay.err);
     assert.match(replay.out, /still fails: crash .*; restarted kbmagiccov/);
   } finally {
-    await lab("unload", "kbmagiccov");
+    await runLab("unload", "kbmagiccov");
     await Deno.remove(out, { recursive: true });
   }
 });
@@ -120,7 +110,7 @@ Deno.test("kbridge fuzz --coverage against a build without coverage: one clear l
     );
     assert.ok(seconds < 30, `${seconds.toFixed(1)} s: no fuzzing happened`);
   } finally {
-    await lab("unload", "kbmagicplain");
+    await runLab("unload", "kbmagicplain");
   }
 });
 
@@ -165,23 +155,23 @@ Deno.test("a state-dependent crash: found, its reproducer holds the one SELECT i
     assert.deepEqual(saved.sequence, crash.sequence, "the file holds the same sequence");
 
     // A freshly loaded driver: the sequence, then READ, crashes it again.
-    await lab("unload", "kbstate");
-    assert.equal((await lab("load", `${DRIVERS}/kbstate.sys`)).code, 0);
+    await runLab("unload", "kbstate");
+    assert.equal((await runLab("load", `${DRIVERS}/kbstate.sys`)).code, 0);
     const replay = await windowsCli("fuzz", "--replay", reproducer);
     assert.equal(replay.code, 1, replay.out + replay.err);
     assert.match(replay.out, /still fails: crash/);
     assert.match(replay.err, /kbstate\.sys.* died: .* in StateReadSlot \(stateful\.c:\d+\)/);
 
     // The request alone, on a fresh driver, does not crash it: the state is what matters.
-    await lab("unload", "kbstate");
-    assert.equal((await lab("load", `${DRIVERS}/kbstate.sys`)).code, 0);
+    await runLab("unload", "kbstate");
+    assert.equal((await runLab("load", `${DRIVERS}/kbstate.sys`)).code, 0);
     const alone = `${out}/alone.json`;
     await Deno.writeTextFile(alone, JSON.stringify({ ...saved, sequence: undefined }));
     const single = await windowsCli("fuzz", "--replay", alone);
     assert.equal(single.code, 0, single.out + single.err);
     assert.match(single.out, /does not reproduce/);
   } finally {
-    await lab("unload", "kbstate");
+    await runLab("unload", "kbstate");
     await Deno.remove(out, { recursive: true });
   }
 });

@@ -9,21 +9,11 @@
 // Run by tools/test.sh in the harness's lab (KB_BUILD); it restarts the prefix's
 // wineserver, after which the harness loads the reference driver again.
 import assert from "node:assert/strict";
+import { runLab } from "./_util.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const LAB = Deno.env.get("KB_BUILD") ?? "";
 const FIXTURES = `${LAB}/fixture`;
-
-/** `kbridge lab …` with the Linux Deno, as a user runs it. */
-async function lab(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli.ts`, "lab", "--dir", LAB, ...args],
-    cwd: ROOT,
-    stdin: "null",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code, out: decode(stdout), err: decode(stderr) };
-}
 
 /** The line of a planted crash in the fixture's source: the first line holding `statement` after `marker`. */
 async function plantedLine(marker: string, statement: string): Promise<number> {
@@ -48,27 +38,27 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     async () => {
       // A failed earlier run may have left the stub variant loaded (its unload calls a stub).
       for (const leftover of ["kbwdmstub", "kbwdmentry", "kbwdmbreak"]) {
-        await lab("unload", leftover);
+        await runLab("unload", leftover);
       }
-      const restart = await lab("restart");
+      const restart = await runLab("restart");
       assert.equal(restart.code, 0, restart.out + restart.err);
     },
   );
 
   await t.step("status: the lab is set up and its wineserver runs", async () => {
-    const status = await lab("status");
+    const status = await runLab("status");
     assert.equal(status.code, 0, status.out + status.err);
     assert.match(status.out, /running persistent wineserver, pid \d+/);
   });
 
   await t.step("check: no stub, no missing import", async () => {
-    const check = await lab("check", sys);
+    const check = await runLab("check", sys);
     assert.equal(check.code, 0, check.out + check.err);
     assert.match(check.out, /0 stub, 0 missing/);
   });
 
   await t.step("the stub-importing variant: flagged by check, refused by load", async () => {
-    const check = await lab("check", `${FIXTURES}/kbwdmstub.sys`, "--json");
+    const check = await runLab("check", `${FIXTURES}/kbwdmstub.sys`, "--json");
     assert.equal(check.code, 1);
     const report = JSON.parse(check.out);
     assert.ok(
@@ -76,14 +66,14 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
         i.name === "IoCsqInsertIrp" && i.status === "stub"
       ),
     );
-    const load = await lab("load", `${FIXTURES}/kbwdmstub.sys`, "--name", "kbwdmstub");
+    const load = await runLab("load", `${FIXTURES}/kbwdmstub.sys`, "--name", "kbwdmstub");
     assert.equal(load.code, 1);
     assert.match(load.err, /kbwdmstub not loaded: it imports Wine stubs .*IoCsqInsertIrp/);
     assert.equal(load.err.trim().split("\n").length, 1, load.err);
   });
 
   await t.step("a crash inside DriverEntry: load fails with the function and line", async () => {
-    const load = await lab("load", `${FIXTURES}/kbwdmentry.sys`, "--name", "kbwdmentry");
+    const load = await runLab("load", `${FIXTURES}/kbwdmentry.sys`, "--name", "kbwdmentry");
     assert.equal(load.code, 1);
     const line = await plantedLine("THE PLANTED DriverEntry CRASH", "RegistryPath->Length");
     assert.match(
@@ -95,20 +85,20 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
       ),
     );
     assert.equal(load.err.trim().split("\n").length, 1, load.err);
-    const unload = await lab("unload", "kbwdmentry");
+    const unload = await runLab("unload", "kbwdmentry");
     assert.equal(unload.code, 0, unload.out + unload.err);
   });
 
   await t.step(
     "a breakpoint kept in DriverEntry (KBPORT_KEEP_BREAKPOINTS) is named as one",
     async () => {
-      const load = await lab("load", `${FIXTURES}/kbwdmbreak.sys`, "--name", "kbwdmbreak");
+      const load = await runLab("load", `${FIXTURES}/kbwdmbreak.sys`, "--name", "kbwdmbreak");
       assert.equal(load.code, 1);
       assert.match(
         load.err,
         /died: Unhandled exception 0x80000003 .*\(STATUS_BREAKPOINT: a breakpoint such as DbgBreakPoint\(\) and no debugger to take it\).*\(in DriverEntry;/,
       );
-      const unload = await lab("unload", "kbwdmbreak");
+      const unload = await runLab("unload", "kbwdmbreak");
       assert.equal(unload.code, 0, unload.out + unload.err);
     },
   );
@@ -117,22 +107,22 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     "--force loads the stub variant; its stub calls are reported, in DriverUnload and in a request",
     async () => {
       // kbwdm (loaded again by the restart when an earlier run left it) owns the same device name.
-      const free = await lab("unload", "kbwdm");
+      const free = await runLab("unload", "kbwdm");
       assert.equal(free.code, 0, free.out + free.err);
       const stubSys = `${FIXTURES}/kbwdmstub.sys`;
-      const load = await lab("load", stubSys, "--name", "kbwdmstub", "--force");
+      const load = await runLab("load", stubSys, "--name", "kbwdmstub", "--force");
       assert.equal(load.code, 0, load.out + load.err);
       // Loaded again over the running instance: that one's DriverUnload calls a stub.
-      const again = await lab("load", stubSys, "--name", "kbwdmstub", "--force");
+      const again = await runLab("load", stubSys, "--name", "kbwdmstub", "--force");
       assert.equal(again.code, 1);
       assert.match(
         again.err,
         /died: the driver called ntoskrnl\.exe!IoCsqRemoveNextIrp, a Wine stub .*\(while the running instance stopped, in its DriverUnload;/,
       );
       // The dead host's \DosDevices\KbWdm link stays until the wineserver restarts.
-      const restart = await lab("restart");
+      const restart = await runLab("restart");
       assert.equal(restart.code, 0, restart.out + restart.err);
-      const call = await lab("run", "tests/lab/kbwdm_stub_call.ts");
+      const call = await runLab("run", "tests/lab/kbwdm_stub_call.ts");
       assert.equal(call.code, 1, "a run during which a driver host died fails");
       assert.match(call.out, /QUEUE failed: .*STATUS_FILE_DELETED/);
       assert.match(
@@ -144,25 +134,25 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
         /RaiseException|kernelbase/,
         "Wine's stub site is not the driver's",
       );
-      const unload = await lab("unload", "kbwdmstub");
+      const unload = await runLab("unload", "kbwdmstub");
       assert.equal(unload.code, 0, unload.out + unload.err);
-      const clean = await lab("restart");
+      const clean = await runLab("restart");
       assert.equal(clean.code, 0, clean.out + clean.err);
     },
   );
 
   await t.step("load, then a script talks to the driver", async () => {
-    const load = await lab("load", sys, "--name", "kbwdm");
+    const load = await runLab("load", sys, "--name", "kbwdm");
     assert.equal(load.code, 0, load.out + load.err);
-    const run = await lab("run", "tests/lab/kbwdm_client.ts", "kbridge");
+    const run = await runLab("run", "tests/lab/kbwdm_client.ts", "kbridge");
     assert.equal(run.code, 0, run.out + run.err);
     assert.match(run.out, /magic 0x4d53424b reversed egdirbk/);
   });
 
   await t.step("two runs at once: each prints its own output (a log slot each)", async () => {
     const [one, two] = await Promise.all([
-      lab("run", "tests/lab/kbwdm_client.ts", "first"),
-      lab("run", "tests/lab/kbwdm_client.ts", "second"),
+      runLab("run", "tests/lab/kbwdm_client.ts", "first"),
+      runLab("run", "tests/lab/kbwdm_client.ts", "second"),
     ]);
     assert.equal(one.code + two.code, 0, one.out + one.err + two.out + two.err);
     assert.equal(one.out.trim(), "magic 0x4d53424b reversed tsrif");
@@ -170,7 +160,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   });
 
   await t.step("test: deno.exe test under Wine, summary line", async () => {
-    const test = await lab("test", "tests/lab/kbwdm_wine.ts");
+    const test = await runLab("test", "tests/lab/kbwdm_wine.ts");
     assert.equal(test.code, 0, test.out + test.err);
     assert.match(test.out, /\n3 passed, 0 failed\n$/);
   });
@@ -178,7 +168,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   await t.step(
     "the planted crash: a report names the driver, Wine's exception, the function and line",
     async () => {
-      const crash = await lab("run", "tests/lab/kbwdm_crash.ts");
+      const crash = await runLab("run", "tests/lab/kbwdm_crash.ts");
       assert.match(
         crash.out,
         /LOG failed: .*ERROR_ACCESS_DENIED \(5\), NTSTATUS STATUS_FILE_DELETED \(0xC0000123\) - under Wine: the driver's host process died/,
@@ -198,17 +188,17 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   await t.step(
     "load again fails on the stale \\DosDevices link and says how to recover",
     async () => {
-      const load = await lab("load", sys, "--name", "kbwdm");
+      const load = await runLab("load", sys, "--name", "kbwdm");
       assert.equal(load.code, 1);
       assert.match(load.err, /ERROR_INVALID_HANDLE \(6\).*kbridge lab restart/);
     },
   );
 
   await t.step("restart: a new wineserver, the driver loaded again and working", async () => {
-    const restart = await lab("restart");
+    const restart = await runLab("restart");
     assert.equal(restart.code, 0, restart.out + restart.err);
     assert.match(restart.out, /restarted the wineserver \(pid \d+\); loaded .*kbwdm.* again/);
-    const run = await lab("run", "tests/lab/kbwdm_client.ts", "again");
+    const run = await runLab("run", "tests/lab/kbwdm_client.ts", "again");
     assert.equal(run.code, 0, run.out + run.err);
     assert.match(run.out, /reversed niaga/);
   });
@@ -217,10 +207,10 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
 Deno.test("kbridge fuzz --service under Wine survives crashes of a driver that keeps its stale link", async () => {
   assert.ok(LAB, "KB_BUILD is not set: run this test through tools/test.sh (deno task test)");
   const out = await Deno.makeTempDir({ prefix: "kblab-fuzz-" });
-  const load = await lab("load", `${FIXTURES}/kbwdm.sys`, "--name", "kbwdm");
+  const load = await runLab("load", `${FIXTURES}/kbwdm.sys`, "--name", "kbwdm");
   assert.equal(load.code, 0, load.out + load.err);
   const codes = "0x9C402400,0x9C402407,0x9C40240A,0x9C40240C";
-  const fuzz = await lab(
+  const fuzz = await runLab(
     "run",
     "cli.ts",
     "fuzz",
