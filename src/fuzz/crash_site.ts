@@ -10,6 +10,7 @@
  * @module
  */
 import { parseWineCrashes } from "../lab/crash.ts";
+import { readFrom } from "../lab/run.ts";
 import type { FaultSite } from "./engine.ts";
 import { findDriverHost, type HostModule } from "./ranges.ts";
 
@@ -103,26 +104,6 @@ export class WineCrashSite implements FaultSite {
 
   /** The crash lines written since the driver last started. */
   async #crashLines(): Promise<ReturnType<typeof parseWineCrashes>> {
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(this.#log);
-    } catch {
-      return [];
-    }
-    try {
-      const size = (await file.stat()).size;
-      if (size <= this.#offset) return [];
-      await file.seek(this.#offset, Deno.SeekMode.Start);
-      const bytes = new Uint8Array(size - this.#offset);
-      let read = 0;
-      while (read < bytes.length) {
-        const n = await file.read(bytes.subarray(read));
-        if (n === null) break;
-        read += n;
-      }
-      return parseWineCrashes(new TextDecoder().decode(bytes.subarray(0, read)));
-    } finally {
-      file.close();
-    }
+    return parseWineCrashes(await readFrom(this.#log, this.#offset));
   }
 }

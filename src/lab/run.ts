@@ -67,11 +67,27 @@ async function fileSize(path: string): Promise<number> {
  * ```
  */
 export async function readFrom(path: string, offset: number): Promise<string> {
+  let file: Deno.FsFile;
   try {
-    const bytes = await Deno.readFile(path);
-    return new TextDecoder().decode(bytes.subarray(Math.min(offset, bytes.length)));
+    file = await Deno.open(path);
   } catch {
     return "";
+  }
+  try {
+    // Only the part after `offset`: a lab's Wine log grows over its life.
+    const size = (await file.stat()).size;
+    if (size <= offset) return "";
+    await file.seek(offset, Deno.SeekMode.Start);
+    const bytes = new Uint8Array(size - offset);
+    let read = 0;
+    while (read < bytes.length) {
+      const n = await file.read(bytes.subarray(read));
+      if (n === null) break;
+      read += n;
+    }
+    return new TextDecoder().decode(bytes.subarray(0, read));
+  } finally {
+    file.close();
   }
 }
 
