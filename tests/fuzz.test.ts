@@ -314,6 +314,33 @@ Deno.test("pointers: a pointer in a small structure is flagged; echoes, stored v
   }]);
 });
 
+Deno.test("pointers: a 64 KiB output of heap-range words against 64 KiB inputs, each value held or not at any offset", () => {
+  // An XOR transform with a heap address: every output word is in the driver's range.
+  const heap = [{ start: 0x2_bf50_0000n, end: 0x2_bf60_0000n, label: "private" }];
+  const output = new Uint8Array(64 << 10);
+  const view = new DataView(output.buffer);
+  for (let offset = 0; offset < output.length; offset += 8) {
+    view.setBigUint64(offset, 0x2_bf50_0008n + BigInt(offset) * 3n, true);
+  }
+  const held = new Set([8, 4096, 65528].map((offset) => view.getBigUint64(offset, true)));
+  // Three outputs' words held at odd offsets of large inputs, and a near miss: the same low
+  // 32 bits under another high word is no match.
+  const inputs = [new Prng(3).bytes(64 << 10), new Prng(4).bytes(64 << 10)];
+  const put = (input: Uint8Array, at: number, value: bigint) =>
+    new DataView(input.buffer).setBigUint64(at, value, true);
+  const [first, second, third] = [...held];
+  put(inputs[0], 1, first);
+  put(inputs[0], 40_001, second);
+  put(inputs[1], (64 << 10) - 8, third);
+  put(inputs[1], 777, view.getBigUint64(16, true) + (1n << 32n));
+  const candidates = pointerValues(output, heap, []);
+  assert.equal(candidates.length, output.length / 8 - 1, "all but the multiple of 0x10000");
+  const leaks = pointerValues(output, heap, inputs);
+  assert.equal(leaks.length, candidates.length - 3);
+  assert.ok(leaks.every((hit) => !held.has(hit.value)));
+  assert.ok(leaks.some((hit) => hit.offset === 16));
+});
+
 Deno.test("stale bytes: pre-fill and stale memory inside the returned length; counters are not", () => {
   const a = fillCanary(new Uint8Array(64));
   const b = fillCanary(new Uint8Array(64), INVERSE_CANARY);
