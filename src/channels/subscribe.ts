@@ -71,12 +71,12 @@ export interface SubscribeOptions {
   /** Inverted channel: IOCTLs kept pending (default 8, 1..256). */
   pending?: number;
   /**
-   * Ring channels (section, classic): how long (ms, default 2) the event loop
+   * Ring channels (section, classic): how long (ms, default 4) the event loop
    * keeps polling the ring after messages came close together, before it
    * sleeps on the event. Polling catches the next message without the cost of
-   * a wake-up from another thread; it adapts to the gap between messages (twice
-   * the last gap, none once a gap exceeded this) and yields to other work
-   * between checks. 0 turns it off: the lowest CPU use, the slowest wake-ups.
+   * a wake-up from another thread; it adapts to the gap between messages (four
+   * times the smoothed gap, none once it exceeds this) and yields to other
+   * work every 0.5 ms. 0 turns it off: the lowest CPU use, the slowest wake-ups.
    */
   pollMs?: number;
 }
