@@ -48,9 +48,9 @@ export const kernel32Symbols = {
     result: "i32",
     nonblocking: true,
   },
-  PostQueuedCompletionStatus: {
-    // HANDLE port, DWORD bytes, ULONG_PTR key, LPOVERLAPPED
-    parameters: ["pointer", "u32", "usize", "pointer"],
+  SetFileCompletionNotificationModes: {
+    // HANDLE file, UCHAR flags
+    parameters: ["pointer", "u8"],
     result: "i32",
   },
   CreateEventW: {

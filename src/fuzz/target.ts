@@ -78,9 +78,8 @@ export interface FuzzTarget {
   /**
    * How long requests that hung have stayed in the driver since (ms, summed
    * over them, the ones still held counted up to now), when the target
-   * knows. Such a request still costs the run: the driver holds its buffers
-   * and, in this library, the process's completion port keeps a wait
-   * outstanding, so every other request's completion takes a thread hop.
+   * knows. Such a request still costs the run: the driver holds it and its
+   * buffers, and whatever it blocks in the driver waits too.
    */
   readonly lingeringMs?: number;
   /** Whether the driver still answers (opens the device again when it can). */
@@ -247,8 +246,8 @@ export class DeviceTarget implements FuzzTarget {
       if (error instanceof Win32Error) return errorOutcome(error);
       throw error;
     }
-    // Most requests complete at once, their completion taken before ioctlAsync returns: those
-    // are answered without any timer. The others get one timer: the cancel at `timeoutMs`,
+    // Most requests complete at once and settle from the call itself (no packet on the
+    // port): those are answered without any timer. The others get one timer: the cancel at `timeoutMs`,
     // then the hang limit.
     const cancel = new AbortController();
     let settled: CallOutcome | undefined;

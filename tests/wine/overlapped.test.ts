@@ -17,6 +17,7 @@ import {
   Protocol,
   ReleaseRequest,
 } from "../../src/reference/mod.ts";
+import { completionPort } from "../../src/io/overlapped.ts";
 import { openKbridge, readStats } from "./_driver.ts";
 
 /** Threads this process may add for any number of requests in flight: the completion port's waiter. */
@@ -219,6 +220,25 @@ Deno.test("a warning status (STATUS_BUFFER_OVERFLOW) delivers the driver's bytes
     (e: unknown) => e instanceof Win32Error && !(e instanceof WarningStatusError) && e.code === 87,
   );
   assert.equal(device.pendingCount, 0);
+});
+
+Deno.test("a request completed at once (a success or a warning) settles from the call, with no packet on the port", async () => {
+  await using device = openKbridge();
+  const port = completionPort();
+  const echoed = pattern(7, 48);
+  const echo = device.ioctlAsync(IOCTL.ECHO, echoed, 64);
+  assert.equal(port.inFlight, 0, "nothing left for the port to deliver");
+  assert.deepEqual(await echo, echoed);
+  const overflow = device.ioctlAsync(IOCTL.OVERFLOW, fill(3), 16);
+  assert.equal(port.inFlight, 0);
+  await assert.rejects(overflow, (e: unknown) => isOverflowOf(e, 3, 16));
+  // A pended request still completes through the port, and nothing stray came before it.
+  const pended = device.ioctlAsync(IOCTL.PEND, pend(41), PendResult.size);
+  assert.equal(port.inFlight, 1);
+  await untilPended(device, 1);
+  device.ioctl(IOCTL.RELEASE, release(41), 4);
+  assert.deepEqual(PendResult.decode(await pended), { tag: 41, how: Protocol.PEND_RELEASED });
+  assert.equal(port.inFlight, 0);
 });
 
 Deno.test("1,000 overflow, echo and pended requests in flight: each settles with its own result", async () => {
