@@ -1341,7 +1341,7 @@ const markdown = [
   "How to read it:",
   "",
   "- ECHO completes inside the driver's dispatch routine, so an overlapped DeviceIoControl " +
-  "returns TRUE at once (its completion packet still goes to the port): ECHO kept N deep is " +
+  "returns TRUE at once (and, the handle skipping the port for such a request, brings no completion packet): ECHO kept N deep is " +
   "never more than one request in flight. PEND requests really pend: N are issued, one RELEASE " +
   "(from a second, synchronous handle) completes them all, their completions are collected, " +
   "again.",
@@ -1362,6 +1362,14 @@ const markdown = [
   `- Ring streaming detail (medians): ${streamingDetail}.`,
   "",
   `- Latency section: ${latencyCpu}.`,
+  "",
+  "### Changes of 2026-12-02 (second session), AMD EPYC, 2 CPUs: before / after, same machine",
+  "",
+  "- Won: the poll checks in 0.5 ms slices between macrotasks (`SwitchToThread` before each check) instead of a macrotask per check, and its window is 4x the smoothed gap up to 4 ms instead of 2x up to 2 ms. Under Wine an event-loop turn now and then stalls for 0.4-0.8 ms: with a turn per check 6 % of a 1 kHz stream's messages came that late; and the stream's jitter ended a 2x / 2 ms window about once in a hundred messages, so its p99 was a sleeping consumer's. Section latency, `--only` runs of 5 rounds: p50 0.80 -> 0.27, p99 2.72 -> 0.54 (3,000 messages a round from now on: a p99 over 900 samples moved 2-4x between rounds).",
+  "- Won: after settling completions the port looks again after a macrotask, not after one microtask: the look (a wineserver round trip) ran amid the consumers' promise chains, and the inverted consumer saw its message ~70 µs after the completion was taken. Inverted p50 1.67 -> 1.31 with the slices.",
+  "- Won: overlapped handles skip the port for requests completed at once (`FILE_SKIP_COMPLETION_PORT_ON_SUCCESS`; Wine's rule in server/async.c, as Windows': no packet for a request completed at once, warnings included). Raw FFI, ECHO 64 B: 199 µs per request with its packet, 157 without, sync handle 172. Fuzzer on the reference driver 2.0-2.3 -> 2.7 k/s in-process; the bench row 0.53 -> 0.62.",
+  "- Found: the known-hang fuzz run was slow because of the pointer oracle, not the port: its test of whether an input held a value scanned every input once per candidate value, seconds per 64 KiB XOR output; with one pass over the inputs the known-hang test went from 146 vs 801 to 1,732 vs 1,819 requests/s.",
+  "- Lost or no change: waking the port's outstanding wait with a posted packet when a request is issued while one is held (A/B with a held request: no difference); a macrotask per check on the port instead of slices (PEND 64 0.77 / 0.76 vs 0.88 / 0.70, inverted p50 1.22 / 1.13 vs 1.27 / 0.97: within the noise, so one poll for both). Not met on this machine today: PEND 64 (0.76; per burst Deno spends 8.8 ms issuing 64 PENDs, 138 µs per DeviceIoControl, 3.6 ms in the RELEASE and 2.3 ms collecting), `readInto` 64 B (0.39; the C reader ran at 46 M msg/s today against 68 M yesterday on the same type of machine), sync ECHO 64 B 1.24 (the overlapped-handle variant 1.05).",
   "",
   "### Wake-ups and copies: what won, what lost (2026-12-02, AMD EPYC, 2 loaded CPUs)",
   "",
