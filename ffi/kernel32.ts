@@ -48,6 +48,11 @@ export const kernel32Symbols = {
     result: "i32",
     nonblocking: true,
   },
+  PostQueuedCompletionStatus: {
+    // HANDLE port, DWORD bytes, ULONG_PTR key, LPOVERLAPPED
+    parameters: ["pointer", "u32", "usize", "pointer"],
+    result: "i32",
+  },
   SetFileCompletionNotificationModes: {
     // HANDLE file, UCHAR flags
     parameters: ["pointer", "u8"],

@@ -140,6 +140,21 @@ export class CompletionPort {
   readonly #operations = new Map<bigint, Operation>();
   /** Handles (by value) whose requests completed at once bring no packet. */
   readonly #skipping = new Set<bigint>();
+  /**
+   * Requests that completed at once while others were in flight, settled
+   * only after a look at the port that began after them found it drained:
+   * packets queued before such a request completed settle first, so one
+   * code's completions keep their order (an inverted call's re-issued
+   * request, completed at once with the driver's next message, must not
+   * overtake the completions still in the port).
+   */
+  readonly #completedAtOnce: { look: number; settle: () => void }[] = [];
+  /** Looks at the port taken on this thread, and the last one that drained it. */
+  #looks = 0;
+  #drainedLook = 0;
+  /** Whether a nonblocking wait on the port is outstanding, and whether a wake-up was posted to it. */
+  #sleeping = false;
+  #wakePosted = false;
   /** Requests the kernel may still complete after the port failed: kept alive for good. */
   readonly #abandoned: Operation[] = [];
   readonly #entries = new Uint8Array(ENTRY_SIZE * BATCH);
@@ -248,9 +263,18 @@ export class CompletionPort {
       if (this.#skipping.has(pointerValue(handle))) {
         // InternalHigh holds the byte count (lpBytesReturned is not passed with an OVERLAPPED).
         const bytes = Number(new DataView(overlapped.buffer).getBigUint64(8, true));
-        return warning
-          ? Promise.reject(warningError(args, status, bytes))
-          : Promise.resolve(args.output.subarray(0, bytes));
+        if (this.#operations.size === 0) {
+          return warning
+            ? Promise.reject(warningError(args, status, bytes))
+            : Promise.resolve(args.output.subarray(0, bytes));
+        }
+        this.#completedAtOnce.push({
+          look: this.#looks,
+          settle: () => operation.settle(warning ? status : 0, bytes),
+        });
+        this.#schedulePoll();
+        this.#wake();
+        return promise;
       }
     }
     this.#operations.set(key, operation);
@@ -260,6 +284,18 @@ export class CompletionPort {
     }
     this.#schedulePoll();
     return promise;
+  }
+
+  /**
+   * Ends an outstanding nonblocking wait with a packet of no request, queued
+   * after every packet before it, so that a request held in
+   * {@linkcode CompletionPort.#completedAtOnce} does not wait for the next
+   * real completion.
+   */
+  #wake(): void {
+    if (!this.#sleeping || this.#wakePosted) return;
+    this.#wakePosted = true;
+    kernel32("PostQueuedCompletionStatus").PostQueuedCompletionStatus(this.#port, 0, 0n, null);
   }
 
   /**
@@ -387,35 +423,40 @@ export class CompletionPort {
     /** One look without waiting: true when entries were taken or the port failed. */
     let failure: Error | undefined;
     const takeReady = () => {
+      this.#looks++;
       if (k32.GetQueuedCompletionStatusEx(port, this.#entries, BATCH, this.#removed, 0, 0)) {
+        if (this.#removed[0] < BATCH) this.#drainedLook = this.#looks;
         return true;
       }
+      this.#drainedLook = this.#looks;
       const code = k32.GetLastError();
       if (code !== WAIT_TIMEOUT) failure = new Win32Error({ code, call });
       this.#removed[0] = 0;
       return failure !== undefined;
     };
     try {
-      while (this.#operations.size > 0) {
-        if (!takeReady()) {
+      const atOnce = this.#completedAtOnce;
+      while (this.#operations.size > 0 || atOnce.length > 0) {
+        if (!takeReady() && atOnce.length === 0) {
           const taken = await this.#spin.poll(
-            () => this.#operations.size === 0 || takeReady(),
+            () => this.#operations.size === 0 || takeReady() || atOnce.length > 0,
             Infinity,
           );
-          if (!taken) {
-            if (
-              await k32.GetQueuedCompletionStatusExAsync(
-                port,
-                this.#entries,
-                BATCH,
-                this.#removed,
-                INFINITE,
-                0,
-              ) === 0
-            ) {
-              // It failed on a worker thread, which keeps its error code.
-              failure = new NonblockingCallError(call, "FALSE");
-            }
+          if (!taken && atOnce.length === 0) {
+            this.#sleeping = true;
+            const ok = await k32.GetQueuedCompletionStatusExAsync(
+              port,
+              this.#entries,
+              BATCH,
+              this.#removed,
+              INFINITE,
+              0,
+            ).finally(() => {
+              this.#sleeping = false;
+              this.#wakePosted = false;
+            });
+            // It failed on a worker thread, which keeps its error code.
+            if (ok === 0) failure = new NonblockingCallError(call, "FALSE");
           }
         }
         if (failure !== undefined) {
@@ -426,6 +467,8 @@ export class CompletionPort {
             this.#abandoned.push(operation);
           }
           this.#operations.clear();
+          // These completed: the kernel is done with them.
+          for (const { settle } of atOnce.splice(0)) settle();
           return;
         }
         if (this.#removed[0] > 0) this.#spin.arrived();
@@ -440,11 +483,14 @@ export class CompletionPort {
             view.getUint32(base + 24, true),
           );
         }
+        const settledAtOnce = atOnce.length;
+        while (atOnce.length > 0 && atOnce[0].look < this.#drainedLook) atOnce.shift()!.settle();
+        const settled = this.#removed[0] > 0 || atOnce.length < settledAtOnce;
         // Let the settled requests' continuations run to their end (consumers woken, next
         // requests issued) before the next look, a system call (a wineserver round trip under
         // Wine): one microtask let the look run amid their promise chains, and the inverted
         // channel's consumer saw its message ~70 µs after the completion was taken.
-        if (this.#removed[0] > 0) await nextMacrotask();
+        if (settled) await nextMacrotask();
       }
     } finally {
       this.#polling = false;
