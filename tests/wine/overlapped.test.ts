@@ -241,6 +241,31 @@ Deno.test("a request completed at once (a success or a warning) settles from the
   assert.equal(port.inFlight, 0);
 });
 
+Deno.test("a request completed at once neither overtakes a completion in the port nor waits behind a held request", async () => {
+  await using device = openKbridge();
+  const settled: string[] = [];
+  // In one turn of the event loop: the synchronous RELEASE queues the PEND's completion in
+  // the port, then the ECHO completes at once.
+  const pended = device.ioctlAsync(IOCTL.PEND, pend(51), PendResult.size)
+    .then(() => settled.push("PEND"));
+  await untilPended(device, 1);
+  device.ioctl(IOCTL.RELEASE, release(51), 4);
+  const echoed = device.ioctlAsync(IOCTL.ECHO, pattern(5, 8), 8).then(() => settled.push("ECHO"));
+  await Promise.all([pended, echoed]);
+  assert.deepEqual(settled, ["PEND", "ECHO"]);
+  // A request held by the driver keeps a nonblocking wait on the port outstanding once the
+  // poll has stopped: a request completed at once meanwhile still settles without waiting
+  // for the held one.
+  const held = device.ioctlAsync(IOCTL.PEND, pend(52), PendResult.size);
+  await untilPended(device, 1);
+  await delay(50);
+  const echo = device.ioctlAsync(IOCTL.ECHO, pattern(6, 8), 8);
+  const late = Symbol("late");
+  assert.deepEqual(await Promise.race([echo, delay(2000).then(() => late)]), pattern(6, 8));
+  device.ioctl(IOCTL.RELEASE, release(52), 4);
+  assert.equal(PendResult.decode(await held).tag, 52);
+});
+
 Deno.test("1,000 overflow, echo and pended requests in flight: each settles with its own result", async () => {
   await using device = openKbridge();
   const count = 1000;
