@@ -247,8 +247,8 @@ export class DeviceTarget implements FuzzTarget {
       throw error;
     }
     // Most requests complete at once and settle from the call itself (no packet on the
-    // port): those are answered without any timer. The others get one timer: the cancel at `timeoutMs`,
-    // then the hang limit.
+    // port): those are answered without any timer. The others get one timer: the cancel at
+    // `timeoutMs`, then the hang limit.
     const cancel = new AbortController();
     let settled: CallOutcome | undefined;
     const request = device.ioctlAsync(code, input, output, { signal: cancel.signal }).then(

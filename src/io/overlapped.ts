@@ -8,7 +8,7 @@
  * request, a sync handle's cost). While requests
  * are in flight, the port is looked at without waiting once the issuing code
  * has run; while completions come close together it is polled (timeout 0)
- * between macrotasks for a short adaptive window (src/io/adaptive_spin.ts);
+ * for a short adaptive window (src/io/adaptive_spin.ts);
  * otherwise one `nonblocking` `GetQueuedCompletionStatusEx` call waits on it
  * (one worker thread for any number of requests). Each look dispatches up to
  * {@linkcode BATCH} completions. When nothing is in flight no call is pending,
@@ -263,17 +263,14 @@ export class CompletionPort {
       if (this.#skipping.has(pointerValue(handle))) {
         // InternalHigh holds the byte count (lpBytesReturned is not passed with an OVERLAPPED).
         const bytes = Number(new DataView(overlapped.buffer).getBigUint64(8, true));
+        const settle = () => operation.settle(warning ? status : 0, bytes);
         if (this.#operations.size === 0) {
-          return warning
-            ? Promise.reject(warningError(args, status, bytes))
-            : Promise.resolve(args.output.subarray(0, bytes));
+          settle();
+        } else {
+          this.#completedAtOnce.push({ look: this.#looks, settle });
+          this.#schedulePoll();
+          this.#wake();
         }
-        this.#completedAtOnce.push({
-          look: this.#looks,
-          settle: () => operation.settle(warning ? status : 0, bytes),
-        });
-        this.#schedulePoll();
-        this.#wake();
         return promise;
       }
     }
@@ -471,26 +468,30 @@ export class CompletionPort {
           for (const { settle } of atOnce.splice(0)) settle();
           return;
         }
-        if (this.#removed[0] > 0) this.#spin.arrived();
+        let settled = 0;
         for (let i = 0; i < this.#removed[0]; i++) {
           const base = i * ENTRY_SIZE;
           const key = view.getBigUint64(base + 8, true);
           const operation = this.#operations.get(key);
+          // A wake-up packet (no OVERLAPPED) settles nothing.
           if (!operation) continue;
           this.#operations.delete(key);
           operation.settle(
             Number(view.getBigUint64(base + 16, true) & 0xffff_ffffn),
             view.getUint32(base + 24, true),
           );
+          settled++;
         }
-        const settledAtOnce = atOnce.length;
-        while (atOnce.length > 0 && atOnce[0].look < this.#drainedLook) atOnce.shift()!.settle();
-        const settled = this.#removed[0] > 0 || atOnce.length < settledAtOnce;
+        if (settled > 0) this.#spin.arrived();
+        while (atOnce.length > 0 && atOnce[0].look < this.#drainedLook) {
+          atOnce.shift()!.settle();
+          settled++;
+        }
         // Let the settled requests' continuations run to their end (consumers woken, next
         // requests issued) before the next look, a system call (a wineserver round trip under
         // Wine): one microtask let the look run amid their promise chains, and the inverted
         // channel's consumer saw its message ~70 µs after the completion was taken.
-        if (settled) await nextMacrotask();
+        if (settled > 0) await nextMacrotask();
       }
     } finally {
       this.#polling = false;
