@@ -11,7 +11,7 @@ import {
 } from "../mod.ts";
 import { pattern } from "../src/reference/mod.ts";
 import { RingReader } from "../src/channels/ring.ts";
-import { xorshift32 } from "./_util.ts";
+import { workerReplies, xorshift32 } from "./_util.ts";
 
 /** A producer following the ring comment of driver/kbridge.h. */
 class TestProducer {
@@ -184,6 +184,64 @@ function paddedRing(tail: number, size = 200): TestProducer {
   assert.equal(view.getUint32(Ring.HEADER_SIZE + (tail % 4096) + 4, true), Ring.RECORD_PAD);
   return producer;
 }
+
+Deno.test("copyRecords hands out the bytes it checked while the producer rewrites a length", async () => {
+  // A Worker flips the one record's length between 40 (span 64, valid) and 41 (span 72, more
+  // than the 64 bytes published). Each copy holds either: the 40 is returned, the 41 refused.
+  const capacity = 4096;
+  const memory = new SharedArrayBuffer(Ring.HEADER_SIZE + capacity);
+  RingHeader.encode(
+    { magic: Ring.MAGIC, version: Ring.VERSION, capacity, headerSize: Ring.HEADER_SIZE },
+    new Uint8Array(memory),
+  );
+  const words = new Int32Array(memory);
+  const lengthWord = Ring.HEADER_SIZE / 4;
+  words[lengthWord] = 40;
+  const flipper = new Worker(
+    URL.createObjectURL(
+      new Blob([
+        `self.onmessage = ({ data: { words, stop } }) => {
+          postMessage("started");
+          while (Atomics.load(stop, 0) === 0) {
+            Atomics.store(words, ${lengthWord}, 41);
+            Atomics.store(words, ${lengthWord}, 40);
+          }
+          postMessage("stopped");
+        };`,
+      ], { type: "text/javascript" }),
+    ),
+    { type: "module" },
+  );
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const replies = workerReplies<string>(flipper);
+  flipper.postMessage({ words, stop });
+  assert.equal(await replies(), "started");
+  const target = new Uint8Array(capacity);
+  const view = new DataView(target.buffer);
+  let returned = 0;
+  let refused = 0;
+  try {
+    for (let i = 0; i < 20_000; i++) {
+      Atomics.store(words, RingHeader.offsets.tail / 4, 0);
+      Atomics.store(words, RingHeader.offsets.head / 4, 64);
+      const reader = new RingReader(memory as unknown as ArrayBuffer);
+      try {
+        const bytes = reader.copyRecords(target);
+        assert.equal(bytes, 64);
+        assert.equal(view.getUint32(0, true), 40, `copy ${i}: a length that was not checked`);
+        returned++;
+      } catch (error) {
+        if (!(error instanceof CorruptRingError)) throw error;
+        refused++;
+      }
+    }
+  } finally {
+    Atomics.store(stop, 0, 1);
+    assert.equal(await replies(), "stopped");
+    flipper.terminate();
+  }
+  assert.ok(returned > 0 && refused > 0, `${returned} returned, ${refused} refused`);
+});
 
 /** What a reader makes of `memory`: messages (drain) or bytes (copyRecords) read, and the CorruptRingError it threw. */
 function readAll(

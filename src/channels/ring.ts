@@ -24,7 +24,7 @@ const FLAGS_WORD = RecordHeader.offsets.flags / 4;
 const SEQUENCE_WORD = RecordHeader.offsets.sequence / 4;
 const TIMESTAMP_WORD = RecordHeader.offsets.timestamp / 4;
 const ALIGN_MASK = Ring.ALIGN - 1;
-/** Most records one walk of `drain` or `copyRecords` takes. */
+/** Most records one walk of `drain` takes. */
 const RUN_RECORDS = 4096;
 
 /**
@@ -56,16 +56,14 @@ export class RingReader {
   readonly #indices: Int32Array;
   readonly #data: Uint8Array;
   readonly #words: Uint32Array<ArrayBuffer>;
-  /** Record offsets of the current walk of `drain` or `copyRecords`. */
+  /** Record offsets of the current walk of `drain`. */
   readonly #offsets = new Int32Array(RUN_RECORDS + 1);
   readonly #mask: number;
   #tail: number;
   /** Whether the consumer holds the records of a `scan`, and where the tail goes once released. */
   #holding = false;
   #scanned = 0;
-  /** Where the records of the last walk (`#run`) start and stop, and the tail after them. */
-  #runStart = 0;
-  #runStop = 0;
+  /** The tail after the records of the last walk (`#run`). */
   #runEnd = 0;
 
   /**
@@ -146,11 +144,11 @@ export class RingReader {
   /**
    * The bytes the record at `offset` (on the grid) takes, checked against
    * the end of the ring and the `published` bytes up to the head; negated
-   * for a pad record, which covers the rest of the ring.
+   * for a pad record, which covers the rest of the ring. The header is read
+   * from `words` at byte `offset + shift`: the ring, or a copy of it.
    */
-  #span(offset: number, published: number): number {
-    const words = this.#words;
-    const word = offset >> 2;
+  #span(offset: number, published: number, words: Uint32Array, shift: number): number {
+    const word = (offset + shift) >> 2;
     const toEnd = this.#mask + 1 - offset;
     const length = words[word + LENGTH_WORD];
     if ((words[word + FLAGS_WORD] & Ring.RECORD_PAD) !== 0) {
@@ -173,8 +171,28 @@ export class RingReader {
   }
 
   /**
-   * The one walk over the ring that every read uses: gives back a pad record
-   * at the tail, then writes to `offsets` where each ready record starts, for
+   * Checks the head and the record at the tail; a pad record there (it fills
+   * the end of the ring) is given back, so the next record is at offset 0.
+   * Returns the head.
+   *
+   * @throws {CorruptRingError} when the head or the record at the tail is one the layout rules out
+   */
+  #skipPad(): number {
+    const head = this.#head();
+    const tail = this.#tail;
+    if (tail !== head) {
+      const first = this.#span(tail & this.#mask, (head - tail) >>> 0, this.#words, 0);
+      if (first < 0) {
+        this.#tail = (tail - first) | 0;
+        Atomics.store(this.#indices, TAIL, this.#tail);
+      }
+    }
+    return head;
+  }
+
+  /**
+   * The walk over the ring in place that `drain` and `scan` use: gives back a
+   * pad record at the tail, then writes to `offsets` where each ready record starts, for
    * the records that lie one after the other (up to the head or the end of
    * the ring), at most `max` of them and within `budget` bytes (the first
    * always counts), and the end of the last after them. Returns the count; the
@@ -184,28 +202,17 @@ export class RingReader {
    * out; a bad record after good ones ends the run instead (the next walk throws)
    */
   #run(offsets: Int32Array | undefined, max: number, budget: number): number {
-    const head = this.#head();
+    const head = this.#skipPad();
     const capacity = this.#mask + 1;
-    let tail = this.#tail;
+    const tail = this.#tail;
     let at = tail & this.#mask;
-    if (tail !== head) {
-      const first = this.#span(at, (head - tail) >>> 0);
-      if (first < 0) {
-        // A pad record fills the end of the ring: give it back, the next record is at offset 0.
-        tail = (tail - first) | 0;
-        this.#tail = tail;
-        Atomics.store(this.#indices, TAIL, tail);
-        at = 0;
-      }
-    }
     const limit = at + budget;
-    this.#runStart = at;
     let next = tail;
     let count = 0;
     while (next !== head && count < max && at < capacity) {
       let span;
       try {
-        span = this.#span(at, (head - next) >>> 0);
+        span = this.#span(at, (head - next) >>> 0, this.#words, 0);
       } catch (error) {
         if (count === 0) throw error;
         break; // deliver the records before it; the next walk throws
@@ -217,7 +224,6 @@ export class RingReader {
       next = (next + span) | 0;
     }
     if (offsets !== undefined) offsets[count] = at;
-    this.#runStop = at;
     this.#runEnd = next;
     return count;
   }
@@ -261,30 +267,69 @@ export class RingReader {
    * Copies whole ready records (each a `KBRIDGE_RECORD_HEADER`, the payload,
    * padding to 8 bytes; pad records left out) into `target`, as many as fit,
    * and releases their space to the producer. Returns the bytes copied (0 when
-   * empty, or when the next record is larger than `target`). One `set()` per
-   * run of contiguous records moves the bytes, so no object is made per message.
+   * empty, or when the next record is larger than `target`); the bytes of
+   * `target` after them are unspecified. One `set()` per stretch of the ring
+   * moves the bytes, then the records are checked in `target`: what it holds
+   * is what was checked, whatever the producer writes meanwhile.
    *
+   * @throws {RangeError} when `target` does not start on an 8-byte boundary
    * @throws {CorruptRingError} at the first value the layout rules out
    * (the records before it were copied and released)
    */
   copyRecords(target: Uint8Array): number {
+    if ((target.byteOffset & ALIGN_MASK) !== 0) {
+      throw new RangeError(
+        `the target starts at byte ${target.byteOffset}, not on the 8-byte grid`,
+      );
+    }
+    const words = new Uint32Array(target.buffer, target.byteOffset, target.length >> 2);
     let copied = 0;
     try {
       for (;;) {
-        const room = target.length - copied;
-        const found = this.#run(undefined, Infinity, room);
-        const start = this.#runStart;
-        const end = this.#runStop;
-        // Only a first record larger than what is left can exceed the room.
-        if (found === 0 || end - start > room) break;
-        target.set(this.#data.subarray(start, end), copied);
-        copied += end - start;
-        this.#tail = this.#runEnd;
+        const head = this.#skipPad();
+        const tail = this.#tail;
+        const start = tail & this.#mask;
+        const bytes =
+          Math.min((head - tail) >>> 0, this.#mask + 1 - start, target.length - copied) &
+          ~ALIGN_MASK;
+        target.set(this.#data.subarray(start, start + bytes), copied);
+        const taken = this.#checkCopy(words, copied, bytes, start, (head - tail) >>> 0);
+        if (taken === 0) break;
+        copied += taken;
+        this.#tail = (tail + taken) | 0;
       }
     } finally {
       Atomics.store(this.#indices, TAIL, this.#tail);
     }
     return copied;
+  }
+
+  /**
+   * The whole records among the `bytes` copied to `words` at byte `at` from
+   * ring offset `start`: their length in bytes. The copy lies within the
+   * published bytes and the ring, so a record that fits the copy passes every
+   * check of `#span`; the first record that does not ends the walk, and when
+   * no record fits, `#span` on the copy says whether the first is corrupt (it
+   * throws) or just larger than the room left (0).
+   */
+  #checkCopy(
+    words: Uint32Array,
+    at: number,
+    bytes: number,
+    start: number,
+    published: number,
+  ): number {
+    let offset = 0;
+    for (;;) {
+      const room = bytes - offset;
+      if (room < RECORD) break;
+      const word = (at + offset) >> 2;
+      const length = words[word + LENGTH_WORD];
+      if ((words[word + FLAGS_WORD] & Ring.RECORD_PAD) !== 0 || length > room - RECORD) break;
+      offset += (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
+    }
+    if (offset === 0 && bytes >= RECORD) this.#span(start, published, words, at - start);
+    return offset;
   }
 
   /**

@@ -620,15 +620,17 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
    * length, flags, sequence, timestamp), the payload, and padding to 8 bytes —
    * as many as fit. Resolves with the bytes written (0 on timeout or end).
    * `target` must hold the channel's largest record: `RecordHeader.size` +
-   * the protocol's `maxMessage`, rounded up to 8.
+   * the protocol's `maxMessage`, rounded up to 8; it starts on an 8-byte
+   * boundary, so each header and payload keeps the ring's alignment. The
+   * records are checked after the copy: what `target` holds is what was checked.
    *
    * @example
    * ```ts ignore
    * const batch = new Uint8Array(1 << 20);
    * const bytes = await messages.readInto(batch, { timeoutMs: 1000 });
-   * const view = new DataView(batch.buffer);
+   * const words = new Uint32Array(batch.buffer); // records start on the 8-byte grid
    * for (let at = 0; at < bytes;) {
-   *   const length = view.getUint32(at, true);
+   *   const length = words[at >> 2];
    *   const payload = batch.subarray(at + RecordHeader.size, at + RecordHeader.size + length);
    *   at += (RecordHeader.size + length + 7) & ~7;
    * }
@@ -636,11 +638,13 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
    */
   async readInto(target: Uint8Array, options: { timeoutMs?: number } = {}): Promise<number> {
     const least = this.#source.maxRecord;
-    if (!(target instanceof Uint8Array) || target.length < least) {
+    if (
+      !(target instanceof Uint8Array) || target.length < least || (target.byteOffset & 7) !== 0
+    ) {
       throw new ArgumentError(
         "Subscription.readInto",
         "target",
-        `a Uint8Array of at least ${least} bytes`,
+        `a Uint8Array of at least ${least} bytes starting on an 8-byte boundary`,
         target,
       );
     }

@@ -254,6 +254,7 @@ for (const channel of ["section", "inverted"] as const) {
       }
     }
     await assert.rejects(subscription.readInto(new Uint8Array(100)), ArgumentError);
+    await assert.rejects(subscription.readInto(batch.subarray(4)), /8-byte boundary/);
   });
 }
 
