@@ -63,8 +63,11 @@ export class RingReader {
   /** Whether the consumer holds the records of a `scan`, and where the tail goes once released. */
   #holding = false;
   #scanned = 0;
-  /** The tail after the records of the last walk (`#run`). */
+  /** The tail after the records of the last `#run`. */
   #runEnd = 0;
+  /** Set by `#first` and `#walk`: the first ready record's span, and where a walk ended. */
+  #firstSpan = 0;
+  #walkEnd = 0;
 
   /**
    * Checks the header (magic, version, header size, a power-of-two capacity
@@ -171,60 +174,97 @@ export class RingReader {
   }
 
   /**
-   * Checks the head and the record at the tail; a pad record there (it fills
-   * the end of the ring) is given back, so the next record is at offset 0.
-   * Returns the head.
+   * Checks the head and, with every rule, the first ready record; a pad
+   * record at the tail (it fills the end of the ring) is given back first, so
+   * the next record is at offset 0. Returns the head; the first record's span
+   * is `#firstSpan` (0 when the ring is empty).
    *
-   * @throws {CorruptRingError} when the head or the record at the tail is one the layout rules out
+   * @throws {CorruptRingError} when the head or the first record is one the layout rules out
    */
-  #skipPad(): number {
+  #first(): number {
     const head = this.#head();
-    const tail = this.#tail;
-    if (tail !== head) {
-      const first = this.#span(tail & this.#mask, (head - tail) >>> 0, this.#words, 0);
-      if (first < 0) {
-        this.#tail = (tail - first) | 0;
-        Atomics.store(this.#indices, TAIL, this.#tail);
-      }
+    let tail = this.#tail;
+    this.#firstSpan = 0;
+    if (tail === head) return head;
+    let span = this.#span(tail & this.#mask, (head - tail) >>> 0, this.#words, 0);
+    if (span < 0) {
+      tail = (tail - span) | 0;
+      this.#tail = tail;
+      Atomics.store(this.#indices, TAIL, tail);
+      if (tail === head) return head;
+      span = this.#span(0, (head - tail) >>> 0, this.#words, 0);
     }
+    this.#firstSpan = span;
     return head;
   }
 
   /**
-   * The walk over the ring in place that `drain` and `scan` use: gives back a
-   * pad record at the tail, then writes to `offsets` where each ready record starts, for
-   * the records that lie one after the other (up to the head or the end of
-   * the ring), at most `max` of them and within `budget` bytes (the first
-   * always counts), and the end of the last after them. Returns the count; the
-   * tail they lead to is `#runEnd`, taken by the caller as it consumes them.
+   * The records that lie whole, one after the other, from ring offset `from`
+   * to `stop`, their headers read from `words` at byte `offset + shift`; at
+   * most `max`, their offsets written to `offsets` from index `index` on.
+   * Returns the index after the last; where it ends is `#walkEnd`. `stop` is
+   * within the published bytes and the ring, so a record that fits passes
+   * every check of `#span`: this loop need check only that; the first that
+   * does not fit ends it (a bad one is found by `#first` when it is first).
+   */
+  #walk(
+    words: Uint32Array,
+    shift: number,
+    from: number,
+    stop: number,
+    offsets: Int32Array | undefined,
+    index: number,
+    max: number,
+  ): number {
+    let at = from;
+    let count = index;
+    while (count < max) {
+      const room = stop - at;
+      if (room < RECORD) break;
+      const word = (at + shift) >> 2;
+      const length = words[word + LENGTH_WORD];
+      if ((words[word + FLAGS_WORD] & Ring.RECORD_PAD) !== 0 || length > room - RECORD) break;
+      if (offsets !== undefined) offsets[count] = at;
+      count++;
+      at += (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
+    }
+    this.#walkEnd = at;
+    return count;
+  }
+
+  /**
+   * The walk over the ring in place that `drain` and `scan` use: writes to
+   * `offsets` where each ready record starts, for the records that lie one
+   * after the other (up to the head or the end of the ring), at most `max` of
+   * them and within `budget` bytes (the first always counts), and the end of
+   * the last after them. Returns the count; the tail they lead to is
+   * `#runEnd`, taken by the caller as it consumes them.
    *
    * @throws {CorruptRingError} when the first record is one the layout rules
    * out; a bad record after good ones ends the run instead (the next walk throws)
    */
-  #run(offsets: Int32Array | undefined, max: number, budget: number): number {
-    const head = this.#skipPad();
-    const capacity = this.#mask + 1;
+  #run(offsets: Int32Array, max: number, budget: number): number {
+    const head = this.#first();
     const tail = this.#tail;
-    let at = tail & this.#mask;
-    const limit = at + budget;
-    let next = tail;
+    const start = tail & this.#mask;
     let count = 0;
-    while (next !== head && count < max && at < capacity) {
-      let span;
-      try {
-        span = this.#span(at, (head - next) >>> 0, this.#words, 0);
-      } catch (error) {
-        if (count === 0) throw error;
-        break; // deliver the records before it; the next walk throws
-      }
-      if (span < 0 || (count > 0 && at + span > limit)) break;
-      if (offsets !== undefined) offsets[count] = at;
-      count++;
-      at += span;
-      next = (next + span) | 0;
+    let end = start;
+    if (this.#firstSpan > 0 && max > 0) {
+      offsets[0] = start;
+      const stretch = start + Math.min((head - tail) >>> 0, this.#mask + 1 - start);
+      count = this.#walk(
+        this.#words,
+        0,
+        start + this.#firstSpan,
+        Math.min(stretch, start + budget),
+        offsets,
+        1,
+        max,
+      );
+      end = this.#walkEnd;
     }
-    if (offsets !== undefined) offsets[count] = at;
-    this.#runEnd = next;
+    offsets[count] = end;
+    this.#runEnd = (tail + end - start) | 0;
     return count;
   }
 
@@ -286,15 +326,21 @@ export class RingReader {
     let copied = 0;
     try {
       for (;;) {
-        const head = this.#skipPad();
+        const head = this.#first();
         const tail = this.#tail;
         const start = tail & this.#mask;
-        const bytes =
-          Math.min((head - tail) >>> 0, this.#mask + 1 - start, target.length - copied) &
+        const published = (head - tail) >>> 0;
+        const bytes = Math.min(published, this.#mask + 1 - start, target.length - copied) &
           ~ALIGN_MASK;
         target.set(this.#data.subarray(start, start + bytes), copied);
-        const taken = this.#checkCopy(words, copied, bytes, start, (head - tail) >>> 0);
-        if (taken === 0) break;
+        // Checked again in the copy: the producer may have rewritten the ring meanwhile.
+        const shift = copied - start;
+        if (this.#walk(words, shift, start, start + bytes, undefined, 0, Infinity) === 0) {
+          // Corrupt now (it throws), or larger than the room left.
+          if (bytes >= RECORD) this.#span(start, published, words, shift);
+          break;
+        }
+        const taken = this.#walkEnd - start;
         copied += taken;
         this.#tail = (tail + taken) | 0;
       }
@@ -302,34 +348,6 @@ export class RingReader {
       Atomics.store(this.#indices, TAIL, this.#tail);
     }
     return copied;
-  }
-
-  /**
-   * The whole records among the `bytes` copied to `words` at byte `at` from
-   * ring offset `start`: their length in bytes. The copy lies within the
-   * published bytes and the ring, so a record that fits the copy passes every
-   * check of `#span`; the first record that does not ends the walk, and when
-   * no record fits, `#span` on the copy says whether the first is corrupt (it
-   * throws) or just larger than the room left (0).
-   */
-  #checkCopy(
-    words: Uint32Array,
-    at: number,
-    bytes: number,
-    start: number,
-    published: number,
-  ): number {
-    let offset = 0;
-    for (;;) {
-      const room = bytes - offset;
-      if (room < RECORD) break;
-      const word = (at + offset) >> 2;
-      const length = words[word + LENGTH_WORD];
-      if ((words[word + FLAGS_WORD] & Ring.RECORD_PAD) !== 0 || length > room - RECORD) break;
-      offset += (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
-    }
-    if (offset === 0 && bytes >= RECORD) this.#span(start, published, words, at - start);
-    return offset;
   }
 
   /**

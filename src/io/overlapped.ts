@@ -483,6 +483,8 @@ export class CompletionPort {
           settled++;
         }
         if (settled > 0) this.#spin.arrived();
+        // With nothing left in flight no completion can still be queued before them.
+        if (this.#operations.size === 0) this.#drainedLook = this.#looks;
         while (atOnce.length > 0 && atOnce[0].look < this.#drainedLook) {
           atOnce.shift()!.settle();
           settled++;
