@@ -23,6 +23,7 @@ import { fuzzCommand } from "./src/cli/fuzz.ts";
 import { serviceCommand } from "./src/cli/service.ts";
 import { ioctlCommand } from "./src/cli/ioctl.ts";
 import { labCommand } from "./src/cli/lab.ts";
+import { transferCommand } from "./src/cli/transfer.ts";
 import { UsageError } from "./src/cli/usage.ts";
 import { watchCommand } from "./src/cli/watch.ts";
 
@@ -35,6 +36,7 @@ Commands:
   ctl decode <code>            decode a control code
   ctl encode --device-type T --function N [--method M] [--access A]
   ioctl <device> <code> [...]  send one I/O control request
+  read <device> [...]          one ReadFile; write <device> <data> [...]: one WriteFile
   lab <action> [...]           test a driver under Wine on Linux: setup | status | build |
                                check | load | unload | run | test | restart
   service <action> <name>      install | start | stop | remove | status a driver service
@@ -49,8 +51,10 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   fuzz: fuzzCommand,
   ioctl: ioctlCommand,
   lab: labCommand,
+  read: (args) => transferCommand("read", args),
   service: serviceCommand,
   watch: watchCommand,
+  write: (args) => transferCommand("write", args),
 };
 
 /**

@@ -57,6 +57,7 @@ export {
   openDevice,
   type OpenDeviceOptions,
   type OutputArgument,
+  type ReadWriteOptions,
 } from "./src/io/device.ts";
 export type { IoctlAsyncOptions } from "./src/io/overlapped.ts";
 export {

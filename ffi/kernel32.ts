@@ -26,6 +26,16 @@ export const kernel32Symbols = {
     parameters: ["pointer", "u32", "buffer", "u32", "buffer", "u32", "buffer", "buffer"],
     result: "i32",
   },
+  ReadFile: {
+    // HANDLE, LPVOID buffer, DWORD toRead, LPDWORD read, LPOVERLAPPED
+    parameters: ["pointer", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
+  WriteFile: {
+    // HANDLE, LPCVOID buffer, DWORD toWrite, LPDWORD written, LPOVERLAPPED
+    parameters: ["pointer", "buffer", "u32", "buffer", "buffer"],
+    result: "i32",
+  },
   GetLastError: { parameters: [], result: "u32" },
   CancelIoEx: { parameters: ["pointer", "buffer"], result: "i32" }, // HANDLE, LPOVERLAPPED
   GetOverlappedResult: {

@@ -37,6 +37,10 @@ Deno.test("usage errors: one line on stderr, exit code 2", async () => {
       ["ioctl", "\\\\.\\Kbridge", "1", "--in", "abc"],
       ["watch", "\\\\.\\Kbridge", "--channel", "carrier-pigeon"],
       ["service", "start"],
+      ["read"],
+      ["write", "\\\\.\\Kbridge"],
+      ["write", "\\\\.\\Kbridge", "zz"],
+      ["read", "\\\\.\\Kbridge", "--timeout", "5"],
     ]
   ) {
     const { code, stderr, stdout } = await runCli(...args);
@@ -48,7 +52,9 @@ Deno.test("usage errors: one line on stderr, exit code 2", async () => {
 });
 
 Deno.test("every command has --help with examples, exit 0", async () => {
-  for (const command of ["ctl", "ioctl", "service", "watch", "bench", "fuzz", "lab"]) {
+  for (
+    const command of ["ctl", "ioctl", "read", "write", "service", "watch", "bench", "fuzz", "lab"]
+  ) {
     const { code, stdout } = await runCli(command, "--help");
     assert.equal(code, 0, command);
     assert.match(stdout, /Usage:[\s\S]*Examples:/, command);

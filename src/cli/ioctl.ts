@@ -49,10 +49,10 @@ const METHOD_NOTES: Record<string, string> = {
  * parseHex("de ad be ef"); // Uint8Array [0xde, 0xad, 0xbe, 0xef]
  * ```
  */
-export function parseHex(text: string): Uint8Array {
+export function parseHex(text: string, label = "--in"): Uint8Array {
   const bytes = fromHex(text.replace(/0x/gi, "").replace(/[\s,:]/g, ""));
   if (bytes === undefined) {
-    throw new UsageError(`--in: malformed hex "${text}" (need pairs of hex digits)`);
+    throw new UsageError(`${label}: malformed hex "${text}" (need pairs of hex digits)`);
   }
   return bytes;
 }
@@ -80,24 +80,25 @@ export function hexDump(data: Uint8Array): string {
 }
 
 /**
- * The bytes of an `--in` argument: hex, `@file`, or `-` for standard input (none when absent).
+ * The bytes of an `--in` argument (or the one `label` names): hex, `@file`,
+ * or `-` for standard input (none when absent).
  *
  * @example
  * ```ts ignore
  * const input = await readInput("@request.bin");
  * ```
  */
-export async function readInput(spec: string | undefined): Promise<Uint8Array> {
+export async function readInput(spec: string | undefined, label = "--in"): Promise<Uint8Array> {
   if (spec === undefined) return new Uint8Array();
   if (spec === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
   if (spec.startsWith("@")) {
     try {
       return await Deno.readFile(spec.slice(1));
     } catch (error) {
-      throw new UsageError(`--in: cannot read ${spec.slice(1)}: ${(error as Error).message}`);
+      throw new UsageError(`${label}: cannot read ${spec.slice(1)}: ${(error as Error).message}`);
     }
   }
-  return parseHex(spec);
+  return parseHex(spec, label);
 }
 
 /**

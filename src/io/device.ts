@@ -15,7 +15,10 @@ import {
 import {
   completionPort,
   type IoctlAsyncOptions,
+  type IoRequest,
+  isEndOfFile,
   isWarningStatus,
+  startRequest,
   warningError,
 } from "./overlapped.ts";
 import { type DeviceStream, openStream, type StreamOptions } from "./stream.ts";
@@ -80,13 +83,58 @@ function checkBufferLength(fn: string, argument: string, buffer: Uint8Array): Ui
   return buffer;
 }
 
+/**
+ * Options of {@linkcode Device.read}, {@linkcode Device.write} and their
+ * async forms: the file position (devices that have none ignore it), and the
+ * cancellation of {@linkcode IoctlAsyncOptions} (`signal` for the async forms only).
+ *
+ * @example
+ * ```ts ignore
+ * const options: ReadWriteOptions = { offset: 4096n, timeoutMs: 1000 };
+ * const bytes = await device.readAsync(512, options);
+ * ```
+ */
+export interface ReadWriteOptions extends IoctlAsyncOptions {
+  /** The byte offset, `OVERLAPPED.Offset`/`OffsetHigh` (0 to 2^63 - 1). */
+  offset?: number | bigint;
+}
+
+const MAX_OFFSET = (1n << 63n) - 1n;
+
+function checkOffset(fn: string, offset: unknown): bigint | undefined {
+  if (offset === undefined) return undefined;
+  if (typeof offset === "bigint" && offset >= 0n && offset <= MAX_OFFSET) return offset;
+  if (typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0) {
+    return BigInt(offset);
+  }
+  throw new ArgumentError(fn, "options.offset", "an integer in 0..2^63-1", offset);
+}
+
+/** A read or write request, checked before any FFI call. */
+function checkTransfer(
+  fn: string,
+  call: "ReadFile" | "WriteFile",
+  buffer: unknown,
+  options: ReadWriteOptions,
+): IoRequest {
+  const offset = checkOffset(fn, options?.offset);
+  if (call === "WriteFile") {
+    const input = checkBufferLength(fn, "data", checkBufferSource(fn, "data", buffer));
+    return { call, input, output: new Uint8Array(0), offset };
+  }
+  const output = typeof buffer === "number"
+    ? new Uint8Array(checkInteger(fn, "outputSize", buffer, 0, MAX_BUFFER))
+    : checkBufferLength(fn, "output", checkBufferSource(fn, "output", buffer));
+  return { call, input: null, output, offset };
+}
+
 /** Checks an IOCTL's arguments before any FFI call; shared by the sync and async forms. */
 export function checkIoctlArguments(
   fn: string,
   code: unknown,
   input: unknown,
   output: unknown,
-): { code: number; input: Uint8Array | null; output: Uint8Array } {
+): IoRequest & { code: number } {
   const checkedCode = checkInteger(fn, "code", code, 0, 0xffff_ffff);
   const checkedInput = input === undefined || input === null
     ? null
@@ -97,7 +145,7 @@ export function checkIoctlArguments(
   } else {
     checkedOutput = checkBufferLength(fn, "output", checkBufferSource(fn, "output", output));
   }
-  return { code: checkedCode, input: checkedInput, output: checkedOutput };
+  return { call: "DeviceIoControl", code: checkedCode, input: checkedInput, output: checkedOutput };
 }
 
 /**
@@ -197,41 +245,7 @@ export class Device implements Disposable, AsyncDisposable {
     options: { timeoutMs?: number } = {},
   ): Uint8Array {
     const args = checkIoctlArguments("Device.ioctl", code, input, output);
-    const timeoutMs = options.timeoutMs === undefined
-      ? undefined
-      : checkInteger("Device.ioctl", "options.timeoutMs", options.timeoutMs, 0, 0x7fff_ffff);
-    this.#ensureOpen();
-    if (this.overlapped) return completionPort().ioctlBlocking(this.#handle, args, timeoutMs);
-    if (timeoutMs !== undefined) {
-      throw new ArgumentError(
-        "Device.ioctl",
-        "options.timeoutMs",
-        "used with an overlapped device",
-        timeoutMs,
-      );
-    }
-    const k32 = kernel32("DeviceIoControl");
-    const returned = bytesReturned;
-    returned[0] = 0;
-    const ok = k32.DeviceIoControl(
-      this.#handle,
-      args.code,
-      args.input,
-      args.input?.byteLength ?? 0,
-      args.output,
-      args.output.byteLength,
-      returned,
-      null,
-    );
-    if (!ok) {
-      const error = lastError(k32);
-      // A warning still completed the request: Windows wrote its byte count.
-      if (error.ntStatus !== undefined && isWarningStatus(error.ntStatus)) {
-        throw warningError(args, error.ntStatus, returned[0]);
-      }
-      throw new Win32Error({ ...error, call: "DeviceIoControl", controlCode: args.code });
-    }
-    return args.output.subarray(0, returned[0]);
+    return args.output.subarray(0, this.#transferSync("Device.ioctl", args, options));
   }
 
   /**
@@ -258,29 +272,179 @@ export class Device implements Disposable, AsyncDisposable {
     output?: OutputArgument,
     options: IoctlAsyncOptions = {},
   ): Promise<Uint8Array> {
-    let args;
+    let args: IoRequest;
     try {
       args = checkIoctlArguments("Device.ioctlAsync", code, input, output);
-      if (options.timeoutMs !== undefined) {
-        checkInteger("Device.ioctlAsync", "options.timeoutMs", options.timeoutMs, 0, 0x7fff_ffff);
-      }
-      this.#ensureOpen();
-      if (!this.overlapped) {
-        throw new ArgumentError(
-          "Device.ioctlAsync",
-          "device",
-          "opened with { overlapped: true }",
-          this.path,
-        );
-      }
+      this.#checkAsync("Device.ioctlAsync", options);
     } catch (error) {
       return Promise.reject(error);
     }
-    const promise = completionPort().ioctl(this.#handle, this.path, args, options);
+    return this.#track(
+      completionPort().start(
+        this.#handle,
+        this.path,
+        args,
+        options,
+        (bytes) => args.output.subarray(0, bytes),
+      ),
+    );
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
     this.#inFlight.add(promise);
     const forget = () => this.#inFlight.delete(promise);
     promise.then(forget, forget);
     return promise;
+  }
+
+  /**
+   * Reads from the device (`ReadFile`) and returns the bytes the driver
+   * returned (a view of the output buffer); no bytes at the end of a file.
+   * Blocks until the driver completes the request; on a device opened without
+   * overlapped I/O `timeoutMs` is refused, as for {@linkcode Device.ioctl}.
+   *
+   * @param output a size in bytes to allocate, or a buffer to fill
+   * @throws {WarningStatusError} when the driver completes it with a warning NTSTATUS
+   * @throws {Win32Error} when the driver fails the request (e.g. `ERROR_INVALID_FUNCTION (1)`
+   * when it has no IRP_MJ_READ routine)
+   * @throws {TimeoutError} when `timeoutMs` passes first
+   *
+   * @example
+   * ```ts ignore
+   * using device = openDevice("\\.\MyDriver");
+   * const bytes = device.read(512);
+   * ```
+   */
+  read(output: OutputArgument, options: ReadWriteOptions = {}): Uint8Array {
+    const request = checkTransfer("Device.read", "ReadFile", output, options);
+    return request.output.subarray(0, this.#transferSync("Device.read", request, options));
+  }
+
+  /**
+   * Writes `data` to the device (`WriteFile`) and returns how many bytes the
+   * driver took. Blocks as {@linkcode Device.read} does.
+   *
+   * @throws {WarningStatusError} when the driver completes it with a warning NTSTATUS
+   * @throws {Win32Error} when the driver fails the request
+   * @throws {TimeoutError} when `timeoutMs` passes first
+   *
+   * @example
+   * ```ts ignore
+   * using device = openDevice("\\.\MyDriver");
+   * const written = device.write(new TextEncoder().encode("hello"));
+   * ```
+   */
+  write(data: ArrayBufferLike | ArrayBufferView, options: ReadWriteOptions = {}): number {
+    return this.#transferSync(
+      "Device.write",
+      checkTransfer("Device.write", "WriteFile", data, options),
+      options,
+    );
+  }
+
+  /**
+   * Reads as an overlapped request, like {@linkcode Device.ioctlAsync}: the
+   * event loop runs while it pends, `signal` and `timeoutMs` cancel it, and
+   * the buffer is kept alive until it completes. Resolves with the bytes read.
+   *
+   * @throws {AbortError} when `signal` aborts the request
+   * @throws {TimeoutError} when `timeoutMs` passes first
+   * @throws {Win32Error} when the driver fails the request
+   *
+   * @example
+   * ```ts ignore
+   * await using device = openDevice("\\.\MyDriver");
+   * const bytes = await device.readAsync(512, { signal: AbortSignal.timeout(1000) });
+   * ```
+   */
+  readAsync(output: OutputArgument, options: ReadWriteOptions = {}): Promise<Uint8Array> {
+    let request: IoRequest;
+    try {
+      request = checkTransfer("Device.readAsync", "ReadFile", output, options);
+      this.#checkAsync("Device.readAsync", options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#track(
+      completionPort().start(
+        this.#handle,
+        this.path,
+        request,
+        options,
+        (bytes) => request.output.subarray(0, bytes),
+      ),
+    );
+  }
+
+  /**
+   * Writes as an overlapped request, like {@linkcode Device.readAsync};
+   * resolves with the bytes the driver took.
+   *
+   * @throws {AbortError} when `signal` aborts the request
+   * @throws {TimeoutError} when `timeoutMs` passes first
+   * @throws {Win32Error} when the driver fails the request
+   *
+   * @example
+   * ```ts ignore
+   * await using device = openDevice("\\.\MyDriver");
+   * const written = await device.writeAsync(new Uint8Array([1, 2, 3]));
+   * ```
+   */
+  writeAsync(
+    data: ArrayBufferLike | ArrayBufferView,
+    options: ReadWriteOptions = {},
+  ): Promise<number> {
+    let request: IoRequest;
+    try {
+      request = checkTransfer("Device.writeAsync", "WriteFile", data, options);
+      this.#checkAsync("Device.writeAsync", options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#track(
+      completionPort().start(this.#handle, this.path, request, options, (bytes) => bytes),
+    );
+  }
+
+  /** The checks of an async form before its request starts. */
+  #checkAsync(fn: string, options: IoctlAsyncOptions): void {
+    if (options.timeoutMs !== undefined) {
+      checkInteger(fn, "options.timeoutMs", options.timeoutMs, 0, 0x7fff_ffff);
+    }
+    this.#ensureOpen();
+    if (!this.overlapped) {
+      throw new ArgumentError(fn, "device", "opened with { overlapped: true }", this.path);
+    }
+  }
+
+  /** A request that blocks the calling thread; returns the bytes transferred. */
+  #transferSync(fn: string, request: IoRequest, options: ReadWriteOptions): number {
+    const timeoutMs = options.timeoutMs === undefined
+      ? undefined
+      : checkInteger(fn, "options.timeoutMs", options.timeoutMs, 0, 0x7fff_ffff);
+    if ((options as { signal?: unknown }).signal !== undefined) {
+      throw new ArgumentError(fn, "options.signal", "used with the async form", "an AbortSignal");
+    }
+    this.#ensureOpen();
+    if (this.overlapped) return completionPort().startBlocking(this.#handle, request, timeoutMs);
+    if (timeoutMs !== undefined) {
+      throw new ArgumentError(fn, "options.timeoutMs", "used with an overlapped device", timeoutMs);
+    }
+    const k32 = kernel32(request.call);
+    const returned = bytesReturned;
+    returned[0] = 0;
+    // A file offset travels in an OVERLAPPED even on a handle without overlapped I/O.
+    const overlapped = request.offset === undefined ? null : new Uint8Array(32);
+    if (!startRequest(k32, this.#handle, request, overlapped, returned)) {
+      const error = lastError(k32);
+      // A warning still completed the request: Windows wrote its byte count.
+      if (error.ntStatus !== undefined && isWarningStatus(error.ntStatus)) {
+        throw warningError(request, error.ntStatus, returned[0]);
+      }
+      if (isEndOfFile(request, error.code)) return 0;
+      throw new Win32Error({ ...error, call: request.call, controlCode: request.code });
+    }
+    return returned[0];
   }
 
   /**

@@ -24,6 +24,7 @@ import { type Kernel32, kernel32, lastError, pointerValue, win32ErrorOf } from "
 
 const ERROR_IO_PENDING = 997;
 const ERROR_OPERATION_ABORTED = 995;
+const ERROR_HANDLE_EOF = 38;
 const STATUS_CANCELLED = 0xc000_0120;
 const STATUS_PENDING = 0x103;
 const WAIT_TIMEOUT = 0x102;
@@ -54,11 +55,18 @@ export interface IoctlAsyncOptions {
   timeoutMs?: number;
 }
 
-/** Checked IOCTL arguments. */
-export interface IoctlArguments {
-  code: number;
+/**
+ * A checked request: an IOCTL (`code`), or a read into `output` or a write of
+ * `input` at the file position `offset` (0 when omitted, which devices
+ * usually ignore).
+ */
+export interface IoRequest {
+  call: "DeviceIoControl" | "ReadFile" | "WriteFile";
+  /** The control code of a DeviceIoControl. */
+  code?: number;
   input: Uint8Array | null;
   output: Uint8Array;
+  offset?: bigint;
 }
 
 /** Why a request was cancelled, decided by whoever cancelled it first. */
@@ -75,7 +83,7 @@ type CancelReason =
 interface Operation {
   handle: Deno.PointerValue;
   path: string;
-  args: IoctlArguments;
+  request: IoRequest;
   overlapped: Uint8Array<ArrayBuffer>;
   cancelled?: CancelReason;
   /** Settles the request from its completion packet. */
@@ -84,25 +92,46 @@ interface Operation {
   abandon(error: Error): void;
 }
 
-/** Issues an overlapped DeviceIoControl; true when it completed at once. */
-function startDeviceIoControl(
+/**
+ * Issues `request` with `overlapped` (an overlapped handle, or a sync handle
+ * with a file offset) or none; true when it completed at once.
+ */
+export function startRequest(
   k32: Kernel32,
   handle: Deno.PointerValue,
-  args: IoctlArguments,
-  overlapped: Uint8Array,
+  request: IoRequest,
+  overlapped: Uint8Array | null,
+  returned: Uint32Array | null,
 ): boolean {
-  const { code, input, output } = args;
-  return k32.DeviceIoControl(
-    handle,
-    code,
-    input,
-    input?.byteLength ?? 0,
-    output,
-    output.byteLength,
-    null,
-    overlapped,
-  ) !==
-    0;
+  const { input, output } = request;
+  if (overlapped !== null && request.offset !== undefined) {
+    new DataView(overlapped.buffer, overlapped.byteOffset).setBigUint64(16, request.offset, true);
+  }
+  switch (request.call) {
+    case "DeviceIoControl":
+      return k32.DeviceIoControl(
+        handle,
+        request.code!,
+        input,
+        input?.byteLength ?? 0,
+        output,
+        output.byteLength,
+        returned,
+        overlapped,
+      ) !== 0;
+    case "ReadFile":
+      return k32.ReadFile(handle, output, output.byteLength, returned, overlapped) !== 0;
+    case "WriteFile":
+      return k32.WriteFile(handle, input, input?.byteLength ?? 0, returned, overlapped) !== 0;
+  }
+}
+
+/**
+ * Whether a failure is a read at the end of the file: `ReadFile` then
+ * returns no bytes, as it does on a handle without overlapped I/O.
+ */
+export function isEndOfFile(request: IoRequest, code: number): boolean {
+  return request.call === "ReadFile" && code === ERROR_HANDLE_EOF;
 }
 
 /** The NTSTATUS an OVERLAPPED holds, unless it is still the initial STATUS_PENDING or 0. */
@@ -121,16 +150,16 @@ export function isWarningStatus(status: number): boolean {
 
 /** The typed error of a request that completed with the warning `ntStatus` and `bytes` of output. */
 export function warningError(
-  args: IoctlArguments,
+  request: IoRequest,
   ntStatus: number,
   bytes: number,
 ): WarningStatusError {
   return new WarningStatusError({
     code: win32ErrorOf(ntStatus),
-    call: "DeviceIoControl",
-    controlCode: args.code,
+    call: request.call,
+    controlCode: request.code,
     ntStatus: ntStatus >>> 0,
-    data: args.output.subarray(0, bytes),
+    data: request.output.subarray(0, bytes),
   });
 }
 
@@ -206,25 +235,26 @@ export class CompletionPort {
   }
 
   /**
-   * Starts an overlapped DeviceIoControl; resolves with the output bytes,
-   * rejects with a {@linkcode WarningStatusError} carrying them for a warning status.
+   * Starts an overlapped request; resolves with `done(bytes)`, the bytes
+   * transferred (0 for a read at the end of the file); rejects with a
+   * {@linkcode WarningStatusError} carrying the output for a warning status.
    */
-  ioctl(
+  start<T>(
     handle: Deno.PointerValue,
     path: string,
-    args: IoctlArguments,
+    request: IoRequest,
     options: { signal?: AbortSignal; timeoutMs?: number },
-  ): Promise<Uint8Array> {
+    done: (bytes: number) => T,
+  ): Promise<T> {
     const { signal, timeoutMs } = options;
+    const { call, code: controlCode } = request;
     if (signal?.aborted) {
-      return Promise.reject(
-        new AbortError({ call: "DeviceIoControl", controlCode: args.code, reason: signal.reason }),
-      );
+      return Promise.reject(new AbortError({ call, controlCode, reason: signal.reason }));
     }
-    const k32 = kernel32("DeviceIoControl");
+    const k32 = kernel32(call);
     const overlapped = new Uint8Array(OVERLAPPED_SIZE);
     const key = pointerValue(Deno.UnsafePointer.of(overlapped));
-    const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
+    const { promise, resolve, reject } = Promise.withResolvers<T>();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => this.#cancel(key, { kind: "signal", reason: signal?.reason });
     const finish = () => {
@@ -234,12 +264,13 @@ export class CompletionPort {
     const operation: Operation = {
       handle,
       path,
-      args,
+      request,
       overlapped,
       settle: (status, bytes) => {
         finish();
-        if (status === 0) resolve(args.output.subarray(0, bytes));
-        else if (isWarningStatus(status)) reject(warningError(args, status, bytes));
+        if (status === 0) resolve(done(bytes));
+        else if (isWarningStatus(status)) reject(warningError(request, status, bytes));
+        else if (isEndOfFile(request, win32ErrorOf(status))) resolve(done(0));
         else reject(this.#failure(operation, status));
       },
       abandon: (error) => {
@@ -247,7 +278,7 @@ export class CompletionPort {
         reject(error);
       },
     };
-    const ok = startDeviceIoControl(k32, handle, args, overlapped);
+    const ok = startRequest(k32, handle, request, overlapped, null);
     const error = ok ? undefined : lastError(k32);
     if (error?.code !== ERROR_IO_PENDING) {
       // Completed at once. A success or a warning brings a packet unless the handle skips
@@ -256,9 +287,8 @@ export class CompletionPort {
       const status = error?.ntStatus;
       const warning = status !== undefined && isWarningStatus(status);
       if (error !== undefined && !warning) {
-        return Promise.reject(
-          new Win32Error({ ...error, call: "DeviceIoControl", controlCode: args.code }),
-        );
+        if (isEndOfFile(request, error.code)) return Promise.resolve(done(0));
+        return Promise.reject(new Win32Error({ ...error, call, controlCode }));
       }
       if (this.#skipping.has(pointerValue(handle))) {
         // InternalHigh holds the byte count (lpBytesReturned is not passed with an OVERLAPPED).
@@ -296,13 +326,15 @@ export class CompletionPort {
   }
 
   /**
-   * A DeviceIoControl on an overlapped handle that waits for its completion
-   * in the calling thread: an event whose low bit is set keeps the completion
-   * out of the port. After `timeoutMs` the request is cancelled (`TimeoutError`).
-   * A warning status throws a {@linkcode WarningStatusError} with the output bytes.
+   * A request on an overlapped handle that waits for its completion in the
+   * calling thread: an event whose low bit is set keeps the completion out of
+   * the port. After `timeoutMs` the request is cancelled (`TimeoutError`).
+   * Returns the bytes transferred (0 for a read at the end of the file); a
+   * warning status throws a {@linkcode WarningStatusError} with the output bytes.
    */
-  ioctlBlocking(handle: Deno.PointerValue, args: IoctlArguments, timeoutMs?: number): Uint8Array {
-    const k32 = kernel32("DeviceIoControl");
+  startBlocking(handle: Deno.PointerValue, request: IoRequest, timeoutMs?: number): number {
+    const { call, code: controlCode } = request;
+    const k32 = kernel32(call);
     // One event serves every blocking call (they never overlap: JavaScript waits for each);
     // the I/O manager resets it when a request starts.
     this.#blockingEvent ??= createEvent({ manualReset: true });
@@ -310,18 +342,19 @@ export class CompletionPort {
     const overlapped = this.#blockingOverlapped.fill(0);
     new DataView(overlapped.buffer).setBigUint64(24, event.handleValue | 1n, true);
     const returned = this.#returned;
-    const ok = startDeviceIoControl(k32, handle, args, overlapped);
+    const ok = startRequest(k32, handle, request, overlapped, null);
     const started = ok ? undefined : lastError(k32);
     if (started?.ntStatus !== undefined && isWarningStatus(started.ntStatus)) {
       // Completed at once: the byte count is in the OVERLAPPED (InternalHigh).
       throw warningError(
-        args,
+        request,
         started.ntStatus,
         new DataView(overlapped.buffer).getUint32(8, true),
       );
     }
     if (started !== undefined && started.code !== ERROR_IO_PENDING) {
-      throw new Win32Error({ ...started, call: "DeviceIoControl", controlCode: args.code });
+      if (isEndOfFile(request, started.code)) return 0;
+      throw new Win32Error({ ...started, call, controlCode });
     }
     let timedOut = false;
     if (started !== undefined && timeoutMs !== undefined) {
@@ -333,22 +366,14 @@ export class CompletionPort {
     if (!k32.GetOverlappedResult(handle, overlapped, returned, 1)) {
       const code = k32.GetLastError();
       if (timedOut && code === ERROR_OPERATION_ABORTED) {
-        throw new TimeoutError({
-          call: "DeviceIoControl",
-          controlCode: args.code,
-          timeoutMs: timeoutMs!,
-        });
+        throw new TimeoutError({ call, controlCode, timeoutMs: timeoutMs! });
       }
       const status = new DataView(overlapped.buffer).getUint32(0, true);
-      if (isWarningStatus(status)) throw warningError(args, status, returned[0]);
-      throw new Win32Error({
-        code,
-        call: "DeviceIoControl",
-        controlCode: args.code,
-        ntStatus: knownStatus(status),
-      });
+      if (isWarningStatus(status)) throw warningError(request, status, returned[0]);
+      if (isEndOfFile(request, code)) return 0;
+      throw new Win32Error({ code, call, controlCode, ntStatus: knownStatus(status) });
     }
-    return args.output.subarray(0, returned[0]);
+    return returned[0];
   }
 
   /** Cancels every request of `handle` (before it is closed). */
@@ -375,8 +400,7 @@ export class CompletionPort {
   }
 
   #failure(operation: Operation, status: number): Error {
-    const call = "DeviceIoControl";
-    const controlCode = operation.args.code;
+    const { call, code: controlCode } = operation.request;
     if (status === STATUS_CANCELLED && operation.cancelled) {
       const cancelled = operation.cancelled;
       if (cancelled.kind === "timeout") {

@@ -275,3 +275,31 @@ Deno.test("watch: a kit driver by its own codes, and --stream of any pended code
   assert.equal(half.code, 2);
   assert.match(half.stderr, /needs both --section-open and --section-close/);
 });
+
+Deno.test("read and write: a file's bytes at an offset, JSON, and a driver without a read routine", async () => {
+  const path = await Deno.makeTempFile({ prefix: "kbridge-cli-rw-" });
+  try {
+    await Deno.writeFile(path, new TextEncoder().encode("hello world"));
+    const written = await runCli("write", path, "58 59", "--offset", "6", "--json");
+    assert.equal(written.code, 0, written.stderr);
+    assert.deepEqual(JSON.parse(written.stdout), { call: "WriteFile", bytes: 2, error: null });
+    const dump = await runCli("read", path, "--size", "5", "--offset", "6");
+    assert.equal(dump.code, 0, dump.stderr);
+    assert.match(dump.stdout, /ReadFile: 5 bytes read/);
+    assert.match(dump.stdout, /\|XYrld\|/);
+    const json = await runCli("read", path, "--overlapped", "--timeout", "1000", "--json");
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(JSON.parse(json.stdout), {
+      call: "ReadFile",
+      bytes: 11,
+      data: toHex(new TextEncoder().encode("hello XYrld")),
+      error: null,
+    });
+  } finally {
+    await Deno.remove(path);
+  }
+  openKbridge().close();
+  const refused = await runCli("read", DEVICE_PATH, "--size", "8");
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^ReadFile failed: ERROR_INVALID_FUNCTION \(1\)/);
+});
