@@ -102,6 +102,25 @@ export async function readInput(spec: string | undefined, label = "--in"): Promi
 }
 
 /**
+ * A failed request's error as the `--json` output shows it.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(JSON.stringify({ error: errorJson(error) }));
+ * ```
+ */
+export function errorJson(
+  error: Win32Error,
+): { code: number; name: string; ntStatus?: number; message: string } {
+  return {
+    code: error.code,
+    name: error.errorName,
+    ntStatus: error.ntStatus,
+    message: error.message,
+  };
+}
+
+/**
  * Runs `kbridge ioctl ...` and returns the exit code.
  *
  * @example
@@ -182,14 +201,7 @@ export async function ioctlCommand(args: string[]): Promise<number> {
       control: formatCtlCode(code),
       bytesReturned: output.length,
       output: toHex(output),
-      error: error
-        ? {
-          code: error.code,
-          name: error.errorName,
-          ntStatus: error.ntStatus,
-          message: error.message,
-        }
-        : null,
+      error: error ? errorJson(error) : null,
       ...(repeat > 1 ? { repeat, perCallUs } : {}),
     }));
   } else if (error) {

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { openDevice } from "../io/device.ts";
 import { Win32Error } from "../core/win32_error.ts";
 import { toHex } from "../core/hex.ts";
-import { hexDump, readInput } from "./ioctl.ts";
+import { errorJson, hexDump, readInput } from "./ioctl.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 
 const READ_HELP = `Usage:
@@ -108,14 +108,7 @@ export async function transferCommand(kind: "read" | "write", args: string[]): P
       call,
       bytes: count,
       ...(input === undefined ? { data: toHex(bytes) } : {}),
-      error: error
-        ? {
-          code: error.code,
-          name: error.errorName,
-          ntStatus: error.ntStatus,
-          message: error.message,
-        }
-        : null,
+      error: error ? errorJson(error) : null,
     }));
   } else if (error) {
     console.error(error.message);

@@ -48,6 +48,18 @@ export function kernel32(call: string): Kernel32 {
 }
 
 /**
+ * Whether this process runs under Wine (its ntdll exports `wine_get_version`).
+ *
+ * @example
+ * ```ts ignore
+ * if (underWine()) console.log("Wine");
+ * ```
+ */
+export function underWine(): boolean {
+  return ntdll("wine_get_version").wine_get_version !== null;
+}
+
+/**
  * ntdll.dll, loaded (with kernel32.dll) on first use.
  *
  * @example

@@ -20,7 +20,8 @@ import { KbridgeError } from "../core/errors.ts";
 import { AbortError, Win32Error } from "../core/win32_error.ts";
 import { startDriver, stopDriver } from "../io/service.ts";
 import { ntStatusName } from "../core/error_names.ts";
-import { dosLinkOf, removeDosDeviceLink, underWine } from "../io/dos_link.ts";
+import { dosLinkOf, removeDosDeviceLink } from "../io/dos_link.ts";
+import { underWine } from "../core/native.ts";
 
 /** What StartServiceW answers under Wine while a dead host's link is still there. */
 const ERROR_INVALID_HANDLE = 6;

@@ -128,6 +128,9 @@ function checkTransfer(
   return { call, input: null, output, offset };
 }
 
+/** The bytes a request returned: a view of its output buffer. */
+const outputView = (request: IoRequest, bytes: number) => request.output.subarray(0, bytes);
+
 /** Checks an IOCTL's arguments before any FFI call; shared by the sync and async forms. */
 export function checkIoctlArguments(
   fn: string,
@@ -272,25 +275,35 @@ export class Device implements Disposable, AsyncDisposable {
     output?: OutputArgument,
     options: IoctlAsyncOptions = {},
   ): Promise<Uint8Array> {
-    let args: IoRequest;
-    try {
-      args = checkIoctlArguments("Device.ioctlAsync", code, input, output);
-      this.#checkAsync("Device.ioctlAsync", options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#track(
-      completionPort().start(
-        this.#handle,
-        this.path,
-        args,
-        options,
-        (bytes) => args.output.subarray(0, bytes),
-      ),
+    return this.#startAsync(
+      "Device.ioctlAsync",
+      () => checkIoctlArguments("Device.ioctlAsync", code, input, output),
+      options,
+      outputView,
     );
   }
 
-  #track<T>(promise: Promise<T>): Promise<T> {
+  /** Checks and starts an overlapped request; its Promise is tracked until it settles. */
+  #startAsync<T>(
+    fn: string,
+    check: () => IoRequest,
+    options: IoctlAsyncOptions,
+    done: (request: IoRequest, bytes: number) => T,
+  ): Promise<T> {
+    let request: IoRequest;
+    try {
+      request = check();
+      this.#checkAsync(fn, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const promise = completionPort().start(
+      this.#handle,
+      this.path,
+      request,
+      options,
+      (bytes) => done(request, bytes),
+    );
     this.#inFlight.add(promise);
     const forget = () => this.#inFlight.delete(promise);
     promise.then(forget, forget);
@@ -358,21 +371,11 @@ export class Device implements Disposable, AsyncDisposable {
    * ```
    */
   readAsync(output: OutputArgument, options: ReadWriteOptions = {}): Promise<Uint8Array> {
-    let request: IoRequest;
-    try {
-      request = checkTransfer("Device.readAsync", "ReadFile", output, options);
-      this.#checkAsync("Device.readAsync", options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#track(
-      completionPort().start(
-        this.#handle,
-        this.path,
-        request,
-        options,
-        (bytes) => request.output.subarray(0, bytes),
-      ),
+    return this.#startAsync(
+      "Device.readAsync",
+      () => checkTransfer("Device.readAsync", "ReadFile", output, options),
+      options,
+      outputView,
     );
   }
 
@@ -394,15 +397,11 @@ export class Device implements Disposable, AsyncDisposable {
     data: ArrayBufferLike | ArrayBufferView,
     options: ReadWriteOptions = {},
   ): Promise<number> {
-    let request: IoRequest;
-    try {
-      request = checkTransfer("Device.writeAsync", "WriteFile", data, options);
-      this.#checkAsync("Device.writeAsync", options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#track(
-      completionPort().start(this.#handle, this.path, request, options, (bytes) => bytes),
+    return this.#startAsync(
+      "Device.writeAsync",
+      () => checkTransfer("Device.writeAsync", "WriteFile", data, options),
+      options,
+      (_, bytes) => bytes,
     );
   }
 

@@ -21,18 +21,6 @@ const STATUS_OBJECT_NAME_NOT_FOUND = 0xc000_0034;
 const OBJECT_ATTRIBUTES_SIZE = 48;
 
 /**
- * Whether this process runs under Wine (its ntdll exports `wine_get_version`).
- *
- * @example
- * ```ts ignore
- * if (underWine()) console.log("Wine");
- * ```
- */
-export function underWine(): boolean {
-  return ntdll("wine_get_version").wine_get_version !== null;
-}
-
-/**
  * The `\??\Name` link behind a `\\.\Name` device path, or undefined for other paths.
  *
  * @example

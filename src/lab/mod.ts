@@ -66,4 +66,5 @@ export {
   type WineCrash,
 } from "./crash.ts";
 export { type DriverHost, driverHosts, type HostModule, HostWatcher } from "./hosts.ts";
-export { dosLinkOf, removeDosDeviceLink, underWine } from "../io/dos_link.ts";
+export { dosLinkOf, removeDosDeviceLink } from "../io/dos_link.ts";
+export { underWine } from "../core/native.ts";
