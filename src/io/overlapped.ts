@@ -8,7 +8,7 @@
  * request, a sync handle's cost). While requests
  * are in flight, the port is looked at without waiting once the issuing code
  * has run; while completions come close together it is polled for a short
- * adaptive window (src/io/adaptive_spin.ts; each check waits up to 1 ms on
+ * adaptive window (src/io/adaptive_spin.ts; each check waits up to 2 ms on
  * the port under Wine, none on Windows);
  * otherwise one `nonblocking` `GetQueuedCompletionStatusEx` call waits on it
  * (one worker thread for any number of requests). Each look dispatches up to
@@ -202,16 +202,18 @@ export class CompletionPort {
   readonly #returned = new Uint32Array(1);
   readonly #spin = new AdaptiveSpin(DEFAULT_POLL_MS);
   /**
-   * How long each check of the poll waits on the port: under Wine 1 ms, on
+   * How long each check of the poll waits on the port: under Wine 2 ms, on
    * Windows none. Under Wine a pended request's output is copied into this
    * process by an APC to the thread that issued it, the event-loop thread:
    * waiting on the port, it takes the APC at once; running (polling without
    * a wait) it takes it late. Inverted latency p50, Deno / C: 3.0 polling,
-   * 1.34 waiting (C 120 µs, Deno 153 µs). A check then holds the event loop
-   * for up to 1 ms, as long as Wine's timers are coarse. On Windows a wait
-   * that short would last a clock tick (~15.6 ms), and its APCs do not wait.
+   * 1.32 waiting 2 ms. Waits of 1 ms ended just before the next message of a
+   * 1 kHz stream (p50 205-237 µs against 143-171 µs with 2 ms; C 148 µs).
+   * A check then holds the event loop for up to 2 ms. On Windows a wait that
+   * short would last a clock tick (~15.6 ms), and its completions do not
+   * wait for the thread.
    */
-  readonly #pollWaitMs = underWine() ? 1 : 0;
+  readonly #pollWaitMs = underWine() ? 2 : 0;
 
   /** Requests in flight on all devices. */
   get inFlight(): number {
