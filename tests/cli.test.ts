@@ -41,6 +41,7 @@ Deno.test("usage errors: one line on stderr, exit code 2", async () => {
       ["write", "\\\\.\\Kbridge"],
       ["write", "\\\\.\\Kbridge", "zz"],
       ["read", "\\\\.\\Kbridge", "--timeout", "5"],
+      ["write", "\\\\.\\Kbridge", "00", "--raw", "out.bin"],
     ]
   ) {
     const { code, stderr, stdout } = await runCli(...args);

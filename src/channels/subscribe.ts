@@ -639,7 +639,8 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
   async readInto(target: Uint8Array, options: { timeoutMs?: number } = {}): Promise<number> {
     const least = this.#source.maxRecord;
     if (
-      !(target instanceof Uint8Array) || target.length < least || (target.byteOffset & 7) !== 0
+      !(target instanceof Uint8Array) || target.length < least ||
+      target.byteOffset % Ring.ALIGN !== 0
     ) {
       throw new ArgumentError(
         "Subscription.readInto",

@@ -102,6 +102,21 @@ export async function readInput(spec: string | undefined, label = "--in"): Promi
 }
 
 /**
+ * The milliseconds of a `--timeout` argument (none when absent), which needs `--overlapped`.
+ *
+ * @example
+ * ```ts ignore
+ * const timeoutMs = parseTimeout(values.timeout, values.overlapped);
+ * ```
+ */
+export function parseTimeout(text: string | undefined, overlapped: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const timeoutMs = parseInteger(text, "--timeout", 0x7fff_ffff);
+  if (!overlapped) throw new UsageError("--timeout needs --overlapped");
+  return timeoutMs;
+}
+
+/**
  * A failed request's error as the `--json` output shows it.
  *
  * @example
@@ -165,12 +180,7 @@ export async function ioctlCommand(args: string[]): Promise<number> {
     );
   }
   const repeat = Math.max(1, parseInteger(values.repeat, "--repeat", 1e9));
-  const timeoutMs = values.timeout === undefined
-    ? undefined
-    : parseInteger(values.timeout, "--timeout", 0x7fff_ffff);
-  if (timeoutMs !== undefined && !values.overlapped) {
-    throw new UsageError("--timeout needs --overlapped");
-  }
+  const timeoutMs = parseTimeout(values.timeout, values.overlapped);
   const input = await readInput(values.in);
   const direct = values.direct === undefined ? undefined : await readInput(values.direct);
   const outSize = direct?.length ??

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { openDevice } from "../io/device.ts";
 import { Win32Error } from "../core/win32_error.ts";
 import { toHex } from "../core/hex.ts";
-import { errorJson, hexDump, readInput } from "./ioctl.ts";
+import { errorJson, hexDump, parseTimeout, readInput } from "./ioctl.ts";
 import { parseInteger, UsageError } from "./usage.ts";
 
 const READ_HELP = `Usage:
@@ -72,12 +72,8 @@ export async function transferCommand(kind: "read" | "write", args: string[]): P
   const offset = values.offset === undefined
     ? undefined
     : parseInteger(values.offset, "--offset", Number.MAX_SAFE_INTEGER);
-  const timeoutMs = values.timeout === undefined
-    ? undefined
-    : parseInteger(values.timeout, "--timeout", 0x7fff_ffff);
-  if (timeoutMs !== undefined && !values.overlapped) {
-    throw new UsageError("--timeout needs --overlapped");
-  }
+  const timeoutMs = parseTimeout(values.timeout, values.overlapped);
+  if (kind === "write" && values.raw !== undefined) throw new UsageError("--raw is for read");
   const size = parseInteger(values.size, "--size", 0xffff_ffff);
   const input = kind === "write" ? await readInput(data, "<data>") : undefined;
   const options = { offset, timeoutMs };

@@ -128,6 +128,13 @@ function checkTransfer(
   return { call, input: null, output, offset };
 }
 
+/** A request's `timeoutMs` option, checked (undefined when absent). */
+function checkTimeout(fn: string, timeoutMs: unknown): number | undefined {
+  return timeoutMs === undefined
+    ? undefined
+    : checkInteger(fn, "options.timeoutMs", timeoutMs, 0, 0x7fff_ffff);
+}
+
 /** The bytes a request returned: a view of its output buffer. */
 const outputView = (request: IoRequest, bytes: number) => request.output.subarray(0, bytes);
 
@@ -407,9 +414,7 @@ export class Device implements Disposable, AsyncDisposable {
 
   /** The checks of an async form before its request starts. */
   #checkAsync(fn: string, options: IoctlAsyncOptions): void {
-    if (options.timeoutMs !== undefined) {
-      checkInteger(fn, "options.timeoutMs", options.timeoutMs, 0, 0x7fff_ffff);
-    }
+    checkTimeout(fn, options.timeoutMs);
     this.#ensureOpen();
     if (!this.overlapped) {
       throw new ArgumentError(fn, "device", "opened with { overlapped: true }", this.path);
@@ -418,10 +423,8 @@ export class Device implements Disposable, AsyncDisposable {
 
   /** A request that blocks the calling thread; returns the bytes transferred. */
   #transferSync(fn: string, request: IoRequest, options: ReadWriteOptions): number {
-    const timeoutMs = options.timeoutMs === undefined
-      ? undefined
-      : checkInteger(fn, "options.timeoutMs", options.timeoutMs, 0, 0x7fff_ffff);
-    if ((options as { signal?: unknown }).signal !== undefined) {
+    const timeoutMs = checkTimeout(fn, options.timeoutMs);
+    if (options.signal !== undefined) {
       throw new ArgumentError(fn, "options.signal", "used with the async form", "an AbortSignal");
     }
     this.#ensureOpen();
