@@ -195,12 +195,24 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
   );
 
   await t.step("restart: a new wineserver, the driver loaded again and working", async () => {
+    // What the old server's processes wrote is kept once (`*.previous.log`), never appended to.
+    const logs = [`${LAB}/logs/wineserver`, `${LAB}/logs/wine-start`];
+    for (const log of logs) {
+      await Deno.writeTextFile(`${log}.previous.log`, "two servers ago\n");
+      await Deno.writeTextFile(`${log}.log`, "the old server\n", { append: true });
+    }
     const restart = await runLab("restart");
     assert.equal(restart.code, 0, restart.out + restart.err);
     assert.match(restart.out, /restarted the wineserver \(pid \d+\); loaded .*kbwdm.* again/);
     const run = await runLab("run", "tests/lab/kbwdm_client.ts", "again");
     assert.equal(run.code, 0, run.out + run.err);
     assert.match(run.out, /reversed niaga/);
+    for (const log of logs) {
+      assert.doesNotMatch(await Deno.readTextFile(`${log}.log`), /the old server/);
+      const previous = await Deno.readTextFile(`${log}.previous.log`);
+      assert.match(previous, /the old server/);
+      assert.doesNotMatch(previous, /two servers ago/);
+    }
   });
 });
 

@@ -18,6 +18,7 @@ import {
   type IoRequest,
   isEndOfFile,
   isWarningStatus,
+  requestContext,
   startRequest,
   warningError,
 } from "./overlapped.ts";
@@ -428,7 +429,9 @@ export class Device implements Disposable, AsyncDisposable {
       throw new ArgumentError(fn, "options.signal", "used with the async form", "an AbortSignal");
     }
     this.#ensureOpen();
-    if (this.overlapped) return completionPort().startBlocking(this.#handle, request, timeoutMs);
+    if (this.overlapped) {
+      return completionPort().startBlocking(this.#handle, this.path, request, timeoutMs);
+    }
     if (timeoutMs !== undefined) {
       throw new ArgumentError(fn, "options.timeoutMs", "used with an overlapped device", timeoutMs);
     }
@@ -441,10 +444,10 @@ export class Device implements Disposable, AsyncDisposable {
       const error = lastError(k32);
       // A warning still completed the request: Windows wrote its byte count.
       if (error.ntStatus !== undefined && isWarningStatus(error.ntStatus)) {
-        throw warningError(request, error.ntStatus, returned[0]);
+        throw warningError(request, this.path, error.ntStatus, returned[0]);
       }
       if (isEndOfFile(request, error.code)) return 0;
-      throw new Win32Error({ ...error, call: request.call, controlCode: request.code });
+      throw new Win32Error({ ...error, ...requestContext(request, this.path) });
     }
     return returned[0];
   }

@@ -156,16 +156,24 @@ export function isWarningStatus(status: number): boolean {
   return status >>> 30 === 2;
 }
 
+/** What the errors of `request` on the device at `path` name: the call, its control code, the path. */
+export function requestContext(
+  request: IoRequest,
+  path: string,
+): { call: IoRequest["call"]; controlCode?: number; detail: string } {
+  return { call: request.call, controlCode: request.code, detail: path };
+}
+
 /** The typed error of a request that completed with the warning `ntStatus` and `bytes` of output. */
 export function warningError(
   request: IoRequest,
+  path: string,
   ntStatus: number,
   bytes: number,
 ): WarningStatusError {
   return new WarningStatusError({
+    ...requestContext(request, path),
     code: win32ErrorOf(ntStatus),
-    call: request.call,
-    controlCode: request.code,
     ntStatus: ntStatus >>> 0,
     data: request.output.subarray(0, bytes),
   });
@@ -268,11 +276,11 @@ export class CompletionPort {
     done: (bytes: number) => T,
   ): Promise<T> {
     const { signal, timeoutMs } = options;
-    const { call, code: controlCode } = request;
+    const context = requestContext(request, path);
     if (signal?.aborted) {
-      return Promise.reject(new AbortError({ call, controlCode, reason: signal.reason }));
+      return Promise.reject(new AbortError({ ...context, reason: signal.reason }));
     }
-    const k32 = kernel32(call);
+    const k32 = kernel32(request.call);
     const overlapped = new Uint8Array(OVERLAPPED_SIZE);
     const key = pointerValue(Deno.UnsafePointer.of(overlapped));
     const { promise, resolve, reject } = Promise.withResolvers<T>();
@@ -290,7 +298,7 @@ export class CompletionPort {
       settle: (status, bytes) => {
         finish();
         if (status === 0) resolve(done(bytes));
-        else if (isWarningStatus(status)) reject(warningError(request, status, bytes));
+        else if (isWarningStatus(status)) reject(warningError(request, path, status, bytes));
         else if (isEndOfFile(request, win32ErrorOf(status))) resolve(done(0));
         else reject(this.#failure(operation, status));
       },
@@ -309,7 +317,7 @@ export class CompletionPort {
       const warning = status !== undefined && isWarningStatus(status);
       if (error !== undefined && !warning) {
         if (isEndOfFile(request, error.code)) return Promise.resolve(done(0));
-        return Promise.reject(new Win32Error({ ...error, call, controlCode }));
+        return Promise.reject(new Win32Error({ ...error, ...context }));
       }
       if (this.#skipping.has(pointerValue(handle))) {
         // InternalHigh holds the byte count (lpBytesReturned is not passed with an OVERLAPPED).
@@ -353,9 +361,14 @@ export class CompletionPort {
    * Returns the bytes transferred (0 for a read at the end of the file); a
    * warning status throws a {@linkcode WarningStatusError} with the output bytes.
    */
-  startBlocking(handle: Deno.PointerValue, request: IoRequest, timeoutMs?: number): number {
-    const { call, code: controlCode } = request;
-    const k32 = kernel32(call);
+  startBlocking(
+    handle: Deno.PointerValue,
+    path: string,
+    request: IoRequest,
+    timeoutMs?: number,
+  ): number {
+    const context = requestContext(request, path);
+    const k32 = kernel32(request.call);
     // One event serves every blocking call (they never overlap: JavaScript waits for each);
     // the I/O manager resets it when a request starts.
     this.#blockingEvent ??= createEvent({ manualReset: true });
@@ -369,13 +382,14 @@ export class CompletionPort {
       // Completed at once: the byte count is in the OVERLAPPED (InternalHigh).
       throw warningError(
         request,
+        path,
         started.ntStatus,
         new DataView(overlapped.buffer).getUint32(8, true),
       );
     }
     if (started !== undefined && started.code !== ERROR_IO_PENDING) {
       if (isEndOfFile(request, started.code)) return 0;
-      throw new Win32Error({ ...started, call, controlCode });
+      throw new Win32Error({ ...started, ...context });
     }
     let timedOut = false;
     if (started !== undefined && timeoutMs !== undefined) {
@@ -387,12 +401,12 @@ export class CompletionPort {
     if (!k32.GetOverlappedResult(handle, overlapped, returned, 1)) {
       const code = k32.GetLastError();
       if (timedOut && code === ERROR_OPERATION_ABORTED) {
-        throw new TimeoutError({ call, controlCode, timeoutMs: timeoutMs! });
+        throw new TimeoutError({ ...context, timeoutMs: timeoutMs! });
       }
       const status = new DataView(overlapped.buffer).getUint32(0, true);
-      if (isWarningStatus(status)) throw warningError(request, status, returned[0]);
+      if (isWarningStatus(status)) throw warningError(request, path, status, returned[0]);
       if (isEndOfFile(request, code)) return 0;
-      throw new Win32Error({ code, call, controlCode, ntStatus: knownStatus(status) });
+      throw new Win32Error({ ...context, code, ntStatus: knownStatus(status) });
     }
     return returned[0];
   }
@@ -421,19 +435,18 @@ export class CompletionPort {
   }
 
   #failure(operation: Operation, status: number): Error {
-    const { call, code: controlCode } = operation.request;
+    const context = requestContext(operation.request, operation.path);
     if (status === STATUS_CANCELLED && operation.cancelled) {
       const cancelled = operation.cancelled;
       if (cancelled.kind === "timeout") {
-        return new TimeoutError({ call, controlCode, timeoutMs: cancelled.ms });
+        return new TimeoutError({ ...context, timeoutMs: cancelled.ms });
       }
       return new AbortError({
-        call,
-        controlCode,
+        ...context,
         reason: cancelled.kind === "signal" ? cancelled.reason : "device closed",
       });
     }
-    return new Win32Error({ code: win32ErrorOf(status), call, controlCode, ntStatus: status });
+    return new Win32Error({ ...context, code: win32ErrorOf(status), ntStatus: status });
   }
 
   /**

@@ -204,7 +204,8 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Starts a persistent wineserver for the prefix unless one runs, and starts
  * the prefix's services with their output in `logs/wine-start.log` (where Wine
- * writes the crash lines of driver hosts). Verified: returns the pid of a
+ * writes the crash lines of driver hosts); a server it starts begins both of
+ * the prefix's Wine logs afresh and keeps the last ones as `*.previous.log`. Verified: returns the pid of a
  * `wineserver -p` that serves the prefix, or throws.
  *
  * @throws {LabError} `wine` when no persistent server runs afterwards
@@ -225,6 +226,13 @@ export async function ensureWineServer(paths: LabPaths): Promise<number> {
   // `wineserver -p` exit 2 without making anything persistent: wait for it to end.
   if (await wineServerPid(paths.prefix) !== undefined) {
     await runToFile("wineserver", ["-w"], { out: log, append: true, env });
+  }
+  // No Wine process of the prefix runs now, so none writes its logs: each server
+  // starts them afresh, the last server's kept beside them (`*.previous.log`).
+  for (const file of [log, paths.wineStartLog]) {
+    await Deno.rename(file, file.replace(/\.log$/, ".previous.log")).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
   }
   await runToFile("wineserver", ["-p"], { out: log, append: true, env });
   let pid: number | undefined;

@@ -69,9 +69,13 @@ Deno.test("ECHO into a too-small output buffer fails with ERROR_INSUFFICIENT_BUF
   assert.equal(error.errorName, "ERROR_INSUFFICIENT_BUFFER");
   assert.equal(error.call, "DeviceIoControl");
   assert.equal(error.controlCode?.code, IOCTL.ECHO);
-  assert.match(
+  assert.equal(error.detail, device.path);
+  assert.ok(
+    error.message.startsWith(
+      `DeviceIoControl(0x80222004 0x8022 fn 0x801 BUFFERED ANY, "${device.path}") failed: ` +
+        "ERROR_INSUFFICIENT_BUFFER (122)",
+    ),
     error.message,
-    /^DeviceIoControl\(0x80222004 0x8022 fn 0x801 BUFFERED ANY\) failed: ERROR_INSUFFICIENT_BUFFER \(122\)/,
   );
 });
 
