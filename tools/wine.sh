@@ -10,6 +10,8 @@
 # own image.
 kb_install_driver() {
   local dir="${1:-$KB_DRIVER_DIR}" drivers="$WINEPREFIX/drive_c/windows/system32/drivers" sys name
+  # The log holds this install's build output only: it does not grow with use.
+  : >"$KB_LOG/driver-load.log"
   make -s -C "$KB_ROOT/tests/fixture" OUT="$KB_BUILD/fixture" >>"$KB_LOG/driver-load.log" 2>&1 ||
     { tail -n 20 "$KB_LOG/driver-load.log"; return 1; }
   kb_lab build --coverage --name kbmagic "$KB_ROOT/tests/fixture/magic.c" >>"$KB_LOG/driver-load.log" 2>&1 ||
