@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { checkDriver, findWineDllDir, formatCheckReport, isWineStub } from "../src/lab/check.ts";
 import { parseWineCrashes } from "../src/lab/crash.ts";
+import { driverPrintOf, driverPrintSink } from "../src/lab/driver_print.ts";
 import { mappedModules } from "../src/lab/hosts.ts";
 import { LabError } from "../src/lab/lab_error.ts";
 import { claimLog } from "../src/lab/log_slot.ts";
@@ -306,4 +307,28 @@ Deno.test("claimLog: concurrent claims get their own file, a freed slot is reuse
   } finally {
     await Deno.remove(logs, { recursive: true });
   }
+});
+
+Deno.test("driver prints: Wine's debugstr lines give the text, split lines are joined, others ignored", () => {
+  const line = "0104:warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000008: kbwdm: ready";
+  assert.equal(driverPrintOf(line), "kbwdm: ready");
+  assert.equal(driverPrintOf(`0020:${line}\r\n`), "kbwdm: ready", "+pid prefix, CRLF");
+  assert.equal(driverPrintOf("0104:fixme:ntoskrnl:IoCsqInitialize stub"), undefined);
+  assert.equal(
+    driverPrintOf("wine: Unhandled page fault on read access to 0000000000000000"),
+    undefined,
+  );
+  const prints: string[] = [];
+  const sink = driverPrintSink((text) => prints.push(text));
+  const bytes = new TextEncoder().encode(`wine: other\n${line}\n${line.replace("ready", "é")}\n`);
+  // Split inside the first print and inside the two bytes of "é".
+  const cut = bytes.indexOf(0xc3) + 1;
+  for (const chunk of [bytes.subarray(0, 30), bytes.subarray(30, cut), bytes.subarray(cut)]) {
+    sink(chunk);
+  }
+  assert.deepEqual(prints, ["kbwdm: ready", "kbwdm: é"]);
+  sink(new TextEncoder().encode(line));
+  assert.equal(prints.length, 2, "a line without its end yet is kept back");
+  sink(new TextEncoder().encode("\n"));
+  assert.deepEqual(prints.at(-1), "kbwdm: ready");
 });

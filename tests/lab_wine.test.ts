@@ -141,13 +141,32 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
     },
   );
 
-  await t.step("load, then a script talks to the driver", async () => {
-    const load = await runLab("load", sys, "--name", "kbwdm");
-    assert.equal(load.code, 0, load.out + load.err);
-    const run = await runLab("run", "tests/lab/kbwdm_client.ts", "kbridge");
-    assert.equal(run.code, 0, run.out + run.err);
-    assert.match(run.out, /magic 0x4d53424b reversed egdirbk/);
-  });
+  await t.step(
+    "load, then a script talks to the driver; what the driver prints is shown",
+    async () => {
+      const load = await runLab("load", sys, "--name", "kbwdm");
+      assert.equal(load.code, 0, load.out + load.err);
+      assert.match(load.err, /^dbgprint: kbwdm: DriverEntry, store of 4096 bytes$/m);
+      const run = await runLab("run", "tests/lab/kbwdm_client.ts", "kbridge");
+      assert.equal(run.code, 0, run.out + run.err);
+      assert.match(run.out, /magic 0x4d53424b reversed egdirbk/);
+      assert.match(run.err, /^dbgprint: kbwdm: REVERSE of 7 bytes$/m);
+      assert.doesNotMatch(run.err, /DriverEntry/, "only what was printed during the run");
+    },
+  );
+
+  await t.step(
+    "a Wine log over its limit is emptied when a command starts; prints still come",
+    async () => {
+      const wineStartLog = `${LAB}/logs/wine-start.log`;
+      const junk = new TextEncoder().encode(`${"x".repeat(1023)}\n`.repeat(33 * 1024));
+      await Deno.writeFile(wineStartLog, junk, { append: true });
+      const run = await runLab("run", "tests/lab/kbwdm_client.ts", "again");
+      assert.equal(run.code, 0, run.out + run.err);
+      assert.match(run.err, /^dbgprint: kbwdm: REVERSE of 5 bytes$/m);
+      assert.ok((await Deno.stat(wineStartLog)).size < 1024 * 1024);
+    },
+  );
 
   await t.step("two runs at once: each prints its own output (a log slot each)", async () => {
     const [one, two] = await Promise.all([

@@ -162,6 +162,7 @@ async function load(paths: LabPaths, args: string[]): Promise<number> {
     name: values.name as string | undefined,
     force: values.force === true,
     wineDir: values["wine-dir"] as string | undefined,
+    onDriverPrint: showDriverPrint,
   });
   console.log(`loaded ${driver.name} (${driver.sys})`);
   return 0;
@@ -177,6 +178,8 @@ async function unload(paths: LabPaths, args: string[]): Promise<number> {
 }
 
 const toStdout = (bytes: Uint8Array) => Deno.stdout.write(bytes);
+/** A driver's print, on standard error beside the script's output. */
+const showDriverPrint = (text: string) => console.error(`dbgprint: ${text}`);
 
 async function run(paths: LabPaths, args: string[]): Promise<number> {
   if (args.length === 0) throw new UsageError("lab run needs <script.ts>");
@@ -184,6 +187,7 @@ async function run(paths: LabPaths, args: string[]): Promise<number> {
   const result = await runWindowsDeno(paths, ["run", "-A", ...args], {
     log: log.path,
     follow: toStdout,
+    onDriverPrint: showDriverPrint,
   });
   reportCrashes(result.crashes);
   return result.code !== 0 ? result.code : result.crashes.length > 0 ? 1 : 0;
@@ -194,6 +198,7 @@ async function test(paths: LabPaths, args: string[]): Promise<number> {
   const result = await runWindowsDeno(paths, ["test", "-A", ...args], {
     log: log.path,
     follow: toStdout,
+    onDriverPrint: showDriverPrint,
     env: { NO_COLOR: "1" },
   });
   reportCrashes(result.crashes);

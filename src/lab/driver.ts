@@ -58,6 +58,7 @@ async function runAgent(
   args: readonly string[],
   logBase: string,
   known: LoadedDriver[],
+  onDriverPrint?: (text: string) => void,
 ) {
   const knownModules = [];
   for (const driver of known) {
@@ -76,6 +77,7 @@ async function runAgent(
   const run = await runWindowsDeno(paths, ["run", "-A", agentSpecifier(), ...args], {
     log,
     knownModules,
+    onDriverPrint,
   });
   const output = await readFrom(log, 0);
   const line = output.split("\n").find((l) => l.startsWith(AGENT_MARK));
@@ -149,6 +151,8 @@ export interface LoadOptions {
   force?: boolean;
   /** Where Wine's DLLs are, for the import check. */
   wineDir?: string;
+  /** Called with each line the driver prints while it starts (`DbgPrint` in `DriverEntry`, …). */
+  onDriverPrint?: (text: string) => void;
 }
 
 /**
@@ -189,7 +193,7 @@ export async function loadDriver(
   await Deno.copyFile(sysPath, `${copy}.tmp`);
   await Deno.rename(`${copy}.tmp`, copy);
   const driver: LoadedDriver = { name, sys: copy, source: sysPath };
-  await startService(paths, driver);
+  await startService(paths, driver, options.onDriverPrint);
 
   const state = await readLabState(paths);
   await writeLabState(paths, {
@@ -199,7 +203,11 @@ export async function loadDriver(
 }
 
 /** Runs the agent's load and turns a failure into one line. */
-async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void> {
+async function startService(
+  paths: LabPaths,
+  driver: LoadedDriver,
+  onDriverPrint?: (text: string) => void,
+): Promise<void> {
   // A host that runs before the load and dies during it was stopping the old instance.
   const earlier = new Set((await driverHosts(paths.prefix)).map((host) => host.pid));
   const { run, result, log } = await runAgent(
@@ -207,6 +215,7 @@ async function startService(paths: LabPaths, driver: LoadedDriver): Promise<void
     ["load", driver.name, windowsPath(driver.sys)],
     `lab-load-${driver.name}`,
     [driver],
+    onDriverPrint,
   );
   const crash = run.crashes[0];
   if (result?.ok && crash === undefined) {

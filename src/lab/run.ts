@@ -11,7 +11,8 @@ import type { HostModule } from "./hosts.ts";
 import { HostWatcher } from "./hosts.ts";
 import { LabError } from "./lab_error.ts";
 import type { LabPaths } from "./paths.ts";
-import { ensureWineServer, fileFollower, runToFile, wineEnv } from "./wine.ts";
+import { driverPrintSink } from "./driver_print.ts";
+import { ensureWineServer, fileFollower, fileSize, runToFile, wineEnv } from "./wine.ts";
 
 /**
  * The outcome of a Windows Deno run.
@@ -28,6 +29,8 @@ export interface WineRun {
   readonly crashes: readonly CrashReport[];
   /** The file holding the run's output. */
   readonly log: string;
+  /** What the drivers printed during the run (`DbgPrint`, `DbgPrintEx`, `KdPrint`), in order. */
+  readonly driverPrints: readonly string[];
 }
 
 /**
@@ -46,16 +49,10 @@ export interface WindowsDenoOptions {
   follow?: (bytes: Uint8Array) => Promise<unknown> | unknown;
   /** More environment variables for deno.exe. */
   env?: Record<string, string>;
+  /** Called with each line a driver prints (`DbgPrint`, …) while the run goes on. */
+  onDriverPrint?: (text: string) => void;
   /** Modules to place crash addresses in when no live host showed them (e.g. a driver being loaded, at its preferred base). */
   knownModules?: readonly HostModule[];
-}
-
-async function fileSize(path: string): Promise<number> {
-  try {
-    return (await Deno.stat(path)).size;
-  } catch {
-    return 0;
-  }
 }
 
 /**
@@ -135,23 +132,34 @@ export async function runWindowsDeno(
   const follow = options.follow === undefined
     ? undefined
     : fileFollower(options.log, options.follow);
+  const driverPrints: string[] = [];
+  const followPrints = fileFollower(
+    paths.wineStartLog,
+    driverPrintSink((text) => {
+      driverPrints.push(text);
+      options.onDriverPrint?.(text);
+    }),
+    mark,
+  );
   let ticks = 0;
   const code = await runToFile("wine", [paths.denoExe, ...args], {
     out: options.log,
     env: { ...wineEnv(paths), ...options.env },
     onTick: async () => {
       if (++ticks % 3 === 0) await watcher.poll();
+      await followPrints();
       await follow?.();
     },
   });
   await watcher.poll();
+  await followPrints();
   await follow?.();
   const crashes = await crashReports(
     await readFrom(paths.wineStartLog, mark),
     [...watcher.modules, ...(options.knownModules ?? [])],
     watcher.died,
   );
-  return { code, crashes, log: options.log };
+  return { code, crashes, log: options.log, driverPrints };
 }
 
 /**

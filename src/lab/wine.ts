@@ -9,6 +9,7 @@
 import { LabError } from "./lab_error.ts";
 import { type LabPaths, windowsPath } from "./paths.ts";
 import { CRASH_LOG_ENV } from "./crash.ts";
+import { DRIVER_PRINT_CHANNEL } from "./driver_print.ts";
 
 /**
  * The environment Wine programs of the lab run with: the prefix, Wine's own
@@ -113,8 +114,8 @@ export async function runToFile(
 }
 
 /**
- * Copies what was appended to a file since the last call to `write`, with the
- * CR of Windows line ends removed.
+ * Copies what was appended to a file (after byte `from`) since the last call
+ * to `write`, with the CR of Windows line ends removed.
  *
  * @example
  * ```ts ignore
@@ -125,8 +126,9 @@ export async function runToFile(
 export function fileFollower(
   path: string,
   write: (bytes: Uint8Array) => Promise<unknown> | unknown,
+  from = 0,
 ): () => Promise<void> {
-  let offset = 0;
+  let offset = from;
   return async () => {
     let file: Deno.FsFile;
     try {
@@ -199,6 +201,25 @@ export async function wineServerPid(
   return undefined;
 }
 
+/** Beyond this, a running server's `wine-start.log` is emptied when a lab command starts. */
+export const WINE_START_LOG_LIMIT = 32 * 1024 * 1024;
+
+/**
+ * The size of file `path`, 0 when there is none.
+ *
+ * @example
+ * ```ts ignore
+ * const mark = await fileSize(paths.wineStartLog);
+ * ```
+ */
+export async function fileSize(path: string): Promise<number> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -220,8 +241,14 @@ export async function ensureWineServer(paths: LabPaths): Promise<number> {
   const log = `${paths.logs}/wineserver.log`;
   await Deno.mkdir(paths.logs, { recursive: true });
   const running = await wineServerPid(paths.prefix, { persistentOnly: true });
-  // Running: its services (and their output, the crash log) were set up when it started.
-  if (running !== undefined) return running;
+  if (running !== undefined) {
+    // Its services (and their output, the crash log) were set up when it started. Their
+    // output is opened for appending: emptied, it goes on at its new end.
+    if (await fileSize(paths.wineStartLog) > WINE_START_LOG_LIMIT) {
+      await Deno.truncate(paths.wineStartLog, 0);
+    }
+    return running;
+  }
   // A short-lived server (wineboot's, or one a `wine` command started) makes
   // `wineserver -p` exit 2 without making anything persistent: wait for it to end.
   if (await wineServerPid(paths.prefix) !== undefined) {
@@ -252,7 +279,8 @@ export async function ensureWineServer(paths: LabPaths): Promise<number> {
   const code = await runToFile("wine", ["cmd.exe", "/c", "exit", "0"], {
     out: paths.wineStartLog,
     append: true,
-    env,
+    // The driver hosts inherit it: their drivers' DbgPrint lines go to the crash log too.
+    env: { ...env, WINEDEBUG: `${env.WINEDEBUG},${DRIVER_PRINT_CHANNEL}` },
   });
   if (code !== 0) {
     throw new LabError(

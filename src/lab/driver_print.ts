@@ -1,0 +1,57 @@
+/**
+ * A driver's own debug output under Wine. `DbgPrint`, `DbgPrintEx` and
+ * `KdPrint` end in `vDbgPrintExWithPrefix`, which Wine writes as a warning of
+ * its `debugstr` channel; the lab turns that channel on for the driver hosts
+ * ({@linkcode DRIVER_PRINT_CHANNEL}), so each print lands in the lab's
+ * `logs/wine-start.log` as
+ * `0104:warn:debugstr:vDbgPrintExWithPrefix 00000000:00000001: kbwdm: REVERSE of 5 bytes`.
+ *
+ * @module
+ */
+
+/** The `WINEDEBUG` entry that makes Wine write a driver's prints. */
+export const DRIVER_PRINT_CHANNEL = "warn+debugstr";
+
+/** Wine's line for a print: any prefix (thread, `+pid`, `+timestamp`), the component id and level mask, the text. */
+const PRINT_LINE = /(?:^|:)warn:debugstr:vDbgPrintExWithPrefix [0-9a-f]+:[0-9a-f]+: ?(.*)$/;
+
+/**
+ * The text a driver printed, from one line of Wine's output, or undefined
+ * for any other line.
+ *
+ * @example
+ * ```ts
+ * import { driverPrintOf } from "./driver_print.ts";
+ * driverPrintOf("0104:warn:debugstr:vDbgPrintExWithPrefix 00000000:00000001: hello\n"); // "hello"
+ * ```
+ */
+export function driverPrintOf(line: string): string | undefined {
+  return PRINT_LINE.exec(line.replace(/\r?\n$/, ""))?.[1];
+}
+
+/**
+ * A sink for the bytes appended to Wine's output: calls `onPrint` with the
+ * text of each complete print line (a line split across two writes is kept
+ * until its end arrives).
+ *
+ * @example
+ * ```ts
+ * import { driverPrintSink } from "./driver_print.ts";
+ * const prints: string[] = [];
+ * const sink = driverPrintSink((text) => prints.push(text));
+ * sink(new TextEncoder().encode("0104:warn:debugstr:vDbgPrintExWithPrefix 0:1: hi\nwine: other\n"));
+ * prints; // ["hi"]
+ * ```
+ */
+export function driverPrintSink(onPrint: (text: string) => void): (bytes: Uint8Array) => void {
+  const decoder = new TextDecoder();
+  let partial = "";
+  return (bytes) => {
+    const lines = (partial + decoder.decode(bytes, { stream: true })).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const text = driverPrintOf(line);
+      if (text !== undefined) onPrint(text);
+    }
+  };
+}
