@@ -276,9 +276,10 @@ export class CompletionPort {
     done: (bytes: number) => T,
   ): Promise<T> {
     const { signal, timeoutMs } = options;
-    const context = requestContext(request, path);
     if (signal?.aborted) {
-      return Promise.reject(new AbortError({ ...context, reason: signal.reason }));
+      return Promise.reject(
+        new AbortError({ ...requestContext(request, path), reason: signal.reason }),
+      );
     }
     const k32 = kernel32(request.call);
     const overlapped = new Uint8Array(OVERLAPPED_SIZE);
@@ -317,7 +318,7 @@ export class CompletionPort {
       const warning = status !== undefined && isWarningStatus(status);
       if (error !== undefined && !warning) {
         if (isEndOfFile(request, error.code)) return Promise.resolve(done(0));
-        return Promise.reject(new Win32Error({ ...error, ...context }));
+        return Promise.reject(new Win32Error({ ...error, ...requestContext(request, path) }));
       }
       if (this.#skipping.has(pointerValue(handle))) {
         // InternalHigh holds the byte count (lpBytesReturned is not passed with an OVERLAPPED).
@@ -367,7 +368,6 @@ export class CompletionPort {
     request: IoRequest,
     timeoutMs?: number,
   ): number {
-    const context = requestContext(request, path);
     const k32 = kernel32(request.call);
     // One event serves every blocking call (they never overlap: JavaScript waits for each);
     // the I/O manager resets it when a request starts.
@@ -389,7 +389,7 @@ export class CompletionPort {
     }
     if (started !== undefined && started.code !== ERROR_IO_PENDING) {
       if (isEndOfFile(request, started.code)) return 0;
-      throw new Win32Error({ ...started, ...context });
+      throw new Win32Error({ ...started, ...requestContext(request, path) });
     }
     let timedOut = false;
     if (started !== undefined && timeoutMs !== undefined) {
@@ -401,12 +401,16 @@ export class CompletionPort {
     if (!k32.GetOverlappedResult(handle, overlapped, returned, 1)) {
       const code = k32.GetLastError();
       if (timedOut && code === ERROR_OPERATION_ABORTED) {
-        throw new TimeoutError({ ...context, timeoutMs: timeoutMs! });
+        throw new TimeoutError({ ...requestContext(request, path), timeoutMs: timeoutMs! });
       }
       const status = new DataView(overlapped.buffer).getUint32(0, true);
       if (isWarningStatus(status)) throw warningError(request, path, status, returned[0]);
       if (isEndOfFile(request, code)) return 0;
-      throw new Win32Error({ ...context, code, ntStatus: knownStatus(status) });
+      throw new Win32Error({
+        ...requestContext(request, path),
+        code,
+        ntStatus: knownStatus(status),
+      });
     }
     return returned[0];
   }
