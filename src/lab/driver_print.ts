@@ -32,7 +32,7 @@ export function driverPrintOf(line: string): string | undefined {
 /**
  * A sink for the bytes appended to Wine's output: calls `onPrint` with the
  * text of each complete print line (a line split across two writes is kept
- * until its end arrives).
+ * until its end arrives) and returns the chunk's text, decoded as a stream.
  *
  * @example
  * ```ts
@@ -43,15 +43,17 @@ export function driverPrintOf(line: string): string | undefined {
  * prints; // ["hi"]
  * ```
  */
-export function driverPrintSink(onPrint: (text: string) => void): (bytes: Uint8Array) => void {
+export function driverPrintSink(onPrint: (text: string) => void): (bytes: Uint8Array) => string {
   const decoder = new TextDecoder();
   let partial = "";
   return (bytes) => {
-    const lines = (partial + decoder.decode(bytes, { stream: true })).split("\n");
+    const chunk = decoder.decode(bytes, { stream: true });
+    const lines = (partial + chunk).split("\n");
     partial = lines.pop()!;
     for (const line of lines) {
       const text = driverPrintOf(line);
       if (text !== undefined) onPrint(text);
     }
+    return chunk;
   };
 }

@@ -133,29 +133,30 @@ export async function runWindowsDeno(
     ? undefined
     : fileFollower(options.log, options.follow);
   const driverPrints: string[] = [];
-  const followPrints = fileFollower(
-    paths.wineStartLog,
-    driverPrintSink((text) => {
-      driverPrints.push(text);
-      options.onDriverPrint?.(text);
-    }),
-    mark,
-  );
+  const printSink = driverPrintSink((text) => {
+    driverPrints.push(text);
+    options.onDriverPrint?.(text);
+  });
+  // The one reader of Wine's output during the run: the prints as they come, the crash lines at the end.
+  let wineOutput = "";
+  const followWine = fileFollower(paths.wineStartLog, (bytes) => {
+    wineOutput += printSink(bytes);
+  }, mark);
   let ticks = 0;
   const code = await runToFile("wine", [paths.denoExe, ...args], {
     out: options.log,
     env: { ...wineEnv(paths), ...options.env },
     onTick: async () => {
       if (++ticks % 3 === 0) await watcher.poll();
-      await followPrints();
+      await followWine();
       await follow?.();
     },
   });
   await watcher.poll();
-  await followPrints();
+  await followWine();
   await follow?.();
   const crashes = await crashReports(
-    await readFrom(paths.wineStartLog, mark),
+    wineOutput,
     [...watcher.modules, ...(options.knownModules ?? [])],
     watcher.died,
   );
