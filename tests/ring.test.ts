@@ -119,6 +119,21 @@ Deno.test("drain honours max and releases space only for what it read", () => {
   assert.equal(reader.drain(() => assert.fail("empty")), 0);
 });
 
+Deno.test("memory closed inside the drain callback: the drain ends there, with no error", () => {
+  const producer = new TestProducer(4096);
+  const reader = new RingReader(producer.memory);
+  for (let i = 0; i < 10; i++) assert.ok(producer.write(new Uint8Array([i, i])));
+  const seen: number[] = [];
+  // Closing the mapping detaches its buffer, as transfer() does here.
+  const count = reader.drain((data) => {
+    seen.push(data[0]);
+    if (seen.length === 3) producer.memory.transfer();
+  });
+  assert.equal(count, 3);
+  assert.deepEqual(seen, [0, 1, 2]);
+  assert.equal(reader.drain(() => assert.fail("the memory is gone")), 0);
+});
+
 Deno.test("a memory block that is not a ring is refused", () => {
   assert.throws(() => new RingReader(new ArrayBuffer(100)), CorruptRingError);
   assert.throws(() => new RingReader(new ArrayBuffer(Ring.HEADER_SIZE + 4096)), CorruptRingError);

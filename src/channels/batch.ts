@@ -49,6 +49,9 @@ export interface Message {
  */
 export class MessageBatch implements Iterable<Message> {
   #bytes: Uint8Array = new Uint8Array(0);
+  /** `#bytes`'s buffer and where `#bytes` starts in it: payload views are made from them. */
+  #buffer: ArrayBufferLike = this.#bytes.buffer;
+  #base = 0;
   #words: Uint32Array = new Uint32Array(0);
   /** Record header offsets in `#bytes`, then the end of the last record. */
   readonly #offsets: Int32Array<ArrayBuffer>;
@@ -75,6 +78,8 @@ export class MessageBatch implements Iterable<Message> {
    */
   fill(bytes: Uint8Array, words: Uint32Array, count: number, release?: () => void): void {
     this.#bytes = bytes;
+    this.#buffer = bytes.buffer;
+    this.#base = bytes.byteOffset;
     this.#words = words;
     this.#count = count;
     this.#release = release;
@@ -130,8 +135,11 @@ export class MessageBatch implements Iterable<Message> {
   /** The payload of message `index`: a view, valid as long as the batch. */
   data(index: number): Uint8Array {
     const word = this.#check(index);
-    const start = word * 4 + RECORD;
-    return this.#bytes.subarray(start, start + this.#words[word + LENGTH_WORD]);
+    return new Uint8Array(
+      this.#buffer,
+      this.#base + word * 4 + RECORD,
+      this.#words[word + LENGTH_WORD],
+    );
   }
 
   /** The messages, with views as `data`. */

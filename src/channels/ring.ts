@@ -55,6 +55,8 @@ export type MessageCallback = (data: Uint8Array, sequence: number, timestamp: nu
 export class RingReader {
   readonly #indices: Int32Array;
   readonly #data: Uint8Array;
+  /** The mapping `#data` views, from `Ring.HEADER_SIZE` on: payload views are made from it. */
+  readonly #memory: ArrayBuffer;
   readonly #words: Uint32Array<ArrayBuffer>;
   /** Record offsets of the current walk of `drain`. */
   readonly #offsets = new Int32Array(RUN_RECORDS + 1);
@@ -95,6 +97,7 @@ export class RingReader {
     if (wrong !== undefined) throw new CorruptRingError(wrong);
     this.#indices = new Int32Array(memory, 0, Ring.HEADER_SIZE / 4);
     this.#data = new Uint8Array(memory, Ring.HEADER_SIZE, capacity);
+    this.#memory = memory;
     this.#words = new Uint32Array(memory, Ring.HEADER_SIZE, capacity / 4);
     this.#mask = capacity - 1;
     const tail = Atomics.load(this.#indices, TAIL) | 0;
@@ -127,9 +130,11 @@ export class RingReader {
   /**
    * The producer's head, checked against the reader's tail: on the 8-byte
    * grid and at most the capacity ahead, so every step of a read loop
-   * advances towards it and ends on it.
+   * advances towards it and ends on it. Once the memory is gone the ring
+   * reads as empty.
    */
   #head(): number {
+    if (this.#unmapped) return this.#tail;
     const head = Atomics.load(this.#indices, HEAD) | 0;
     if ((head & ALIGN_MASK) !== 0) {
       throw new CorruptRingError(`head ${hex32(head)} is not a multiple of ${Ring.ALIGN}`);
@@ -218,6 +223,10 @@ export class RingReader {
   ): number {
     let at = from;
     let count = index;
+    // The next record's place depends on the length just read; while lengths repeat, the
+    // span is the last one's, so the processor runs ahead instead of waiting for each load.
+    let lastLength = -1;
+    let lastSpan = 0;
     while (count < max) {
       const room = stop - at;
       if (room < RECORD) break;
@@ -226,7 +235,11 @@ export class RingReader {
       if ((words[word + FLAGS_WORD] & Ring.RECORD_PAD) !== 0 || length > room - RECORD) break;
       if (offsets !== undefined) offsets[count] = at;
       count++;
-      at += (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
+      if (length !== lastLength) {
+        lastLength = length;
+        lastSpan = (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
+      }
+      at += lastSpan;
     }
     this.#walkEnd = at;
     return count;
@@ -270,7 +283,8 @@ export class RingReader {
 
   /**
    * Calls `callback` for up to `max` ready messages and releases their space
-   * to the producer afterwards. Returns how many were read (0 when empty).
+   * to the producer afterwards. Returns how many were read (0 when empty); a
+   * callback that closes the memory ends the drain after it.
    *
    * @throws {CorruptRingError} at the first value the layout rules out
    * (the messages before it were delivered and released)
@@ -291,16 +305,28 @@ export class RingReader {
           this.#tail = (base + offsets[i + 1]) | 0;
           count++;
           callback(
-            this.#data.subarray(start, start + words[word + LENGTH_WORD]),
+            new Uint8Array(this.#memory, Ring.HEADER_SIZE + start, words[word + LENGTH_WORD]),
             words[word + SEQUENCE_WORD] + words[word + SEQUENCE_WORD + 1] * 0x1_0000_0000,
             words[word + TIMESTAMP_WORD] + words[word + TIMESTAMP_WORD + 1] * 0x1_0000_0000,
           );
+          // The callback closed the memory: nothing reads (or gives back) the ring any more.
+          if (this.#unmapped) return count;
         }
       }
     } finally {
-      Atomics.store(this.#indices, TAIL, this.#tail);
+      this.#storeTail();
     }
     return count;
+  }
+
+  /** Whether the memory is gone (closed): a detached view has length 0. */
+  get #unmapped(): boolean {
+    return this.#indices.length === 0;
+  }
+
+  /** Gives the space before `#tail` back to the producer, while the memory is there. */
+  #storeTail(): void {
+    if (!this.#unmapped) Atomics.store(this.#indices, TAIL, this.#tail);
   }
 
   /**
@@ -345,7 +371,7 @@ export class RingReader {
         this.#tail = (tail + taken) | 0;
       }
     } finally {
-      Atomics.store(this.#indices, TAIL, this.#tail);
+      this.#storeTail();
     }
     return copied;
   }
@@ -374,11 +400,10 @@ export class RingReader {
 
   /** Gives the records of the last {@linkcode RingReader.scan} back to the producer. */
   release(): void {
-    // A detached view (the memory was closed) has length 0: nothing to give back.
-    if (!this.#holding || this.#indices.length === 0) return;
+    if (!this.#holding || this.#unmapped) return;
     this.#holding = false;
     this.#tail = this.#scanned;
-    Atomics.store(this.#indices, TAIL, this.#tail);
+    this.#storeTail();
   }
 
   /**

@@ -785,7 +785,8 @@ class BatchIterator implements AsyncIterableIterator<MessageBatch> {
 class MessageIterator implements AsyncIterableIterator<Message> {
   readonly #batches: BatchIterator;
   readonly #offsets: Int32Array;
-  #copy: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  /** The buffer of the current batch's copy (it starts at its byte 0). */
+  #copy: ArrayBuffer = new ArrayBuffer(0);
   #words: Uint32Array<ArrayBuffer> = new Uint32Array(0);
   #base = 0;
   #index = 0;
@@ -808,8 +809,9 @@ class MessageIterator implements AsyncIterableIterator<Message> {
   #take(batch: MessageBatch): void {
     const bytes = batch.bytes;
     // A copy whose start keeps the 8-byte alignment the records have in the ring.
-    this.#copy = bytes.slice();
-    this.#words = new Uint32Array(this.#copy.buffer, 0, this.#copy.length >> 2);
+    const copy = bytes.slice();
+    this.#copy = copy.buffer;
+    this.#words = new Uint32Array(this.#copy, 0, copy.length >> 2);
     this.#base = this.#offsets[0];
     this.#index = 0;
     this.#count = batch.count;
@@ -824,7 +826,7 @@ class MessageIterator implements AsyncIterableIterator<Message> {
     return {
       sequence: words[word + 2] + words[word + 3] * 0x1_0000_0000,
       timestamp: words[word + 4] + words[word + 5] * 0x1_0000_0000,
-      data: this.#copy.subarray(start, start + words[word]),
+      data: new Uint8Array(this.#copy, start, words[word]),
     };
   }
 

@@ -136,6 +136,27 @@ Deno.test("section ring: a full ring counts drops exactly and the reader reports
   );
 });
 
+Deno.test("section ring: a subscription closed inside its drain callback ends the drain cleanly", async () => {
+  await using device = openKbridge();
+  const subscription = subscribe(device, {
+    protocol: referenceProtocol,
+    channel: "section",
+    ringBytes: 4096,
+  });
+  startProducer(device, { channels: Channel.SECTION, count: 20, minSize: 8, maxSize: 8, seed: 3 });
+  for (let i = 0; i < 200 && readStats(device).producerRunning; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const sequences: number[] = [];
+  const drained = await subscription.drain((_, sequence) => {
+    sequences.push(sequence);
+    if (sequence === 4) void subscription.close(); // unmaps the ring before the next record
+  }, { timeoutMs: 1000 });
+  assert.equal(drained, 5);
+  assert.deepEqual(sequences, [0, 1, 2, 3, 4]);
+  assert.equal(await subscription.drain(() => assert.fail("a message after close")), 0);
+});
+
 for (const pending of [1, 8, 64]) {
   Deno.test(`inverted call: 10,000 messages with ${pending} pending IOCTLs`, async () => {
     await using device = openKbridge();
