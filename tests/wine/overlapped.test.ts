@@ -68,6 +68,26 @@ Deno.test("64 requests in flight complete in any order with their own data; the 
   }
 });
 
+Deno.test("small output buffers (on the V8 heap) keep their completions across garbage collections", async () => {
+  await using device = openKbridge();
+  const junk: unknown[] = new Array(1024);
+  for (let round = 0; round < 10; round++) {
+    const outputs = Array.from({ length: 16 }, () => new Uint8Array(PendResult.size));
+    const pending = outputs.map((output, tag) => device.ioctlAsync(IOCTL.PEND, pend(tag), output));
+    await untilPended(device, outputs.length);
+    // Young-generation collections move young objects while the requests are pending.
+    for (let i = 0; i < 200_000; i++) junk[i & 1023] = { i, pair: [i, i + 1] };
+    await device.ioctlAsync(IOCTL.RELEASE, release(Protocol.RELEASE_ALL), new Uint8Array(4));
+    const results = await Promise.all(pending);
+    outputs.forEach((output, tag) => {
+      const result = PendResult.decode(output);
+      assert.equal(result.how, Protocol.PEND_RELEASED, `round ${round}, request ${tag}`);
+      assert.equal(result.tag, tag);
+      assert.deepEqual(results[tag], output, "the Promise's view is of the caller's buffer");
+    });
+  }
+});
+
 Deno.test("the driver's own timeout completes a pended request", async () => {
   await using device = openKbridge();
   const result = PendResult.decode(
