@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { checkDriver, findWineDllDir, formatCheckReport, isWineStub } from "../src/lab/check.ts";
 import { parseWineCrashes } from "../src/lab/crash.ts";
-import { driverPrintOf, driverPrintSink } from "../src/lab/driver_print.ts";
+import { driverPrintOf, driverPrintSink, withDriverPrints } from "../src/lab/driver_print.ts";
 import { mappedModules } from "../src/lab/hosts.ts";
 import { LabError } from "../src/lab/lab_error.ts";
 import { claimLog } from "../src/lab/log_slot.ts";
@@ -307,6 +307,12 @@ Deno.test("claimLog: concurrent claims get their own file, a freed slot is reuse
   } finally {
     await Deno.remove(logs, { recursive: true });
   }
+});
+
+Deno.test("driver prints: their channel is added last to WINEDEBUG, alone when it is empty", () => {
+  assert.equal(withDriverPrints("-all"), "-all,warn+debugstr");
+  assert.equal(withDriverPrints("+timestamp,-all"), "+timestamp,-all,warn+debugstr");
+  assert.equal(withDriverPrints(""), "warn+debugstr", "no empty entry before it");
 });
 
 Deno.test("driver prints: Wine's debugstr lines give the text, split lines are joined, others ignored", () => {

@@ -12,6 +12,21 @@
 /** The `WINEDEBUG` entry that makes Wine write a driver's prints. */
 export const DRIVER_PRINT_CHANNEL = "warn+debugstr";
 
+/**
+ * `winedebug` (a `WINEDEBUG` value, maybe empty) with the driver prints'
+ * channel added last, so that it holds whatever comes before it.
+ *
+ * @example
+ * ```ts
+ * import { withDriverPrints } from "./driver_print.ts";
+ * withDriverPrints("-all"); // "-all,warn+debugstr"
+ * withDriverPrints(""); // "warn+debugstr"
+ * ```
+ */
+export function withDriverPrints(winedebug: string): string {
+  return winedebug === "" ? DRIVER_PRINT_CHANNEL : `${winedebug},${DRIVER_PRINT_CHANNEL}`;
+}
+
 /** Wine's line for a print: any prefix (thread, `+pid`, `+timestamp`), the component id and level mask, the text. */
 const PRINT_LINE = /(?:^|:)warn:debugstr:vDbgPrintExWithPrefix [0-9a-f]+:[0-9a-f]+: ?(.*)$/;
 

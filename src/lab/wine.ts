@@ -9,7 +9,7 @@
 import { LabError } from "./lab_error.ts";
 import { type LabPaths, windowsPath } from "./paths.ts";
 import { CRASH_LOG_ENV } from "./crash.ts";
-import { DRIVER_PRINT_CHANNEL } from "./driver_print.ts";
+import { withDriverPrints } from "./driver_print.ts";
 
 /**
  * The environment Wine programs of the lab run with: the prefix, Wine's own
@@ -280,7 +280,7 @@ export async function ensureWineServer(paths: LabPaths): Promise<number> {
     out: paths.wineStartLog,
     append: true,
     // The driver hosts inherit it: their drivers' DbgPrint lines go to the crash log too.
-    env: { ...env, WINEDEBUG: `${env.WINEDEBUG},${DRIVER_PRINT_CHANNEL}` },
+    env: { ...env, WINEDEBUG: withDriverPrints(env.WINEDEBUG) },
   });
   if (code !== 0) {
     throw new LabError(
