@@ -5,8 +5,13 @@
 // parsers of Wine's crash lines, /proc maps and Deno's test summary.
 import assert from "node:assert/strict";
 import { checkDriver, findWineDllDir, formatCheckReport, isWineStub } from "../src/lab/check.ts";
-import { parseWineCrashes } from "../src/lab/crash.ts";
-import { driverPrintOf, driverPrintSink, withDriverPrints } from "../src/lab/driver_print.ts";
+import { formatCrashReport, parseWineCrashes, PRINTS_BEFORE_CRASH } from "../src/lab/crash.ts";
+import {
+  driverPrintLine,
+  driverPrintOf,
+  driverPrintSink,
+  withDriverPrints,
+} from "../src/lab/driver_print.ts";
 import { mappedModules } from "../src/lab/hosts.ts";
 import { LabError } from "../src/lab/lab_error.ts";
 import { claimLog } from "../src/lab/log_slot.ts";
@@ -226,6 +231,39 @@ Deno.test("Wine's crash lines: page faults, breakpoints and stub calls, with add
   assert.equal(breakpoint.exception, "Unhandled breakpoint");
   assert.deepEqual(stub.stub, { dll: "ntoskrnl.exe", name: "IoCsqInsertIrp" });
   assert.equal(parseWineCrashes(log).length, 3);
+  assert.deepEqual(fault.prints, [], "no prints before it");
+});
+
+Deno.test("a crash keeps the last prints of its own thread before it, at most PRINTS_BEFORE_CRASH", () => {
+  const print = (thread: string, text: string) =>
+    `${thread}:warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000008: ${text}`;
+  const log = [
+    ...Array.from({ length: 7 }, (_, i) => print("0104", `kbwdm: step ${i}`)),
+    print("0108", "kbwdm: another thread"),
+    `0020:${print("0104", "kbwdm: with a +pid prefix")}\r`,
+    "wine: Unhandled page fault on write access to 0000000000000000 at address 000000034A60110F (thread 0104), starting debugger...",
+    print("0104", "kbwdm: after the crash"),
+    "wine: Unhandled breakpoint at address 0000000140001000 (thread 0024), starting debugger...",
+  ].join("\n");
+  const [fault, breakpoint] = parseWineCrashes(log);
+  assert.equal(PRINTS_BEFORE_CRASH, 5);
+  assert.deepEqual(fault.prints, [
+    "kbwdm: step 3",
+    "kbwdm: step 4",
+    "kbwdm: step 5",
+    "kbwdm: step 6",
+    "kbwdm: with a +pid prefix",
+  ]);
+  assert.deepEqual(breakpoint.prints, [], "thread 0024 printed nothing");
+  const report = formatCrashReport({ crash: fault, drivers: ["kbwdm.sys"] });
+  assert.equal(
+    report.split("\n").slice(1).join("\n"),
+    fault.prints.map((text) => `  thread 0104 printed before: ${text}`).join("\n"),
+  );
+  assert.deepEqual(driverPrintLine(print("0108", "x")), { text: "x", thread: "0108" });
+  assert.deepEqual(driverPrintLine("warn:debugstr:vDbgPrintExWithPrefix 0:1: bare"), {
+    text: "bare",
+  });
 });
 
 Deno.test("mappedModules takes each PE file's offset-0 mapping as its load address", () => {

@@ -201,6 +201,8 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
             `(read|write) access to 0+ at kbwdm\\.sys\\+0x[0-9a-f]+ in SampleLogRecord \\(kbwdm\\.c:${line}\\)`,
         ),
       );
+      // The crashing thread's last print came with it.
+      assert.match(crash.err, /\n  thread [0-9a-f]+ printed before: kbwdm: REVERSE of 4 bytes\n/);
     },
   );
 

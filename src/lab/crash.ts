@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { driverPrintLine } from "./driver_print.ts";
 import type { DriverHost, HostModule } from "./hosts.ts";
 import { parsePe } from "./pe.ts";
 
@@ -31,7 +32,23 @@ export interface WineCrash {
   readonly thread?: string;
   /** For a call of a Wine stub: the DLL and the function. */
   readonly stub?: { readonly dll: string; readonly name: string };
+  /**
+   * The last driver prints (`DbgPrint`) of the crashing thread before the
+   * crash, oldest first, at most {@linkcode PRINTS_BEFORE_CRASH}.
+   */
+  readonly prints: readonly string[];
 }
+
+/**
+ * How many of the crashing thread's last prints a crash keeps.
+ *
+ * @example
+ * ```ts
+ * import { PRINTS_BEFORE_CRASH } from "./crash.ts";
+ * PRINTS_BEFORE_CRASH; // 5
+ * ```
+ */
+export const PRINTS_BEFORE_CRASH = 5;
 
 /**
  * The environment variable with which the lab tells the Windows programs it
@@ -51,7 +68,8 @@ const CRASH_LINE =
 const STUB = /Unimplemented function (\S+)\.([^.\s]+) called/;
 
 /**
- * The crash lines in a log text, in order (CRs removed).
+ * The crash lines in a log text, in order (CRs removed), each with the
+ * prints its thread wrote before it.
  *
  * @example
  * ```ts
@@ -64,8 +82,19 @@ const STUB = /Unimplemented function (\S+)\.([^.\s]+) called/;
  */
 export function parseWineCrashes(log: string): WineCrash[] {
   const crashes: WineCrash[] = [];
+  /** The latest prints of each thread (by id), oldest first. */
+  const printsOf = new Map<number, string[]>();
   for (const raw of log.split("\n")) {
     const line = raw.replace(/\r$/, "");
+    const print = driverPrintLine(line);
+    if (print?.thread !== undefined) {
+      const thread = parseInt(print.thread, 16);
+      const prints = printsOf.get(thread) ?? [];
+      prints.push(print.text);
+      if (prints.length > PRINTS_BEFORE_CRASH) prints.shift();
+      printsOf.set(thread, prints);
+      continue;
+    }
     const match = CRASH_LINE.exec(line);
     if (match === null) continue;
     const stub = STUB.exec(match[2]);
@@ -75,6 +104,7 @@ export function parseWineCrashes(log: string): WineCrash[] {
       ...(match[3] !== undefined ? { address: BigInt(`0x${match[3]}`) } : {}),
       thread: match[4],
       ...(stub !== null ? { stub: { dll: stub[1], name: stub[2] } } : {}),
+      prints: [...(printsOf.get(parseInt(match[4], 16)) ?? [])],
     });
   }
   return crashes;
@@ -249,16 +279,26 @@ export async function crashReports(
 
 /**
  * One line: which driver's host died, Wine's exception, `module+offset`, and
- * the function and line when known.
+ * the function and line when known; then, indented, the last prints of the
+ * thread that crashed, when it printed.
  *
  * @example
  * ```ts ignore
  * formatCrashReport(report);
  * // "driver host of kbwdm.sys died: Unhandled page fault on write access to 0000000000000000
- * //  at kbwdm.sys+0x11b8 in SampleLogRecord (kbwdm.c:118)"
+ * //  at kbwdm.sys+0x11b8 in SampleLogRecord (kbwdm.c:118)
+ * //   thread 0104 printed before: kbwdm: REVERSE of 5 bytes"
  * ```
  */
 export function formatCrashReport(report: CrashReport): string {
+  const prints = report.crash.prints.map((text) =>
+    `\n  thread ${report.crash.thread} printed before: ${text}`
+  );
+  return crashLine(report) + prints.join("");
+}
+
+/** The report's first line: the host, the exception, where. */
+function crashLine(report: CrashReport): string {
   const who = report.drivers.length > 0 ? report.drivers.join(", ") : "a driver";
   const pid = report.hostPid !== undefined ? ` (winedevice.exe, pid ${report.hostPid})` : "";
   const head = `kbridge lab: the driver host of ${who}${pid} died`;

@@ -27,8 +27,41 @@ export function withDriverPrints(winedebug: string): string {
   return winedebug === "" ? DRIVER_PRINT_CHANNEL : `${winedebug},${DRIVER_PRINT_CHANNEL}`;
 }
 
-/** Wine's line for a print: any prefix (thread, `+pid`, `+timestamp`), the component id and level mask, the text. */
-const PRINT_LINE = /(?:^|:)warn:debugstr:vDbgPrintExWithPrefix [0-9a-f]+:[0-9a-f]+: ?(.*)$/;
+/**
+ * Wine's line for a print: any prefix (`+pid`, `+timestamp`), the id of the
+ * thread that printed, the component id and level mask, the text.
+ */
+const PRINT_LINE =
+  /(?:^|:)(?:([0-9a-f]+):)?warn:debugstr:vDbgPrintExWithPrefix [0-9a-f]+:[0-9a-f]+: ?(.*)$/;
+
+/**
+ * A driver's print: its text, and the Windows thread that printed it (hex,
+ * as Wine writes thread ids), when the line names it.
+ *
+ * @example
+ * ```ts ignore
+ * const print: DriverPrint = { text: "kbwdm: ready", thread: "0104" };
+ * ```
+ */
+export interface DriverPrint {
+  readonly text: string;
+  readonly thread?: string;
+}
+
+/**
+ * The print in one line of Wine's output, or undefined for any other line.
+ *
+ * @example
+ * ```ts
+ * import { driverPrintLine } from "./driver_print.ts";
+ * driverPrintLine("0104:warn:debugstr:vDbgPrintExWithPrefix 00000000:00000001: hi"); // { text: "hi", thread: "0104" }
+ * ```
+ */
+export function driverPrintLine(line: string): DriverPrint | undefined {
+  const match = PRINT_LINE.exec(line.replace(/\r?\n$/, ""));
+  if (match === null) return undefined;
+  return match[1] === undefined ? { text: match[2] } : { text: match[2], thread: match[1] };
+}
 
 /**
  * The text a driver printed, from one line of Wine's output, or undefined
@@ -41,7 +74,7 @@ const PRINT_LINE = /(?:^|:)warn:debugstr:vDbgPrintExWithPrefix [0-9a-f]+:[0-9a-f
  * ```
  */
 export function driverPrintOf(line: string): string | undefined {
-  return PRINT_LINE.exec(line.replace(/\r?\n$/, ""))?.[1];
+  return driverPrintLine(line)?.text;
 }
 
 /**

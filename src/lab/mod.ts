@@ -63,6 +63,7 @@ export {
   formatCrashReport,
   parseWineCrashes,
   type PlacedAddress,
+  PRINTS_BEFORE_CRASH,
   type WineCrash,
 } from "./crash.ts";
 export { type DriverHost, driverHosts, type HostModule, HostWatcher } from "./hosts.ts";
