@@ -17,7 +17,7 @@ import { LabError } from "../src/lab/lab_error.ts";
 import { claimLog } from "../src/lab/log_slot.ts";
 import { labPaths } from "../src/lab/paths.ts";
 import { parsePe } from "../src/lab/pe.ts";
-import { denoTestCounts } from "../src/lab/run.ts";
+import { denoTestCounts, exitNote, KILLED_AT_EXIT } from "../src/lab/run.ts";
 import { aptLine, LAB_PACKAGES, patchDenoExe, setupLab } from "../src/lab/setup.ts";
 import { main } from "../cli.ts";
 import { Win32Error } from "../src/core/win32_error.ts";
@@ -277,6 +277,13 @@ Deno.test("mappedModules takes each PE file's offset-0 mapping as its load addre
     { path: "/p/drive_c/windows/system32/drivers/kbridge.sys", base: 0x21a0000n },
     { path: "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows/ntoskrnl.exe", base: 0x31ca90000n },
   ]);
+});
+
+Deno.test("a Windows process Wine killed at its exit is named; other exit codes are not", () => {
+  assert.equal(KILLED_AT_EXIT, 128 + 9);
+  assert.match(exitNote(KILLED_AT_EXIT)!, /deno\.exe was killed \(SIGKILL, exit status 137\)/);
+  assert.equal(exitNote(0), undefined);
+  assert.equal(exitNote(1), undefined);
 });
 
 Deno.test("denoTestCounts reads Deno's last summary line", () => {

@@ -11,7 +11,7 @@ import { type CrashReport, formatCrashReport } from "../lab/crash.ts";
 import { loadDriver, restartLab, unloadDriver } from "../lab/driver.ts";
 import { claimLog } from "../lab/log_slot.ts";
 import { type LabPaths, labPaths, resolveLabDir } from "../lab/paths.ts";
-import { denoTestCounts, readFrom, runWindowsDeno } from "../lab/run.ts";
+import { denoTestCounts, exitNote, KILLED_AT_EXIT, readFrom, runWindowsDeno } from "../lab/run.ts";
 import { formatLabStatus, labStatus, setupLab } from "../lab/setup.ts";
 import { UsageError } from "./usage.ts";
 
@@ -75,6 +75,11 @@ function parse<T extends NonNullable<ParseArgsConfig["options"]>>(args: string[]
 
 function reportCrashes(crashes: readonly CrashReport[]): void {
   for (const crash of crashes) console.error(formatCrashReport(crash));
+}
+
+function reportExit(code: number): void {
+  const note = exitNote(code);
+  if (note !== undefined) console.error(note);
 }
 
 async function setup(paths: LabPaths, args: string[]): Promise<number> {
@@ -190,6 +195,7 @@ async function run(paths: LabPaths, args: string[]): Promise<number> {
     onDriverPrint: showDriverPrint,
   });
   reportCrashes(result.crashes);
+  reportExit(result.code);
   return result.code !== 0 ? result.code : result.crashes.length > 0 ? 1 : 0;
 }
 
@@ -202,11 +208,14 @@ async function test(paths: LabPaths, args: string[]): Promise<number> {
     env: { NO_COLOR: "1" },
   });
   reportCrashes(result.crashes);
+  reportExit(result.code);
   const counts = denoTestCounts(await readFrom(log.path, 0));
-  // No summary (deno.exe died, or nothing ran): that is a failure too.
+  // No summary (deno.exe died, or nothing ran): that is a failure too. A summary is the last
+  // thing deno test prints, so one printed before Wine killed the process at its exit stands.
+  const exitFailed = result.code !== 0 && result.code !== KILLED_AT_EXIT;
   const passed = counts?.passed ?? 0;
   const failed = (counts?.failed ?? 0) +
-    (counts === undefined || (result.code !== 0 && counts.failed === 0) ? 1 : 0);
+    (counts === undefined || (exitFailed && counts.failed === 0) ? 1 : 0);
   console.log(`${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;
 }

@@ -56,7 +56,14 @@ export {
 export { parsePe, type PeExport, type PeImage, type PeImport, type PeSection } from "./pe.ts";
 export { loadDriver, type LoadOptions, restartLab, unloadDriver } from "./driver.ts";
 export type { LoadedDriver } from "./state.ts";
-export { denoTestCounts, runWindowsDeno, type WindowsDenoOptions, type WineRun } from "./run.ts";
+export {
+  denoTestCounts,
+  exitNote,
+  KILLED_AT_EXIT,
+  runWindowsDeno,
+  type WindowsDenoOptions,
+  type WineRun,
+} from "./run.ts";
 export {
   type CrashReport,
   crashReports,

@@ -164,6 +164,37 @@ export async function runWindowsDeno(
 }
 
 /**
+ * The exit status of a Windows process the wineserver killed (128 + SIGKILL).
+ * Wine kills a process whose exit (after `ExitProcess`) takes over a second,
+ * as it can on a loaded machine: the program had finished, but its own exit
+ * code is lost.
+ *
+ * @example
+ * ```ts
+ * import { KILLED_AT_EXIT } from "./run.ts";
+ * KILLED_AT_EXIT; // 137
+ * ```
+ */
+export const KILLED_AT_EXIT = 137;
+
+/**
+ * What the lab says of a Windows process that ended with `code`: a note for
+ * {@linkcode KILLED_AT_EXIT}, otherwise undefined.
+ *
+ * @example
+ * ```ts
+ * import { exitNote } from "./run.ts";
+ * exitNote(0); // undefined
+ * ```
+ */
+export function exitNote(code: number): string | undefined {
+  return code === KILLED_AT_EXIT
+    ? "kbridge lab: deno.exe was killed (SIGKILL, exit status 137): Wine kills a process whose " +
+      "exit takes over a second, as on a loaded machine; its own exit code is lost"
+    : undefined;
+}
+
+/**
  * The counts of Deno's test summary (`ok | 5 passed | 0 failed (1s)`, as
  * printed with NO_COLOR), or undefined when the output has none.
  *
