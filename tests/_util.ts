@@ -1,6 +1,5 @@
 // Helpers shared by the Linux-side and the Wine-side tests.
 import { fileURLToPath } from "node:url";
-import { exitNote, KILLED_AT_EXIT } from "../src/lab/run.ts";
 
 /** A seeded xorshift32 generator of 32-bit unsigned integers, for reproducible tests. */
 export function xorshift32(seed: number): () => number {
@@ -45,16 +44,6 @@ export async function runLab(
   }).output();
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");
   return { code, out: decode(stdout), err: decode(stderr) };
-}
-
-/**
- * Whether a `kbridge lab run` ended well: exit code 0, or killed by Wine at
- * its exit (a loaded machine) as the lab then says — the code is lost, so a
- * caller checks the script's output instead.
- */
-export function ranToEnd(run: { code: number; err: string }): boolean {
-  return run.code === 0 ||
-    (run.code === KILLED_AT_EXIT && run.err.includes(exitNote(KILLED_AT_EXIT)!));
 }
 
 /** The messages a Worker posts, taken in order: each call resolves with the next one. */

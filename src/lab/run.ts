@@ -189,7 +189,7 @@ export const KILLED_AT_EXIT = 137;
  */
 export function exitNote(code: number): string | undefined {
   return code === KILLED_AT_EXIT
-    ? "kbridge lab: deno.exe was killed (SIGKILL, exit status 137): Wine kills a process whose " +
+    ? `kbridge lab: deno.exe was killed (SIGKILL, exit status ${KILLED_AT_EXIT}): Wine kills a process whose ` +
       "exit takes over a second, as on a loaded machine; its own exit code is lost"
     : undefined;
 }
