@@ -1,5 +1,6 @@
 // Helpers shared by the Linux-side and the Wine-side tests.
 import { fileURLToPath } from "node:url";
+import { pageOffset } from "../src/core/copy.ts";
 
 /** A seeded xorshift32 generator of 32-bit unsigned integers, for reproducible tests. */
 export function xorshift32(seed: number): () => number {
@@ -58,4 +59,32 @@ export function workerReplies<T>(worker: Worker): () => Promise<T> {
     while (replies.length === 0) await new Promise<void>((resolve) => (notify = resolve));
     return replies.shift()!;
   };
+}
+
+/** The number of `Uint8Array.prototype.set` calls `run` makes. */
+export function countSets(run: () => void): number {
+  const set = Uint8Array.prototype.set;
+  let calls = 0;
+  Uint8Array.prototype.set = function (this: Uint8Array, ...args: Parameters<typeof set>) {
+    calls++;
+    return set.apply(this, args);
+  };
+  try {
+    run();
+  } finally {
+    Uint8Array.prototype.set = set;
+  }
+  return calls;
+}
+
+/** A `length`-byte view of `buffer` whose first byte lies `distance` bytes (mod 4096) after `from`'s. */
+export function placedAfter(
+  buffer: ArrayBuffer,
+  from: Uint8Array,
+  distance: number,
+  length: number,
+): Uint8Array<ArrayBuffer> {
+  const whole = new Uint8Array(buffer);
+  const offset = (pageOffset(from) + distance - pageOffset(whole) + 8192) & 4095;
+  return new Uint8Array(buffer, offset, length);
 }

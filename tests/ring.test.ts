@@ -11,7 +11,7 @@ import {
 } from "../mod.ts";
 import { pattern } from "../src/reference/mod.ts";
 import { RingReader } from "../src/channels/ring.ts";
-import { workerReplies, xorshift32 } from "./_util.ts";
+import { countSets, placedAfter, workerReplies, xorshift32 } from "./_util.ts";
 
 /** A producer following the ring comment of driver/kbridge.h. */
 class TestProducer {
@@ -177,6 +177,32 @@ Deno.test("copyRecords: whole records across the wrap, pad records left out, onl
   assert.ok(expected > 1000);
   while (reader.copyRecords(target) > 0);
   assert.equal(reader.hasData, false);
+});
+
+Deno.test("copyRecords into a target a few bytes ahead of the ring (mod a page): in pieces, byte-exact", () => {
+  const producer = new TestProducer(64 << 10);
+  const reader = new RingReader(producer.memory);
+  // 4080-byte payloads: 4 KiB records, so every record starts at the same page offset.
+  const size = 4096 - RecordHeader.size;
+  const data = new Uint8Array(producer.memory, Ring.HEADER_SIZE);
+  let expected = 0;
+  for (const distance of [16, 64]) {
+    for (let i = 0; i < 8; i++) assert.ok(producer.write(pattern(producer.nextSequence, size)));
+    const target = placedAfter(new ArrayBuffer(40 << 10), data, distance, 32 << 10);
+    let bytes = 0;
+    const calls = countSets(() => bytes = reader.copyRecords(target));
+    assert.equal(bytes, 8 * 4096);
+    assert.equal(calls, distance === 16 ? 4 : 1, `${distance} bytes ahead`);
+    for (let record = 0; record < 8; record++) {
+      const at = record * 4096;
+      const sequence = Number(new DataView(target.buffer, target.byteOffset + at).getBigUint64(
+        RecordHeader.offsets.sequence,
+        true,
+      ));
+      assert.equal(sequence, expected++);
+      assert.deepEqual(target.subarray(at + RecordHeader.size, at + 4096), pattern(sequence, size));
+    }
+  }
 });
 
 const HEAD = RingHeader.offsets.head;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { copyBytes } from "../core/copy.ts";
 import { CorruptRingError } from "../core/errors.ts";
 import { hex32 } from "../core/hex.ts";
 import type { MessageBatch } from "./batch.ts";
@@ -334,7 +335,7 @@ export class RingReader {
    * padding to 8 bytes; pad records left out) into `target`, as many as fit,
    * and releases their space to the producer. Returns the bytes copied (0 when
    * empty, or when the next record is larger than `target`); the bytes of
-   * `target` after them are unspecified. One `set()` per stretch of the ring
+   * `target` after them are unspecified. One copy (`copyBytes`) per stretch of the ring
    * moves the bytes, then the records are checked in `target`: what it holds
    * is what was checked, whatever the producer writes meanwhile.
    *
@@ -358,7 +359,9 @@ export class RingReader {
         const published = (head - tail) >>> 0;
         const bytes = Math.min(published, this.#mask + 1 - start, target.length - copied) &
           ~ALIGN_MASK;
-        target.set(this.#data.subarray(start, start + bytes), copied);
+        if (bytes > 0) {
+          copyBytes(target, copied, new Uint8Array(this.#memory, Ring.HEADER_SIZE + start, bytes));
+        }
         // Checked again in the copy: the producer may have rewritten the ring meanwhile.
         const shift = copied - start;
         if (this.#walk(words, shift, start, start + bytes, undefined, 0, Infinity) === 0) {
