@@ -406,6 +406,12 @@ Deno.test("reproducer: encode/decode round trip, file round trip, names", async 
   assert.deepEqual(decodeReproducer(text), sample);
   const minimized = { ...sample, minimizedFrom: { inputLength: 32, outputSize: 64 } };
   assert.deepEqual(decodeReproducer(encodeReproducer(minimized)), minimized);
+  const printed = {
+    ...sample,
+    site: "kbcrashy.sys+0x11b8",
+    prints: ["kbcrashy: CRASH of 5 bytes"],
+  };
+  assert.deepEqual(decodeReproducer(encodeReproducer(printed)), printed);
   assert.equal(reproducerName(sample), "crash-80232400-000175.json");
   assert.equal(reproducerName(minimized), "crash-80232400-000175.min.json");
   const dir = await Deno.makeTempDir();
@@ -434,6 +440,8 @@ Deno.test("reproducer: malformed files give one clear error naming the field", a
     [{ ...good, inputLength: 9 }, /inputLength 9 does not match/],
     [{ ...good, kind: "boom" }, /kind must be one of/],
     [{ ...good, device: "" }, /device must be a string|device is missing/],
+    [{ ...good, prints: "kbcrashy: CRASH" }, /prints must be an array of strings/],
+    [{ ...good, prints: [1] }, /prints must be an array of strings/],
   ];
   for (const [value, pattern] of cases) {
     const text = typeof value === "string" ? value : JSON.stringify(value);
@@ -627,6 +635,41 @@ Deno.test("engine: discovery of the fixture model finds exactly its codes", asyn
   const fuzzer = new Fuzzer(model, { seed: FIXED_SEED });
   const found = await fuzzer.discover({ deviceTypes: [CRASHY.DEVICE_TYPE] });
   assert.deepEqual(found.codes, [...CRASHY_CODES]);
+});
+
+Deno.test("engine: a crash finding and its reproducer carry the prints the FaultSite read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const prints = ["kbcrashy: SUBMIT of 16 bytes", "kbcrashy: table entry 255"];
+    const faultSite = {
+      lastCrashSite: () => Promise.resolve("kbcrashy.sys+0x11b8"),
+      lastCrashPrints: () => prints,
+    };
+    const model = new CrashyModel();
+    const fuzzer = new Fuzzer(model, {
+      seed: FIXED_SEED,
+      outDir: dir,
+      service: CRASHY.SERVICE,
+      faultSite,
+      minimizeAttempts: 0,
+    });
+    await fuzzer.run(CRASHY_CODES, { iterations: FIXED_SEED_ITERATION + 1 });
+    const [crash] = fuzzer.summary().crashes;
+    assert.equal(crash.site, "kbcrashy.sys+0x11b8");
+    assert.deepEqual(crash.prints, prints);
+    assert.deepEqual((await readReproducer(crash.reproducer!)).prints, prints);
+    // A site provider that knows no prints: the finding has none.
+    const plain = new Fuzzer(new CrashyModel(), {
+      seed: FIXED_SEED,
+      service: CRASHY.SERVICE,
+      faultSite: { lastCrashSite: faultSite.lastCrashSite },
+      minimizeAttempts: 0,
+    });
+    await plain.run(CRASHY_CODES, { iterations: FIXED_SEED_ITERATION + 1 });
+    assert.equal(plain.summary().crashes[0].prints, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("engine: the fixed seed finds the planted fault, writes, restarts, minimizes; replay reproduces", async () => {

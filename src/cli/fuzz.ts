@@ -116,6 +116,7 @@ function describeFinding(finding: Finding): string[] {
     `  ${finding.control}  x${finding.count}, first ${where} at ${finding.time}: ${finding.status}`,
   ];
   if (finding.site !== undefined) lines.push(`    at ${finding.site}`);
+  for (const text of finding.prints ?? []) lines.push(`    printed before: ${text}`);
   if (finding.detail !== undefined) lines.push(`    ${finding.detail}`);
   if (finding.sequence !== undefined) {
     lines.push(`    after ${finding.sequence.length} earlier requests (state-dependent)`);

@@ -61,6 +61,8 @@ export class WineCrashSite implements FaultSite {
   #modules: HostModule[] = [];
   /** The log's length when the driver last started: later crash lines are its. */
   #offset = 0;
+  /** The prints of the crashing thread before the crash `lastCrashSite` last read. */
+  #prints: readonly string[] = [];
 
   /** Notes the modules of the host of `sysName` and where `log` ends now. */
   constructor(log: string, sysName: string) {
@@ -89,9 +91,11 @@ export class WineCrashSite implements FaultSite {
   }
 
   async lastCrashSite(): Promise<string | undefined> {
+    this.#prints = [];
     for (let waited = 0;; waited += LINE_POLL_MS) {
       const crash = (await this.#crashLines()).at(-1);
       if (crash !== undefined) {
+        this.#prints = crash.prints;
         if (crash.stub !== undefined) return `${crash.stub.dll}!${crash.stub.name} (a Wine stub)`;
         return crash.address === undefined
           ? undefined
@@ -100,6 +104,11 @@ export class WineCrashSite implements FaultSite {
       if (waited >= LINE_WAIT_MS) return undefined;
       await delay(LINE_POLL_MS);
     }
+  }
+
+  /** The driver's prints before the crash `lastCrashSite` last read (its thread's, at most 5). */
+  lastCrashPrints(): readonly string[] {
+    return this.#prints;
   }
 
   /** The crash lines written since the driver last started. */

@@ -132,6 +132,11 @@ export const HANG_FLOOR_MS = 250;
 export interface FaultSite {
   /** The site of the crash just seen, or `undefined` when unknown. */
   lastCrashSite(): Promise<string | undefined>;
+  /**
+   * The driver's last prints (`DbgPrint`) before the crash `lastCrashSite`
+   * just read, oldest first (under Wine: the crashing thread's, at most 5).
+   */
+  lastCrashPrints?(): readonly string[];
   /** The driver was started again (a new host under Wine, with new load addresses). */
   started?(): void | Promise<void>;
 }
@@ -237,6 +242,8 @@ export interface Finding {
   readonly code: number;
   /** Where it happened, when a {@linkcode FaultSite} said. */
   readonly site?: string;
+  /** What the driver printed just before the crash, when a {@linkcode FaultSite} said. */
+  readonly prints?: readonly string[];
   /** When it was first seen (ISO 8601). */
   readonly time: string;
   /** When it was first seen, in ms since the fuzzer was created. */
@@ -605,6 +612,7 @@ export class Fuzzer {
     status: string,
     detail?: string,
     site?: string,
+    prints?: readonly string[],
   ): Promise<{ finding: Finding; first: boolean }> {
     const key = this.#key(kind, request.code, request, site);
     const existing = this.#findings.get(key);
@@ -621,6 +629,7 @@ export class Fuzzer {
       code: request.code,
       control: formatCtlCode(request.code),
       ...(site !== undefined ? { site } : {}),
+      ...(prints !== undefined && prints.length > 0 ? { prints } : {}),
       time: new Date().toISOString(),
       atMs: Math.round(performance.now() - this.#created),
       iteration,
@@ -658,6 +667,7 @@ export class Fuzzer {
       ...(finding.detail !== undefined ? { detail: finding.detail } : {}),
       ...(finding.sequence !== undefined ? { sequence: finding.sequence } : {}),
       ...(finding.site !== undefined ? { site: finding.site } : {}),
+      ...(finding.prints !== undefined ? { prints: finding.prints } : {}),
       time: finding.time,
     };
   }
@@ -752,7 +762,8 @@ export class Fuzzer {
   /** Handles a crash: site, finding, reproducer, restart, follow-up of a new one. */
   async #crash(request: Request, iteration: number, status: string): Promise<void> {
     const before = this.#history.slice(-SEQUENCE_LENGTH - 1, -1);
-    const site = await this.#options.faultSite?.lastCrashSite();
+    const faultSite = this.#options.faultSite;
+    const site = await faultSite?.lastCrashSite();
     const { finding, first } = await this.#record(
       "crash",
       request,
@@ -760,6 +771,7 @@ export class Fuzzer {
       status,
       undefined,
       site,
+      faultSite?.lastCrashPrints?.(),
     );
     if (!(await this.#restart(`a crash at iteration ${iteration}`))) return;
     if (first) await this.#follow(finding, request, before);

@@ -131,6 +131,8 @@ export interface Reproducer {
   readonly sequence?: readonly SequenceStep[];
   /** Where it happened, when known (e.g. `kbquirky.sys+0x1234`). */
   readonly site?: string;
+  /** What the driver printed just before a crash, when known, oldest first. */
+  readonly prints?: readonly string[];
   /** When it was found (ISO 8601). */
   readonly time?: string;
 }
@@ -204,6 +206,7 @@ export function encodeReproducer(reproducer: Reproducer): string {
     }));
   }
   if (reproducer.site !== undefined) object.site = reproducer.site;
+  if (reproducer.prints !== undefined) object.prints = reproducer.prints;
   if (reproducer.time !== undefined) object.time = reproducer.time;
   return JSON.stringify(object, null, 2) + "\n";
 }
@@ -290,6 +293,13 @@ export function decodeReproducer(text: string, file = "the reproducer"): Reprodu
   const service = stringField(file, object, "service", true);
   const detail = stringField(file, object, "detail", true);
   const site = stringField(file, object, "site", true);
+  const prints = object.prints;
+  if (
+    prints !== undefined &&
+    (!Array.isArray(prints) || !prints.every((text) => typeof text === "string"))
+  ) {
+    throw new ReproducerError(file, "prints must be an array of strings");
+  }
   const time = stringField(file, object, "time", true);
   const sequence = decodeSequence(file, object.sequence);
   return {
@@ -314,6 +324,7 @@ export function decodeReproducer(text: string, file = "the reproducer"): Reprodu
       : {}),
     ...(sequence !== undefined ? { sequence } : {}),
     ...(site !== undefined ? { site } : {}),
+    ...(prints !== undefined ? { prints: prints as string[] } : {}),
     ...(time !== undefined ? { time } : {}),
   };
 }

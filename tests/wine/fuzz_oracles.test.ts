@@ -255,12 +255,24 @@ Deno.test("crash sites: two bugs of one code are two findings at two module+offs
     }
   };
   const sited = await fuzz();
-  type Crash = { code: string; site?: string; count: number };
+  type Crash = { code: string; site?: string; count: number; prints?: string[] };
   const crashes: Crash[] = sited.crashes;
   assert.equal(crashes.length, 2, JSON.stringify(crashes));
   assert.ok(crashes.every((c) => c.code === hex(Q.FAULT)));
   for (const crash of crashes) assert.match(crash.site ?? "", /^kbquirky\.sys\+0x[0-9a-f]+$/);
   assert.notEqual(crashes[0].site, crashes[1].site);
+  // Each finding ends with the print its request made just before the bug: an odd
+  // byte 0 for the read through the NULL table, an even one for the write.
+  const parities = crashes.map((crash) => {
+    const last = crash.prints?.at(-1) ?? "";
+    const byte = last.match(/^kbquirky: FAULT with byte 0 = (\d+)$/);
+    assert.ok(
+      byte,
+      `the last print before the crash at ${crash.site}: ${JSON.stringify(crash.prints)}`,
+    );
+    return Number(byte[1]) & 1;
+  });
+  assert.deepEqual(parities.toSorted(), [0, 1]);
   assert.equal(sited.uniqueBugs, 2);
   // The same run without the provider: the crashes are keyed by code and input shape alone.
   const plain = await fuzz("--crash-log", "");
