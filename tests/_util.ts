@@ -35,12 +35,19 @@ export async function runCli(
  * `kbridge lab …` with the Linux Deno in the harness's lab (`$KB_BUILD`), from
  * the repository's root (scripts are given relative to it), as a user runs it.
  */
-export async function runLab(
+export function runLab(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runLabWith({}, ...args);
+}
+
+/** {@linkcode runLab} with more environment variables. */
+export async function runLabWith(
+  env: Record<string, string>,
   ...args: string[]
 ): Promise<{ code: number; out: string; err: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, "lab", "--dir", Deno.env.get("KB_BUILD") ?? "", ...args],
     cwd: fileURLToPath(new URL("..", import.meta.url)),
+    env,
     stdin: "null",
   }).output();
   const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).replaceAll("\r", "");

@@ -9,20 +9,10 @@
 // Run by tools/test.sh in the harness's lab (KB_BUILD); it restarts the prefix's
 // wineserver, after which the harness loads the reference driver again.
 import assert from "node:assert/strict";
-import { exitNote, KILLED_AT_EXIT } from "../src/lab/run.ts";
-import { runLab } from "./_util.ts";
+import { runLab, runLabWith } from "./_util.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/**
- * Whether a `kbridge lab run` ended well: exit code 0, or killed by Wine at
- * its exit (a loaded machine) as the lab then says — the code is lost, so the
- * caller checks the script's output instead.
- */
-function ranToEnd(run: { code: number; err: string }): boolean {
-  return run.code === 0 ||
-    (run.code === KILLED_AT_EXIT && run.err.includes(exitNote(KILLED_AT_EXIT)!));
-}
 const LAB = Deno.env.get("KB_BUILD") ?? "";
 const FIXTURES = `${LAB}/fixture`;
 
@@ -159,7 +149,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
       assert.equal(load.code, 0, load.out + load.err);
       assert.match(load.err, /^dbgprint: kbwdm: DriverEntry, store of 4096 bytes$/m);
       const run = await runLab("run", "tests/lab/kbwdm_client.ts", "kbridge");
-      assert.ok(ranToEnd(run), run.out + run.err);
+      assert.equal(run.code, 0, run.out + run.err);
       assert.match(run.out, /magic 0x4d53424b reversed egdirbk/);
       assert.match(run.err, /^dbgprint: kbwdm: REVERSE of 7 bytes$/m);
       assert.doesNotMatch(run.err, /DriverEntry/, "only what was printed during the run");
@@ -173,7 +163,7 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
       const junk = new TextEncoder().encode(`${"x".repeat(1023)}\n`.repeat(33 * 1024));
       await Deno.writeFile(wineStartLog, junk, { append: true });
       const run = await runLab("run", "tests/lab/kbwdm_client.ts", "again");
-      assert.ok(ranToEnd(run), run.out + run.err);
+      assert.equal(run.code, 0, run.out + run.err);
       assert.match(run.err, /^dbgprint: kbwdm: REVERSE of 5 bytes$/m);
       assert.ok((await Deno.stat(wineStartLog)).size < 1024 * 1024);
     },
@@ -184,9 +174,29 @@ Deno.test("kbridge lab: check, load, run, test, crash report, restart, load agai
       runLab("run", "tests/lab/kbwdm_client.ts", "first"),
       runLab("run", "tests/lab/kbwdm_client.ts", "second"),
     ]);
-    assert.ok(ranToEnd(one) && ranToEnd(two), one.out + one.err + two.out + two.err);
+    assert.equal(one.code, 0, one.out + one.err);
+    assert.equal(two.code, 0, two.out + two.err);
     assert.equal(one.out.trim(), "magic 0x4d53424b reversed tsrif");
     assert.equal(two.out.trim(), "magic 0x4d53424b reversed dnoces");
+  });
+
+  await t.step("run: a script Wine kills at its exit keeps its exit code", async () => {
+    // The Unix side of deno.exe's process lingers 3 s after the script's end (LD_PRELOAD),
+    // so Wine's server kills it: `wine`'s status reads 137, the lab still says 7.
+    const dir = await Deno.makeTempDir({ prefix: "kbslow" });
+    try {
+      const preload = `${dir}/slow_exit.so`;
+      const build = await new Deno.Command("clang", {
+        args: ["-shared", "-fPIC", "-O2", "-o", preload, `${ROOT}tests/lab/slow_exit.c`],
+      }).output();
+      assert.equal(build.code, 0, new TextDecoder().decode(build.stderr));
+      const run = await runLabWith({ LD_PRELOAD: preload }, "run", "tests/lab/exit_code.ts", "7");
+      assert.equal(run.code, 7, run.out + run.err);
+      assert.equal(run.out.trim(), "exiting with 7");
+      assert.doesNotMatch(run.err, /killed/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 
   await t.step("test: deno.exe test under Wine, summary line", async () => {

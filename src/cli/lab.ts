@@ -38,7 +38,8 @@ Actions:
                           install and start it as a driver service; on failure one line
                           says why (crash in DriverEntry, missing import, stub)
   unload <name>           stop and remove the service
-  run <script.ts> [args]  the script with the Windows Deno under Wine (deno.exe run -A)
+  run <script.ts> [args]  the script with the Windows Deno under Wine (deno.exe run -A);
+                          exits with its exit code, kept even when Wine kills it at exit
   test [paths...]         deno.exe test -A under Wine; ends with "N passed, N failed"
   restart                 restart the wineserver (clears stale \\DosDevices links of dead
                           driver hosts) and load again the drivers the lab loaded

@@ -11,19 +11,13 @@ import { formatCrashReport } from "./crash.ts";
 import { driverHosts } from "./hosts.ts";
 import { claimLog } from "./log_slot.ts";
 import { LabError } from "./lab_error.ts";
-import { type LabPaths, windowsPath } from "./paths.ts";
+import { type LabPaths, windowsPath, windowsSpecifier } from "./paths.ts";
 import { parsePe } from "./pe.ts";
 import { readFrom, runWindowsDeno } from "./run.ts";
 import { type LoadedDriver, readLabState, writeLabState } from "./state.ts";
 import { ensureWineServer, stopWineServer } from "./wine.ts";
 
 const ERROR_INVALID_HANDLE = 6;
-
-/** The agent's location, as the Windows Deno reads it. */
-function agentSpecifier(): string {
-  const url = new URL("./agent.ts", import.meta.url);
-  return url.protocol === "file:" ? windowsPath(decodeURIComponent(url.pathname)) : url.href;
-}
 
 /**
  * A service name the lab accepts: what `installDriver` accepts, kept to
@@ -74,7 +68,12 @@ async function runAgent(
   }
   await using slot = await claimLog(paths.logs, logBase);
   const log = slot.path;
-  const run = await runWindowsDeno(paths, ["run", "-A", agentSpecifier(), ...args], {
+  const run = await runWindowsDeno(paths, [
+    "run",
+    "-A",
+    windowsSpecifier(new URL("./agent.ts", import.meta.url)),
+    ...args,
+  ], {
     log,
     knownModules,
     onDriverPrint,

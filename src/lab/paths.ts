@@ -122,3 +122,17 @@ export function labPaths(dir: string): LabPaths {
 export function windowsPath(linuxPath: string): string {
   return `Z:${linuxPath.replaceAll("/", "\\")}`;
 }
+
+/**
+ * A module's URL as the Windows Deno reads it: a local file as its Windows
+ * path, anything else as is.
+ *
+ * @example
+ * ```ts
+ * import { windowsSpecifier } from "./paths.ts";
+ * windowsSpecifier(new URL("file:///tmp/lab/agent.ts")); // "Z:\\tmp\\lab\\agent.ts"
+ * ```
+ */
+export function windowsSpecifier(url: URL): string {
+  return url.protocol === "file:" ? windowsPath(decodeURIComponent(url.pathname)) : url.href;
+}

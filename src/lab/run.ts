@@ -10,7 +10,7 @@ import { type CrashReport, crashReports } from "./crash.ts";
 import type { HostModule } from "./hosts.ts";
 import { HostWatcher } from "./hosts.ts";
 import { LabError } from "./lab_error.ts";
-import type { LabPaths } from "./paths.ts";
+import { type LabPaths, windowsPath, windowsSpecifier } from "./paths.ts";
 import { driverPrintSink } from "./driver_print.ts";
 import { ensureWineServer, fileFollower, fileSize, runToFile, wineEnv } from "./wine.ts";
 
@@ -23,7 +23,11 @@ import { ensureWineServer, fileFollower, fileSize, runToFile, wineEnv } from "./
  * ```
  */
 export interface WineRun {
-  /** deno.exe's exit code. */
+  /**
+   * deno.exe's exit code. For `run`, the code the script exited with even when
+   * Wine killed the process at its exit (src/lab/exit_code.ts keeps it);
+   * {@linkcode KILLED_AT_EXIT} when it was killed with no code kept.
+   */
   readonly code: number;
   /** One report per driver host that died during the run. */
   readonly crashes: readonly CrashReport[];
@@ -111,6 +115,12 @@ export async function requireLab(paths: LabPaths): Promise<void> {
   await ensureWineServer(paths);
 }
 
+/** The exit code src/lab/exit_code.ts wrote, or undefined when it wrote none. */
+async function keptExitCode(file: string): Promise<number | undefined> {
+  const match = /^(\d+)\n$/.exec(await Deno.readTextFile(file));
+  return match === null ? undefined : Number(match[1]);
+}
+
 /**
  * Runs the Windows Deno with `args` in the lab, watching the driver hosts.
  *
@@ -143,15 +153,33 @@ export async function runWindowsDeno(
     wineOutput += printSink(bytes);
   }, mark);
   let ticks = 0;
-  const code = await runToFile("wine", [paths.denoExe, ...args], {
-    out: options.log,
-    env: { ...wineEnv(paths), ...options.env },
-    onTick: async () => {
-      if (++ticks % 3 === 0) await watcher.poll();
-      await followWine();
-      await follow?.();
-    },
-  });
+  // A `run` keeps its exit code in a file, which outlives a kill at the process's exit.
+  const exitFile = args[0] === "run" ? await Deno.makeTempFile({ prefix: "kbridge-exit-" }) : "";
+  let code: number;
+  try {
+    const denoArgs = exitFile === "" ? args : [
+      "run",
+      "--preload",
+      windowsSpecifier(new URL("./exit_code.ts", import.meta.url)),
+      ...args.slice(1),
+    ];
+    const status = await runToFile("wine", [paths.denoExe, ...denoArgs], {
+      out: options.log,
+      env: {
+        ...wineEnv(paths),
+        ...options.env,
+        ...(exitFile === "" ? {} : { KBRIDGE_LAB_EXIT_FILE: windowsPath(exitFile) }),
+      },
+      onTick: async () => {
+        if (++ticks % 3 === 0) await watcher.poll();
+        await followWine();
+        await follow?.();
+      },
+    });
+    code = (exitFile === "" ? undefined : await keptExitCode(exitFile)) ?? status;
+  } finally {
+    if (exitFile !== "") await Deno.remove(exitFile);
+  }
   await watcher.poll();
   await followWine();
   await follow?.();
@@ -164,10 +192,11 @@ export async function runWindowsDeno(
 }
 
 /**
- * The exit status of a Windows process the wineserver killed (128 + SIGKILL).
- * Wine kills a process whose exit (after `ExitProcess`) takes over a second,
- * as it can on a loaded machine: the program had finished, but its own exit
- * code is lost.
+ * The exit status of a Windows process killed by SIGKILL (128 + 9), with no
+ * exit code kept: Wine kills a process whose exit takes over a second, as it
+ * can on a loaded machine (a `run` that ended normally keeps its code; a
+ * `test`, or a script ended by an uncaught error, does not), or something
+ * killed it while it ran.
  *
  * @example
  * ```ts
@@ -189,8 +218,9 @@ export const KILLED_AT_EXIT = 137;
  */
 export function exitNote(code: number): string | undefined {
   return code === KILLED_AT_EXIT
-    ? `kbridge lab: deno.exe was killed (SIGKILL, exit status ${KILLED_AT_EXIT}): Wine kills a process whose ` +
-      "exit takes over a second, as on a loaded machine; its own exit code is lost"
+    ? `kbridge lab: deno.exe was killed (SIGKILL, exit status ${KILLED_AT_EXIT}) and kept no exit code: ` +
+      "Wine kills a process whose exit takes over a second, as on a loaded machine, or something " +
+      "killed it while it ran"
     : undefined;
 }
 
