@@ -286,6 +286,45 @@ Deno.test("a request completed at once neither overtakes a completion in the por
   assert.equal(PendResult.decode(await held).tag, 52);
 });
 
+Deno.test("reused OVERLAPPEDs: rounds of pends released one by one, cancels, at-once echoes: each settles with its own result", async () => {
+  await using device = openKbridge();
+  const port = completionPort();
+  const sparesBefore = port.spareCount;
+  for (let round = 0; round < 20; round++) {
+    const tags = Array.from({ length: 32 }, (_, i) => 90_000 + round * 100 + i);
+    const aborts = tags.map(() => new AbortController());
+    // A timeout instead of a hang if a completion went to another request.
+    const options = (i: number) => ({ signal: aborts[i].signal, timeoutMs: 10_000 });
+    const results = tags.map((tag, i) =>
+      device.ioctlAsync(IOCTL.PEND, pend(tag), PendResult.size, options(i)).then(
+        (bytes) => PendResult.decode(bytes),
+        (error: unknown) => error,
+      )
+    );
+    await untilPended(device, tags.length);
+    // Requests completed at once take spare OVERLAPPEDs and give them back at once.
+    for (let i = 0; i < 4; i++) {
+      const data = pattern(round * 10 + i, 24);
+      assert.deepEqual(await device.ioctlAsync(IOCTL.ECHO, data, data.length), data);
+    }
+    const cancelled = (i: number) => (i + round) % 4 === 0;
+    tags.forEach((_, i) => cancelled(i) && aborts[i].abort());
+    const order = tags.map((_, i) => i).filter((i) => !cancelled(i))
+      .sort((a, b) => ((a * 7919 + round) % 32) - ((b * 7919 + round) % 32));
+    for (const i of order) device.ioctl(IOCTL.RELEASE, release(tags[i]), 4);
+    const settled = await Promise.all(results);
+    settled.forEach((outcome, i) => {
+      if (cancelled(i)) {
+        assert.ok(outcome instanceof AbortError, `round ${round} #${i}: ${outcome}`);
+      } else assert.deepEqual(outcome, { tag: tags[i], how: Protocol.PEND_RELEASED });
+    });
+  }
+  assert.equal(device.pendingCount, 0);
+  assert.equal(readStats(device).pendedIrps, 0);
+  // After the first round every request took an OVERLAPPED the kernel had finished with.
+  assert.ok(port.spareCount >= Math.max(sparesBefore, 32), `${port.spareCount} spare`);
+});
+
 Deno.test("1,000 overflow, echo and pended requests in flight: each settles with its own result", async () => {
   await using device = openKbridge();
   const count = 1000;
