@@ -13,7 +13,8 @@
  * otherwise one `nonblocking` `GetQueuedCompletionStatusEx` call waits on it
  * (one worker thread for any number of requests). Each look dispatches up to
  * {@linkcode BATCH} completions. When nothing is in flight no call is pending,
- * so an idle process can exit.
+ * so an idle process can exit. An OVERLAPPED serves a later request once the
+ * kernel is done with it (its completion taken, or it ended at once).
  *
  * @module
  */
@@ -90,17 +91,17 @@ type CancelReason =
   | { kind: "timeout"; ms: number }
   | { kind: "closed" };
 
-/**
- * A request in flight: everything the kernel may still touch is referenced
- * here, so the OVERLAPPED's address (the request's key on the port) belongs
- * to no other live buffer until the request's completion packet is taken.
- */
 /** An OVERLAPPED and its address: the port's key for the request that uses it. */
 interface OverlappedSlot {
   readonly bytes: Uint8Array<ArrayBuffer>;
   readonly key: bigint;
 }
 
+/**
+ * A request in flight: everything the kernel may still touch is referenced
+ * here, so the OVERLAPPED's address (the request's key on the port) belongs
+ * to no other request until the request's completion packet is taken.
+ */
 interface Operation {
   handle: Deno.PointerValue;
   path: string;
