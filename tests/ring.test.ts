@@ -406,6 +406,18 @@ Deno.test("records before a corrupt one are delivered and released; a valid pad 
   assert.throws(() => reader.drain((_, sequence) => sequences.push(sequence)), CorruptRingError);
   assert.deepEqual(sequences, [0, 1]);
   assert.equal(new DataView(producer.memory).getUint32(TAIL, true), 2 * 64);
+  // A length of 2^31 or more after good records: copyRecords' walk reads it as a signed word.
+  for (const batch of [false, true]) {
+    const { read, error } = readAll(
+      corrupt(
+        filledRing(3, 40),
+        (m) => new DataView(m).setUint32(Ring.HEADER_SIZE + 128, 2 ** 31, true),
+      ),
+      batch,
+    );
+    assert.equal(read, batch ? 128 : 2);
+    assert.match(error?.message ?? "", /record of 2147483648 bytes/);
+  }
   assert.deepEqual(readAll(paddedRing(4000).memory, false), { read: 1 });
   assert.deepEqual(readAll(paddedRing(4088).memory, true), { read: 224 });
 });
