@@ -13,8 +13,10 @@
  *                                            (the first tenth of the messages is warm-up)
  *   ring <bytes> <count> <ringBytes>         reader beside the producer {"messagesPerSecond","bytesPerSecond",
  *                                                                         "wakeupsPerMessage","gaps"}
- *   ring_filled <bytes> <warmup> <cycles> <ringBytes>
+ *   ring_filled <bytes> <warmup> <cycles> <ringBytes> [<batchBytes>]
  *                                            reader of a filled ring    {"messagesPerSecond","bytesPerSecond","gaps"}
+ *                                            (with batchBytes: readInto's work, whole records copied into a
+ *                                            batch of that size, then walked there)
  *   memcpy <bytes> <count> <ringBytes>       the ceiling of the above   {"messagesPerSecond","bytesPerSecond"}
  *   fuzz_replay <file> <timeoutMs> <hangMs>  the requests a Fuzzer sent {"requestsPerSecond","requests","pended","hangs"}
  *                                            (recorded by bench.ts), in order, as the fuzzer sends them
@@ -768,6 +770,47 @@ static void wait_for_producer(HANDLE device)
 }
 
 /*
+ * What readInto does, in C: each stretch of ready records (up to the head, the
+ * end of the ring or `batchBytes`) copied into `batch` with one memcpy, then
+ * the whole records in the copy walked and counted. Returns the new count.
+ */
+static unsigned long ring_read_batches(RING_READER *ring, unsigned char *batch, UINT32 batchBytes,
+                                       unsigned long received, unsigned long *gaps)
+{
+    UINT32 head = ring_head(ring);
+
+    while (ring->Tail != head) {
+        UINT32 offset = ring->Tail & ring->Mask;
+        UINT32 toEnd = ring->Mask + 1 - offset;
+        UINT32 bytes = head - ring->Tail;
+        UINT32 at = 0;
+
+        if (((const KBRIDGE_RECORD_HEADER *)(ring->Data + offset))->Flags & KBRIDGE_RECORD_PAD) {
+            ring->Tail += toEnd;
+            continue;
+        }
+        bytes = min(min(bytes, toEnd), batchBytes);
+        memcpy(batch, ring->Data + offset, bytes);
+        while (bytes - at >= sizeof(KBRIDGE_RECORD_HEADER)) {
+            const KBRIDGE_RECORD_HEADER *record = (const KBRIDGE_RECORD_HEADER *)(batch + at);
+
+            if ((record->Flags & KBRIDGE_RECORD_PAD) != 0 || record->Length > bytes - at - sizeof(*record)) {
+                break;
+            }
+            *gaps += record->Sequence != received;
+            received++;
+            at += KBRIDGE_RECORD_SPAN(record->Length);
+        }
+        if (at == 0) {
+            fprintf(stderr, "client: a record larger than the batch of %u bytes\n", batchBytes);
+            exit(1);
+        }
+        ring->Tail += at;
+    }
+    return received;
+}
+
+/*
  * The reader alone: the producer fills the ring first, then the reader drains
  * it in one batch. `warmup` untimed cycles first (they fault the view's pages
  * in); the rate is the median cycle's, as for the Deno readers.
@@ -778,18 +821,28 @@ static int run_ring_filled(int argc, char **argv)
     static LONGLONG cycleTicks[MAX_FILLED_CYCLES];
     RING_READER ring;
     unsigned long warmup, cycles, cycle, received = 0, gaps = 0;
-    UINT32 bytes, ringBytes, count;
+    UINT32 bytes, ringBytes, batchBytes, count;
+    unsigned char *batch = NULL;
     LONGLONG median;
 
-    if (argc != 6) {
+    if (argc != 6 && argc != 7) {
         usage();
     }
     bytes = number(argv[2]);
     warmup = number(argv[3]);
     cycles = number(argv[4]);
     ringBytes = number(argv[5]);
-    if (bytes == 0 || bytes > KBRIDGE_MAX_MESSAGE || cycles == 0 || cycles > MAX_FILLED_CYCLES) {
+    batchBytes = argc == 7 ? number(argv[6]) : 0;
+    if (bytes == 0 || bytes > KBRIDGE_MAX_MESSAGE || cycles == 0 || cycles > MAX_FILLED_CYCLES ||
+        (argc == 7 && batchBytes < KBRIDGE_RECORD_SPAN(bytes))) {
         usage();
+    }
+    if (batchBytes != 0) {
+        batch = malloc(batchBytes);
+        if (batch == NULL) {
+            fail("malloc");
+        }
+        memset(batch, 0, batchBytes); /* its pages faulted in before the timed cycles, as in Deno */
     }
     count = records_that_fit(ringBytes, bytes);
     ring_open(&ring, ringBytes);
@@ -801,12 +854,16 @@ static int run_ring_filled(int argc, char **argv)
         start_producer(ring.Device, KBRIDGE_CHANNEL_SECTION, count, bytes, 0);
         wait_for_producer(ring.Device);
         start = now();
-        head = ring_head(&ring);
-        while ((record = ring_next(&ring, head)) != NULL) {
-            memcpy(scratch, record + 1, record->Length);
-            TOUCH(scratch);
-            gaps += record->Sequence != received;
-            received++;
+        if (batch != NULL) {
+            received = ring_read_batches(&ring, batch, batchBytes, received, &gaps);
+        } else {
+            head = ring_head(&ring);
+            while ((record = ring_next(&ring, head)) != NULL) {
+                memcpy(scratch, record + 1, record->Length);
+                TOUCH(scratch);
+                gaps += record->Sequence != received;
+                received++;
+            }
         }
         ring_release(&ring);
         if (cycle >= warmup) {
@@ -818,6 +875,7 @@ static int run_ring_filled(int argc, char **argv)
         return 1;
     }
     ring_close(&ring);
+    free(batch);
     qsort(cycleTicks, cycles, sizeof(*cycleTicks), compare_ticks);
     median = cycleTicks[cycles / 2];
     printf("{\"messagesPerSecond\":%.1f,\"bytesPerSecond\":%.1f,\"gaps\":%lu}\n", (double)count / seconds(median),
