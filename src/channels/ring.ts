@@ -28,6 +28,7 @@ const ALIGN_MASK = Ring.ALIGN - 1;
 const PAD = Ring.RECORD_PAD;
 /** Most records one walk of `drain` takes. */
 const RUN_RECORDS = 4096;
+const MAX_RECORDS = 0x7fff_ffff;
 
 /**
  * Called for each message by `drain`. `data` is a view of the shared memory,
@@ -60,7 +61,7 @@ export class RingReader {
   /** The mapping `#data` views, from `Ring.HEADER_SIZE` on: payload views are made from it. */
   readonly #memory: ArrayBuffer;
   readonly #words: Uint32Array<ArrayBuffer>;
-  /** `#words` as signed words, for the walks. */
+  /** `#words` as signed words, for `#walk`. */
   readonly #signedWords: Int32Array<ArrayBuffer>;
   /** Record offsets of the current walk of `drain`. */
   readonly #offsets = new Int32Array(RUN_RECORDS + 1);
@@ -209,17 +210,26 @@ export class RingReader {
   }
 
   /**
-   * The records that lie whole, one after the other, in the ring from offset
-   * `from` to `stop`; at most `max`, their offsets written to `offsets` from
-   * index `index` on. Returns the index after the last; where it ends is
-   * `#walkEnd`. `stop` is within the published bytes and the ring, so a
-   * record that fits passes every check of `#span`: this loop need check only
-   * that; the first that does not fit ends it (a bad one is found by `#first`
-   * when it is first). Lengths are read as signed words: one of 2^31 or more
-   * reads negative and ends the walk.
+   * The records that lie whole, one after the other, from ring offset `from`
+   * to `stop`, their headers read from `words` at byte `offset + shift` (the
+   * ring, or a copy of it); at most `max`, their offsets written to `offsets`
+   * (when given) from index `index` on. Returns the index after the last;
+   * where it ends is `#walkEnd`. `stop` is within the published bytes and the
+   * ring, so a record that fits passes every check of `#span`: this loop need
+   * check only that; the first that does not fit ends it (a bad one is found
+   * by `#first` when it is first). The words are signed (unsigned ones made
+   * V8 compare lengths as doubles): a length of 2^31 or more reads negative
+   * and ends the walk.
    */
-  #walk(from: number, stop: number, offsets: Int32Array, index: number, max: number): number {
-    const words = this.#signedWords;
+  #walk(
+    words: Int32Array,
+    shift: number,
+    from: number,
+    stop: number,
+    offsets: Int32Array | undefined,
+    index: number,
+    max: number,
+  ): number {
     const last = stop - RECORD;
     let at = from;
     let count = index;
@@ -228,39 +238,10 @@ export class RingReader {
     let lastLength = -1;
     let lastSpan = 0;
     while (at <= last && count < max) {
-      const word = at >> 2;
-      const length = words[word + LENGTH_WORD];
-      if ((words[word + FLAGS_WORD] & PAD) !== 0 || length < 0 || length > last - at) break;
-      offsets[count++] = at;
-      if (length !== lastLength) {
-        lastLength = length;
-        lastSpan = (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
-      }
-      at += lastSpan;
-    }
-    this.#walkEnd = at;
-    return count;
-  }
-
-  /**
-   * `#walk` for {@linkcode RingReader.copyRecords}: counts the records that
-   * lie whole from `from` to `stop` in its copy (headers at byte `offset +
-   * shift` of `words`), without offsets or a cap. A loop of its own, on signed
-   * words (a length of 2^31 or more reads negative and ends it): one loop
-   * shared with `#walk` is compiled for both callers and ran slower for each
-   * (copyRecords of 64 B records under Wine: 12.0-12.3 ns per record shared,
-   * 10.8-11.4 so).
-   */
-  #walkCopy(words: Int32Array, shift: number, from: number, stop: number): number {
-    const last = stop - RECORD;
-    let at = from;
-    let count = 0;
-    let lastLength = -1;
-    let lastSpan = 0;
-    while (at <= last) {
       const word = (at + shift) >> 2;
       const length = words[word + LENGTH_WORD];
       if ((words[word + FLAGS_WORD] & PAD) !== 0 || length < 0 || length > last - at) break;
+      if (offsets !== undefined) offsets[count] = at;
       count++;
       if (length !== lastLength) {
         lastLength = length;
@@ -293,6 +274,8 @@ export class RingReader {
       offsets[0] = start;
       const stretch = start + Math.min((head - tail) >>> 0, this.#mask + 1 - start);
       count = this.#walk(
+        this.#signedWords,
+        0,
         start + this.#firstSpan,
         Math.min(stretch, start + budget),
         offsets,
@@ -389,7 +372,7 @@ export class RingReader {
         }
         // Checked again in the copy: the producer may have rewritten the ring meanwhile.
         const shift = copied - start;
-        if (this.#walkCopy(words, shift, start, start + bytes) === 0) {
+        if (this.#walk(words, shift, start, start + bytes, undefined, 0, MAX_RECORDS) === 0) {
           // Corrupt now (it throws), or larger than the room left.
           if (bytes >= RECORD) {
             this.#span(
