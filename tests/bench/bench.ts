@@ -808,12 +808,18 @@ async function fuzzQuirky(
 // --- The C side ---
 
 async function client(...args: (string | number)[]): Promise<Metrics> {
-  const output = await new Deno.Command(options.client, {
+  const command = new Deno.Command(options.client, {
     args: args.map(String),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
+  });
+  // Under Wine a CreateProcess now and then fails with ERROR_INTERNAL_ERROR (1359): once in a
+  // full run of 2026-12-04, which it ended. The client never started then, so it is run again.
+  const output = await command.output().catch((error) => {
+    console.error(`bench: client ${args.join(" ")} did not start (${error}), once more`);
+    return command.output();
+  });
   const text = new TextDecoder().decode(output.stdout).trim();
   if (!output.success) {
     const error = new TextDecoder().decode(output.stderr).trim();
