@@ -406,7 +406,7 @@ Deno.test("records before a corrupt one are delivered and released; a valid pad 
   assert.throws(() => reader.drain((_, sequence) => sequences.push(sequence)), CorruptRingError);
   assert.deepEqual(sequences, [0, 1]);
   assert.equal(new DataView(producer.memory).getUint32(TAIL, true), 2 * 64);
-  // A length of 2^31 or more after good records: copyRecords' walk reads it as a signed word.
+  // A length of 2^31 or more after good records: the walk reads it as a negative signed word.
   for (const batch of [false, true]) {
     const { read, error } = readAll(
       corrupt(

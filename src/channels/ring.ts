@@ -28,6 +28,7 @@ const ALIGN_MASK = Ring.ALIGN - 1;
 const PAD = Ring.RECORD_PAD;
 /** Most records one walk of `drain` takes. */
 const RUN_RECORDS = 4096;
+/** The cap of a walk that has none (an integer: the walk compares integers). */
 const MAX_RECORDS = 0x7fff_ffff;
 
 /**
@@ -61,7 +62,7 @@ export class RingReader {
   /** The mapping `#data` views, from `Ring.HEADER_SIZE` on: payload views are made from it. */
   readonly #memory: ArrayBuffer;
   readonly #words: Uint32Array<ArrayBuffer>;
-  /** `#words` as signed words, for `#walk`. */
+  /** `#words` as signed words, for the checks (`#span`, `#walk`). */
   readonly #signedWords: Int32Array<ArrayBuffer>;
   /** Record offsets of the current walk of `drain`. */
   readonly #offsets = new Int32Array(RUN_RECORDS + 1);
@@ -161,10 +162,10 @@ export class RingReader {
    * for a pad record, which covers the rest of the ring. The header is read
    * from `words` at byte `offset + shift`: the ring, or a copy of it.
    */
-  #span(offset: number, published: number, words: Uint32Array, shift: number): number {
+  #span(offset: number, published: number, words: Int32Array, shift: number): number {
     const word = (offset + shift) >> 2;
     const toEnd = this.#mask + 1 - offset;
-    const length = words[word + LENGTH_WORD];
+    const length = words[word + LENGTH_WORD] >>> 0;
     if ((words[word + FLAGS_WORD] & Ring.RECORD_PAD) !== 0) {
       // A record always fits at offset 0, so no pad starts there; a pad carries no payload.
       if (offset === 0 || length !== 0 || toEnd > published) {
@@ -197,13 +198,13 @@ export class RingReader {
     let tail = this.#tail;
     this.#firstSpan = 0;
     if (tail === head) return head;
-    let span = this.#span(tail & this.#mask, (head - tail) >>> 0, this.#words, 0);
+    let span = this.#span(tail & this.#mask, (head - tail) >>> 0, this.#signedWords, 0);
     if (span < 0) {
       tail = (tail - span) | 0;
       this.#tail = tail;
       Atomics.store(this.#indices, TAIL, tail);
       if (tail === head) return head;
-      span = this.#span(0, (head - tail) >>> 0, this.#words, 0);
+      span = this.#span(0, (head - tail) >>> 0, this.#signedWords, 0);
     }
     this.#firstSpan = span;
     return head;
@@ -374,14 +375,7 @@ export class RingReader {
         const shift = copied - start;
         if (this.#walk(words, shift, start, start + bytes, undefined, 0, MAX_RECORDS) === 0) {
           // Corrupt now (it throws), or larger than the room left.
-          if (bytes >= RECORD) {
-            this.#span(
-              start,
-              published,
-              new Uint32Array(words.buffer, words.byteOffset, words.length),
-              shift,
-            );
-          }
+          if (bytes >= RECORD) this.#span(start, published, words, shift);
           break;
         }
         const taken = this.#walkEnd - start;
