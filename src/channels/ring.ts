@@ -215,8 +215,8 @@ export class RingReader {
    * to `stop`, their headers read from `words` at byte `offset + shift` (the
    * ring, or a copy of it); at most `max`, their offsets written to `offsets`
    * (when given) from index `index` on. Returns the index after the last;
-   * where it ends is `#walkEnd`. `stop` is within the published bytes and the
-   * ring, so a record that fits passes every check of `#span`: this loop need
+   * where it ends is `#walkEnd`. `from`, `stop` and `shift` are on the 8-byte
+   * grid; `stop` is within the published bytes and the ring, so a record that fits passes every check of `#span`: this loop need
    * check only that; the first that does not fit ends it (a bad one is found
    * by `#first` when it is first). The words are signed (unsigned ones made
    * V8 compare lengths as doubles): a length of 2^31 or more reads negative
@@ -231,26 +231,28 @@ export class RingReader {
     index: number,
     max: number,
   ): number {
-    const last = stop - RECORD;
-    let at = from;
+    // In words of `words`: stepping a word index runs faster than a byte offset shifted per record.
+    const lastWord = (stop - RECORD + shift) >> 2;
+    let word = (from + shift) >> 2;
     let count = index;
     // The next record's place depends on the length just read; while lengths repeat, the
-    // span is the last one's, so the processor runs ahead instead of waiting for each load.
+    // step is the last one's, so the processor runs ahead instead of waiting for each load.
     let lastLength = -1;
-    let lastSpan = 0;
-    while (at <= last && count < max) {
-      const word = (at + shift) >> 2;
+    let lastStep = 0;
+    while (word <= lastWord && count < max) {
       const length = words[word + LENGTH_WORD];
-      if ((words[word + FLAGS_WORD] & PAD) !== 0 || length < 0 || length > last - at) break;
-      if (offsets !== undefined) offsets[count] = at;
+      if (
+        (words[word + FLAGS_WORD] & PAD) !== 0 || length < 0 || length > (lastWord - word) << 2
+      ) break;
+      if (offsets !== undefined) offsets[count] = (word << 2) - shift;
       count++;
       if (length !== lastLength) {
         lastLength = length;
-        lastSpan = (RECORD + length + ALIGN_MASK) & ~ALIGN_MASK;
+        lastStep = ((RECORD + length + ALIGN_MASK) & ~ALIGN_MASK) >> 2;
       }
-      at += lastSpan;
+      word += lastStep;
     }
-    this.#walkEnd = at;
+    this.#walkEnd = (word << 2) - shift;
     return count;
   }
 
@@ -258,7 +260,7 @@ export class RingReader {
    * The walk over the ring in place that `drain` and `scan` use: writes to
    * `offsets` where each ready record starts, for the records that lie one
    * after the other (up to the head or the end of the ring), at most `max` of
-   * them and within `budget` bytes (the first always counts), and the end of
+   * them and within `budget` bytes (on the 8-byte grid, or `Infinity`; the first always counts), and the end of
    * the last after them. Returns the count; the tail they lead to is
    * `#runEnd`, taken by the caller as it consumes them.
    *

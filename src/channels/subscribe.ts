@@ -628,11 +628,13 @@ export class Subscription implements AsyncIterable<Message>, AsyncDisposable {
    * ```ts ignore
    * const batch = new Uint8Array(1 << 20);
    * const bytes = await messages.readInto(batch, { timeoutMs: 1000 });
-   * const words = new Uint32Array(batch.buffer); // records start on the 8-byte grid
-   * for (let at = 0; at < bytes;) {
-   *   const length = words[at >> 2];
-   *   const payload = batch.subarray(at + RecordHeader.size, at + RecordHeader.size + length);
-   *   at += (RecordHeader.size + length + 7) & ~7;
+   * const words = new Int32Array(batch.buffer); // records start on the 8-byte grid
+   * // Stepping a word index runs faster than a byte offset; a span is a whole number of 8 bytes.
+   * for (let word = 0; word < bytes >> 2;) {
+   *   const length = words[word];
+   *   const start = word * 4 + RecordHeader.size;
+   *   const payload = batch.subarray(start, start + length);
+   *   word += ((RecordHeader.size + length + 7) >> 3) << 1;
    * }
    * ```
    */
