@@ -605,15 +605,19 @@ export class Fuzzer {
     }
   }
 
+  /**
+   * Counts a finding (a new one, or another case of a known one) and writes
+   * a new one's reproducer. `found` adds what the kind knows: a detail, the
+   * crash site and the driver's last prints.
+   */
   async #record(
     kind: FindingKind,
     request: Request,
     iteration: number,
     status: string,
-    detail?: string,
-    site?: string,
-    prints?: readonly string[],
+    found: { detail?: string; site?: string; prints?: readonly string[] } = {},
   ): Promise<{ finding: Finding; first: boolean }> {
+    const { detail, site, prints } = found;
     const key = this.#key(kind, request.code, request, site);
     const existing = this.#findings.get(key);
     if (existing !== undefined) {
@@ -764,15 +768,10 @@ export class Fuzzer {
     const before = this.#history.slice(-SEQUENCE_LENGTH - 1, -1);
     const faultSite = this.#options.faultSite;
     const site = await faultSite?.lastCrashSite();
-    const { finding, first } = await this.#record(
-      "crash",
-      request,
-      iteration,
-      status,
-      undefined,
+    const { finding, first } = await this.#record("crash", request, iteration, status, {
       site,
-      faultSite?.lastCrashPrints?.(),
-    );
+      prints: faultSite?.lastCrashPrints?.(),
+    });
     if (!(await this.#restart(`a crash at iteration ${iteration}`))) return;
     if (first) await this.#follow(finding, request, before);
   }
@@ -1062,9 +1061,11 @@ export class Fuzzer {
         request,
         iteration,
         outcome.kind === "ok" ? "OK" : (outcome as { status: string }).status,
-        `output byte ${damage} changed (0x${
-          output[damage].toString(16).padStart(2, "0")
-        }) past the ${returned} bytes returned`,
+        {
+          detail: `output byte ${damage} changed (0x${
+            output[damage].toString(16).padStart(2, "0")
+          }) past the ${returned} bytes returned`,
+        },
       );
     }
     if (returned < 8) return;
@@ -1117,8 +1118,11 @@ export class Fuzzer {
       request,
       iteration,
       "OK",
-      stable.slice(0, 4).map((p) => `${hex64(p.value)} at offset ${p.offset} (${p.label})`)
-        .join(", ") + (stable.length > 4 ? `, and ${stable.length - 4} more` : ""),
+      {
+        detail:
+          stable.slice(0, 4).map((p) => `${hex64(p.value)} at offset ${p.offset} (${p.label})`)
+            .join(", ") + (stable.length > 4 ? `, and ${stable.length - 4} more` : ""),
+      },
     );
   }
 
@@ -1168,9 +1172,12 @@ export class Fuzzer {
       request,
       iteration,
       "OK",
-      `${stale.differing} of the ${returned.length} bytes returned differ between two runs of ` +
-        `the same request (offsets ${stale.first}..${stale.last})` +
-        (stale.prefill > 0 ? `; ${stale.prefill} of them are the output's pre-fill` : ""),
+      {
+        detail:
+          `${stale.differing} of the ${returned.length} bytes returned differ between two runs of ` +
+          `the same request (offsets ${stale.first}..${stale.last})` +
+          (stale.prefill > 0 ? `; ${stale.prefill} of them are the output's pre-fill` : ""),
+      },
     );
   }
 
