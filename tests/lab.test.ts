@@ -12,6 +12,7 @@ import {
   driverPrintSink,
   withDriverPrints,
 } from "../src/lab/driver_print.ts";
+import { whenServicesAnswer } from "../src/lab/agent.ts";
 import { mappedModules } from "../src/lab/hosts.ts";
 import { LabError } from "../src/lab/lab_error.ts";
 import { claimLog } from "../src/lab/log_slot.ts";
@@ -382,4 +383,31 @@ Deno.test("driver prints: Wine's debugstr lines give the text, split lines are j
   assert.equal(prints.length, 2, "a line without its end yet is kept back");
   sink(new TextEncoder().encode("\n"));
   assert.deepEqual(prints.at(-1), "kbwdm: ready");
+});
+
+Deno.test("lab agent: a service call failing with ERROR_INVALID_ADDRESS (services.exe starting) is asked again; others fail at once", async () => {
+  const failing = (codes: number[]) => {
+    let calls = 0;
+    const call = () => {
+      const code = codes[calls++];
+      if (code !== undefined) throw new Win32Error({ code, call: "OpenServiceW", detail: "kbwdm" });
+      return "running";
+    };
+    return { call, calls: () => calls };
+  };
+  const starting = failing([487, 487]);
+  assert.equal(await whenServicesAnswer(starting.call, 5, 1), "running");
+  assert.equal(starting.calls(), 3);
+
+  const denied = failing([5, 487]);
+  await assert.rejects(whenServicesAnswer(denied.call, 5, 1), (error) => {
+    assert.ok(error instanceof Win32Error);
+    assert.equal(error.code, 5);
+    return true;
+  });
+  assert.equal(denied.calls(), 1);
+
+  const never = failing([487, 487, 487, 487]);
+  await assert.rejects(whenServicesAnswer(never.call, 3, 1), /ERROR_INVALID_ADDRESS \(487\)/);
+  assert.equal(never.calls(), 3);
 });

@@ -46,6 +46,39 @@ export const AGENT_MARK = "kbridge-lab-agent:";
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What Wine's service manager can answer a first call with, right after a new wineserver started. */
+const ERROR_INVALID_ADDRESS = 487;
+/** Tries of a first call to the service manager, `RETRY_MS` apart (about 5 s in all). */
+const SERVICE_MANAGER_TRIES = 25;
+const RETRY_MS = 200;
+
+/**
+ * `call()`, asked again while it fails with `ERROR_INVALID_ADDRESS`: under
+ * Wine a service call made while services.exe is still starting (after
+ * `kbridge lab restart`) can fail so — Wine's sechost turns an RPC null
+ * reference into that error. Any other error, or the last try's, is thrown.
+ *
+ * @example
+ * ```ts ignore
+ * const before = await whenServicesAnswer(() => queryDriver("kbwdm"));
+ * ```
+ */
+export async function whenServicesAnswer<T>(
+  call: () => T,
+  tries: number = SERVICE_MANAGER_TRIES,
+  retryMs: number = RETRY_MS,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return call();
+    } catch (error) {
+      const starting = error instanceof Win32Error && error.code === ERROR_INVALID_ADDRESS;
+      if (!starting || attempt >= tries) throw error;
+    }
+    await delay(retryMs);
+  }
+}
+
 /** Stops a service whose host may be dead (then ControlService fails: expected). */
 async function stopQuietly(name: string): Promise<void> {
   try {
@@ -56,7 +89,7 @@ async function stopQuietly(name: string): Promise<void> {
 }
 
 async function load(name: string, sys: string): Promise<AgentResult> {
-  const before = queryDriver(name);
+  const before = await whenServicesAnswer(() => queryDriver(name));
   if (before !== null) {
     await stopQuietly(name);
     removeDriver(name);
@@ -73,7 +106,9 @@ async function load(name: string, sys: string): Promise<AgentResult> {
 }
 
 async function unload(name: string): Promise<AgentResult> {
-  if (queryDriver(name) === null) return { ok: true, message: `${name} is not installed` };
+  if ((await whenServicesAnswer(() => queryDriver(name))) === null) {
+    return { ok: true, message: `${name} is not installed` };
+  }
   await stopQuietly(name);
   removeDriver(name);
   return { ok: true, message: `removed ${name}` };
