@@ -166,7 +166,7 @@ export class RingReader {
     const word = (offset + shift) >> 2;
     const toEnd = this.#mask + 1 - offset;
     const length = words[word + LENGTH_WORD] >>> 0;
-    if ((words[word + FLAGS_WORD] & Ring.RECORD_PAD) !== 0) {
+    if ((words[word + FLAGS_WORD] & PAD) !== 0) {
       // A record always fits at offset 0, so no pad starts there; a pad carries no payload.
       if (offset === 0 || length !== 0 || toEnd > published) {
         throw new CorruptRingError(
@@ -216,11 +216,11 @@ export class RingReader {
    * ring, or a copy of it); at most `max`, their offsets written to `offsets`
    * (when given) from index `index` on. Returns the index after the last;
    * where it ends is `#walkEnd`. `from`, `stop` and `shift` are on the 8-byte
-   * grid; `stop` is within the published bytes and the ring, so a record that fits passes every check of `#span`: this loop need
-   * check only that; the first that does not fit ends it (a bad one is found
-   * by `#first` when it is first). The words are signed (unsigned ones made
-   * V8 compare lengths as doubles): a length of 2^31 or more reads negative
-   * and ends the walk.
+   * grid; `stop` is within the published bytes and the ring, so a record that
+   * fits passes every check of `#span`: this loop need check only that; the
+   * first that does not fit ends it (a bad one is found by `#first` when it
+   * is first). The words are signed (unsigned ones made V8 compare lengths as
+   * doubles): a length of 2^31 or more reads negative and ends the walk.
    */
   #walk(
     words: Int32Array,
@@ -260,9 +260,10 @@ export class RingReader {
    * The walk over the ring in place that `drain` and `scan` use: writes to
    * `offsets` where each ready record starts, for the records that lie one
    * after the other (up to the head or the end of the ring), at most `max` of
-   * them and within `budget` bytes (on the 8-byte grid, or `Infinity`; the first always counts), and the end of
-   * the last after them. Returns the count; the tail they lead to is
-   * `#runEnd`, taken by the caller as it consumes them.
+   * them and within `budget` bytes (on the 8-byte grid, or `Infinity`; the
+   * first always counts), and the end of the last after them. Returns the
+   * count; the tail they lead to is `#runEnd`, taken by the caller as it
+   * consumes them.
    *
    * @throws {CorruptRingError} when the first record is one the layout rules
    * out; a bad record after good ones ends the run instead (the next walk throws)
